@@ -1,0 +1,105 @@
+"""The vector store interface: one surface, an embedded and a server backend.
+
+Backends translate the small domain `Filter` below into their own filter
+objects; everything above the store speaks only these types.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Every filterable payload field gets an index: without one, filtered search is
+# slow or loses recall (FIELD.md). Keyword fields unless named in FLOAT_FIELDS.
+KEYWORD_FIELDS = ("product_id", "category", "article_type", "colour", "gender", "brand",
+                  "pattern", "moderation_status", "model")
+FLOAT_FIELDS = ("price",)
+FACET_FIELDS = ("category", "colour", "gender", "brand")
+
+_POINT_NAMESPACE = uuid.UUID("5b1e9a52-3f0e-4c55-9d3e-6f1c2a7b8d90")
+
+
+def point_id(product_id: str) -> str:
+    """The point id of a product: the same product always lands on the same point."""
+    return str(uuid.uuid5(_POINT_NAMESPACE, product_id))
+
+
+@dataclass
+class Filter:
+    """Conditions on payload fields, all of which must hold."""
+
+    match: dict[str, Any] = field(default_factory=dict)  # field == value
+    any: dict[str, Sequence[Any]] = field(default_factory=dict)  # field in values
+    range: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    exclude: dict[str, Sequence[Any]] = field(default_factory=dict)  # field not in values
+    exclude_ids: Sequence[str] = ()  # point ids left out
+
+    def is_empty(self) -> bool:
+        return not (self.match or self.any or self.range or self.exclude or self.exclude_ids)
+
+
+@dataclass
+class StoredPoint:
+    id: str
+    payload: dict[str, Any]
+    vector: np.ndarray | None = None
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+class VectorStore(ABC):
+    """Cosine search over unit vectors with metadata payloads."""
+
+    dim: int
+
+    @abstractmethod
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        """Insert or replace points (vector and whole payload); applied when this returns."""
+
+    @abstractmethod
+    def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        """Merge `payload` into the payload of existing points, keeping their vectors."""
+
+    @abstractmethod
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def retrieve(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
+        """The points that exist among `ids`, in the order asked."""
+
+    @abstractmethod
+    def count(self, filter: Filter | None = None) -> int: ...
+
+    @abstractmethod
+    def search(self, vector: np.ndarray, filter: Filter | None = None, limit: int = 10,
+               offset: int = 0, score_threshold: float | None = None,
+               exact: bool = False) -> list[Hit]: ...
+
+    @abstractmethod
+    def scroll(self, filter: Filter | None = None, limit: int = 100,
+               offset: str | None = None) -> tuple[list[StoredPoint], str | None]:
+        """A page of points in id order and the id to continue from (None at the end)."""
+
+    @abstractmethod
+    def facet(self, key: str, filter: Filter | None = None, limit: int = 50) -> dict[str, int]:
+        """Exact counts of each value of `key` among points matching `filter`."""
+
+    def optimize(self) -> None:  # noqa: B027 - a no-op where the backend indexes by itself
+        """Build indexes for points added since the last call."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release files and connections."""
+
+    def get(self, id: str) -> StoredPoint | None:
+        found = self.retrieve([id])
+        return found[0] if found else None

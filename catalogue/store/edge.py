@@ -1,0 +1,246 @@
+"""Embedded backend: Qdrant's engine in-process through qdrant-edge-py.
+
+The shard lives in a folder under the data directory and survives restarts;
+only one process may open it. New points are searched by brute force until
+the optimizer builds the HNSW index. The engine's `optimize()` blocks every
+search in the process while it runs (minutes at 100k points), so Vitrine
+optimizes a copy of the shard in a child process and swaps it in, replaying
+the writes that arrived meanwhile: search keeps answering throughout.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from catalogue.store.base import (
+    FLOAT_FIELDS,
+    KEYWORD_FIELDS,
+    Filter,
+    Hit,
+    StoredPoint,
+    VectorStore,
+)
+
+log = logging.getLogger(__name__)
+
+
+def to_edge_filter(f: Filter | None) -> qe.Filter | None:
+    if f is None or f.is_empty():
+        return None
+    must: list = [qe.FieldCondition(k, match=qe.MatchValue(v)) for k, v in f.match.items()]
+    must += [qe.FieldCondition(k, match=qe.MatchAny(list(v))) for k, v in f.any.items()]
+    must += [qe.FieldCondition(k, range=qe.RangeFloat(gte=lo, lte=hi))
+             for k, (lo, hi) in f.range.items()]
+    must_not: list = [qe.FieldCondition(k, match=qe.MatchAny(list(v)))
+                      for k, v in f.exclude.items()]
+    if f.exclude_ids:
+        must_not.append(qe.HasIdCondition(set(f.exclude_ids)))
+    return qe.Filter(must=must or None, must_not=must_not or None)
+
+
+def _vector(v) -> np.ndarray | None:
+    if v is None:
+        return None
+    if isinstance(v, dict):  # named vectors: ours is the default, unnamed one
+        v = v.get("", next(iter(v.values())))
+    return np.asarray(v, dtype=np.float32)
+
+
+class EdgeStore(VectorStore):
+    """A Qdrant Edge shard under `folder`, generation-numbered for copy-and-swap."""
+
+    def __init__(self, folder: Path, dim: int, optimize_threshold: int = 10_000,
+                 indexing_threshold_kb: int | None = None):
+        """`optimize_threshold`: unindexed points that make a background optimize worth it;
+        `indexing_threshold_kb`: segments smaller than this stay brute force (engine default)."""
+        self.folder = Path(folder)
+        self.indexing_threshold_kb = indexing_threshold_kb
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.dim = dim
+        self.optimize_threshold = optimize_threshold
+        self._lock = threading.RLock()
+        self._pending: list[qe.UpdateOperation] | None = None  # writes during an optimize
+        self._optimizer: threading.Thread | None = None
+        self._generation = self._current_generation()
+        self._remove_stale_generations()
+        self._shard = self._open(self._path(self._generation))
+
+    # -- generations -----------------------------------------------------------------
+    def _path(self, generation: int) -> Path:
+        return self.folder / f"shard-{generation}"
+
+    def _current_generation(self) -> int:
+        marker = self.folder / "CURRENT"
+        return int(marker.read_text()) if marker.exists() else 0
+
+    def _set_current(self, generation: int) -> None:
+        tmp = self.folder / "CURRENT.tmp"
+        tmp.write_text(str(generation))
+        tmp.replace(self.folder / "CURRENT")  # atomic: a crash leaves the old or the new
+
+    def _remove_stale_generations(self) -> None:
+        for path in self.folder.glob("shard-*"):
+            if path != self._path(self._generation):
+                shutil.rmtree(path, ignore_errors=True)
+
+    def _open(self, path: Path) -> qe.EdgeShard:
+        if (path / "edge_config.json").exists() or any(path.glob("segments*")):
+            return qe.EdgeShard.load(str(path))
+        optimizers = (qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
+                      if self.indexing_threshold_kb is not None else None)
+        config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=self.dim,
+                                                           distance=qe.Distance.Cosine),
+                               optimizers=optimizers)
+        shard = qe.EdgeShard.create(str(path), config)
+        for name in KEYWORD_FIELDS:
+            shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+        for name in FLOAT_FIELDS:
+            shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
+        return shard
+
+    # -- writes ----------------------------------------------------------------------
+    def _apply(self, op: qe.UpdateOperation) -> None:
+        with self._lock:
+            self._shard.update(op)
+            if self._pending is not None:
+                self._pending.append(op)
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        if not points:
+            return
+        for p in points:
+            if p.vector is None or len(p.vector) != self.dim:
+                raise ValueError(f"point {p.id} needs a vector of size {self.dim}")
+        self._apply(qe.UpdateOperation.upsert_points(
+            [qe.Point(p.id, np.asarray(p.vector, np.float32).tolist(), p.payload)
+             for p in points]))
+
+    def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        if ids:
+            self._apply(qe.UpdateOperation.set_payload(list(ids), payload))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._apply(qe.UpdateOperation.delete_points(list(ids)))
+
+    # -- reads -----------------------------------------------------------------------
+    def retrieve(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
+        if not ids:
+            return []
+        with self._lock:
+            records = self._shard.retrieve(list(ids), with_payload=True, with_vector=with_vectors)
+        by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {}, _vector(r.vector))
+                 for r in records}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def count(self, filter: Filter | None = None) -> int:
+        with self._lock:
+            return self._shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(filter)))
+
+    def search(self, vector, filter=None, limit=10, offset=0, score_threshold=None,
+               exact=False) -> list[Hit]:
+        request = qe.QueryRequest(
+            limit=limit, offset=offset or None,
+            query=qe.Query.Nearest(np.asarray(vector, np.float32).tolist()),
+            filter=to_edge_filter(filter), with_payload=True, score_threshold=score_threshold,
+            params=qe.SearchParams(exact=True) if exact else None)
+        with self._lock:
+            points = self._shard.query(request)
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
+
+    def scroll(self, filter=None, limit=100, offset=None):
+        with self._lock:
+            records, next_id = self._shard.scroll(qe.ScrollRequest(
+                offset=offset, limit=limit, filter=to_edge_filter(filter), with_payload=True))
+        points = [StoredPoint(str(r.id), r.payload or {}) for r in records]
+        return points, (str(next_id) if next_id is not None else None)
+
+    def facet(self, key, filter=None, limit=50) -> dict[str, int]:
+        with self._lock:
+            response = self._shard.facet(qe.FacetRequest(key, limit=limit, exact=True,
+                                                         filter=to_edge_filter(filter)))
+        return {str(h.value): int(h.count) for h in response.hits}
+
+    # -- indexing ----------------------------------------------------------------------
+    def unindexed(self) -> int:
+        with self._lock:
+            info = self._shard.info()
+        return info.points_count - info.indexed_vectors_count
+
+    def optimize(self) -> None:
+        """Build the HNSW index now, blocking the caller but not searches."""
+        with self._lock:
+            if self._pending is not None:
+                raise RuntimeError("an optimization is already running")
+            self._shard.flush()
+            target = self._path(self._generation + 1)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(self._path(self._generation), target)
+            self._pending = []
+        try:
+            subprocess.run([sys.executable, "-m", "catalogue.store.edge", str(target)],
+                           check=True, capture_output=True, text=True)
+        except subprocess.CalledProcessError as exc:
+            with self._lock:
+                self._pending = None
+            shutil.rmtree(target, ignore_errors=True)
+            raise RuntimeError(f"optimizing the shard failed: {exc.stderr[-2000:]}") from exc
+        with self._lock:
+            fresh = qe.EdgeShard.load(str(target))
+            for op in self._pending:
+                fresh.update(op)
+            fresh.flush()
+            old, old_path = self._shard, self._path(self._generation)
+            self._shard, self._generation, self._pending = fresh, self._generation + 1, None
+            self._set_current(self._generation)
+            old.close()
+        shutil.rmtree(old_path, ignore_errors=True)
+
+    def optimize_in_background(self, force: bool = False) -> bool:
+        """Start `optimize()` in a thread if enough points await indexing."""
+        if self._optimizer and self._optimizer.is_alive():
+            return False
+        if not force and self.unindexed() < self.optimize_threshold:
+            return False
+
+        def run():
+            try:
+                self.optimize()
+            except Exception:
+                log.exception("background optimization failed; search stays on brute force")
+
+        self._optimizer = threading.Thread(target=run, name="edge-optimize", daemon=True)
+        self._optimizer.start()
+        return True
+
+    def wait_for_optimizer(self, timeout: float | None = None) -> None:
+        if self._optimizer:
+            self._optimizer.join(timeout)
+
+    def close(self) -> None:
+        self.wait_for_optimizer()
+        with self._lock:
+            self._shard.flush()
+            self._shard.close()
+
+
+def _optimize_folder(path: str) -> None:
+    """Entry point of the child process: open a shard copy, index it, close it."""
+    shard = qe.EdgeShard.load(path)
+    shard.optimize()
+    shard.flush()
+    shard.close()
+
+
+if __name__ == "__main__":
+    _optimize_folder(sys.argv[1])

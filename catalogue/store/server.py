@@ -1,0 +1,124 @@
+"""Server backend: a Qdrant server or cluster through qdrant-client.
+
+The same class runs against `QdrantClient(url=...)` in the cluster profile and
+against qdrant-client's in-process local mode (`location=":memory:"` or
+`path=...`) in tests, so the client code under test is the code that ships.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from catalogue.store.base import (
+    FLOAT_FIELDS,
+    KEYWORD_FIELDS,
+    Filter,
+    Hit,
+    StoredPoint,
+    VectorStore,
+)
+
+
+def to_qdrant_filter(f: Filter | None) -> models.Filter | None:
+    if f is None or f.is_empty():
+        return None
+    must: list = [models.FieldCondition(key=k, match=models.MatchValue(value=v))
+                  for k, v in f.match.items()]
+    must += [models.FieldCondition(key=k, match=models.MatchAny(any=list(v)))
+             for k, v in f.any.items()]
+    must += [models.FieldCondition(key=k, range=models.Range(gte=lo, lte=hi))
+             for k, (lo, hi) in f.range.items()]
+    must_not: list = [models.FieldCondition(key=k, match=models.MatchAny(any=list(v)))
+                      for k, v in f.exclude.items()]
+    if f.exclude_ids:
+        must_not.append(models.HasIdCondition(has_id=list(f.exclude_ids)))
+    return models.Filter(must=must or None, must_not=must_not or None)
+
+
+class ServerStore(VectorStore):
+    def __init__(self, client: QdrantClient, collection: str, dim: int):
+        self.client, self.collection, self.dim = client, collection, dim
+        if not client.collection_exists(collection):
+            client.create_collection(collection, vectors_config=models.VectorParams(
+                size=dim, distance=models.Distance.COSINE))
+            for name in KEYWORD_FIELDS:
+                client.create_payload_index(collection, name, models.PayloadSchemaType.KEYWORD)
+            for name in FLOAT_FIELDS:
+                client.create_payload_index(collection, name, models.PayloadSchemaType.FLOAT)
+        size = client.get_collection(collection).config.params.vectors.size
+        if size != dim:
+            raise ValueError(f"collection {collection!r} holds vectors of size {size}, "
+                             f"the model makes {dim}: use a new collection for a new model")
+
+    @classmethod
+    def connect(cls, url: str, collection: str, dim: int, api_key: str | None = None
+                ) -> ServerStore:
+        """`url` is http(s)://host:port, ':memory:', or a folder path (local mode)."""
+        if url == ":memory:":
+            client = QdrantClient(location=":memory:")
+        elif url.startswith(("http://", "https://")):
+            client = QdrantClient(url=url, api_key=api_key, timeout=30)
+        else:
+            client = QdrantClient(path=url)
+        return cls(client, collection, dim)
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        if not points:
+            return
+        for p in points:
+            if p.vector is None or len(p.vector) != self.dim:
+                raise ValueError(f"point {p.id} needs a vector of size {self.dim}")
+        self.client.upsert(self.collection, wait=True, points=[
+            models.PointStruct(id=p.id, vector=np.asarray(p.vector, np.float32).tolist(),
+                               payload=p.payload) for p in points])
+
+    def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        if ids:
+            self.client.set_payload(self.collection, payload=payload, points=list(ids), wait=True)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.client.delete(self.collection, points_selector=models.PointIdsList(
+                points=list(ids)), wait=True)
+
+    def retrieve(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
+        if not ids:
+            return []
+        records = self.client.retrieve(self.collection, list(ids), with_payload=True,
+                                       with_vectors=with_vectors)
+        by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {},
+                                        None if r.vector is None
+                                        else np.asarray(r.vector, np.float32))
+                 for r in records}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def count(self, filter: Filter | None = None) -> int:
+        return self.client.count(self.collection, count_filter=to_qdrant_filter(filter),
+                                 exact=True).count
+
+    def search(self, vector, filter=None, limit=10, offset=0, score_threshold=None,
+               exact=False) -> list[Hit]:
+        response = self.client.query_points(
+            self.collection, query=np.asarray(vector, np.float32).tolist(),
+            query_filter=to_qdrant_filter(filter), limit=limit, offset=offset or None,
+            score_threshold=score_threshold, with_payload=True,
+            search_params=models.SearchParams(exact=True) if exact else None)
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
+
+    def scroll(self, filter=None, limit=100, offset=None):
+        records, next_id = self.client.scroll(self.collection, scroll_filter=to_qdrant_filter(
+            filter), limit=limit, offset=offset, with_payload=True)
+        points = [StoredPoint(str(r.id), r.payload or {}) for r in records]
+        return points, (str(next_id) if next_id is not None else None)
+
+    def facet(self, key, filter=None, limit=50) -> dict[str, int]:
+        response = self.client.facet(self.collection, key, facet_filter=to_qdrant_filter(filter),
+                                     limit=limit, exact=True)
+        return {str(h.value): int(h.count) for h in response.hits}
+
+    def close(self) -> None:
+        self.client.close()

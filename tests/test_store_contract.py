@@ -1,0 +1,145 @@
+"""One contract, two backends: the embedded engine and qdrant-client's local mode."""
+
+import numpy as np
+import pytest
+
+from catalogue.store.base import Filter, StoredPoint, point_id
+from catalogue.store.edge import EdgeStore
+from catalogue.store.server import ServerStore
+
+DIM = 8
+COLOURS = ["red", "blue", "green"]
+CATEGORIES = ["dress", "shirt"]
+
+
+@pytest.fixture(params=["edge", "server"])
+def store(request, tmp_path):
+    if request.param == "edge":
+        s = EdgeStore(tmp_path / "edge", DIM)
+    else:
+        s = ServerStore.connect(":memory:", "products", DIM)
+    yield s
+    s.close()
+
+
+def unit(v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v)
+
+
+def make_points(n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    return [StoredPoint(point_id(f"p{i}"), {
+        "product_id": f"p{i}", "colour": COLOURS[i % 3], "category": CATEGORIES[i % 2],
+        "price": float(i), "moderation_status": "visible"}, unit(rng.normal(size=DIM)))
+        for i in range(n)]
+
+
+def test_upsert_count_retrieve(store):
+    points = make_points()
+    store.upsert(points)
+    assert store.count() == 30
+    got = store.retrieve([points[3].id, "00000000-0000-0000-0000-000000000000", points[5].id],
+                         with_vectors=True)
+    assert [p.payload["product_id"] for p in got] == ["p3", "p5"]
+    assert np.allclose(got[0].vector, points[3].vector, atol=1e-5)
+
+
+def test_overwrite_by_id_does_not_duplicate(store):
+    points = make_points(5)
+    store.upsert(points)
+    again = StoredPoint(points[0].id, {**points[0].payload, "colour": "green"}, points[1].vector)
+    store.upsert([again])
+    assert store.count() == 5
+    got = store.get(points[0].id)
+    assert got.payload["colour"] == "green"
+    hit = store.search(points[1].vector, limit=2)
+    assert {h.id for h in hit} == {points[0].id, points[1].id}
+
+
+def test_set_payload_keeps_vector(store):
+    points = make_points(3)
+    store.upsert(points)
+    store.set_payload([points[2].id], {"colour": "blue", "brand": "Acme"})
+    got = store.retrieve([points[2].id], with_vectors=True)[0]
+    assert got.payload["colour"] == "blue" and got.payload["brand"] == "Acme"
+    assert got.payload["product_id"] == "p2"
+    assert np.allclose(got.vector, points[2].vector, atol=1e-5)
+
+
+def test_delete(store):
+    points = make_points(10)
+    store.upsert(points)
+    store.delete([points[0].id, points[1].id])
+    assert store.count() == 8
+    assert store.get(points[0].id) is None
+    assert points[0].id not in {h.id for h in store.search(points[0].vector, limit=10)}
+
+
+def test_search_ranks_nearest_first(store):
+    points = make_points()
+    store.upsert(points)
+    hits = store.search(points[7].vector, limit=5)
+    assert hits[0].id == points[7].id and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    assert hits[0].payload["product_id"] == "p7"
+
+
+def test_filtered_search(store):
+    points = make_points()
+    store.upsert(points)
+    q = points[0].vector
+    red = store.search(q, Filter(match={"colour": "red"}), limit=30)
+    assert len(red) == 10 and all(h.payload["colour"] == "red" for h in red)
+    red_or_blue = store.search(q, Filter(any={"colour": ["red", "blue"]}), limit=30)
+    assert len(red_or_blue) == 20
+    cheap = store.search(q, Filter(range={"price": (5, 9)}), limit=30)
+    assert sorted(h.payload["price"] for h in cheap) == [5, 6, 7, 8, 9]
+    not_red = store.search(q, Filter(exclude={"colour": ["red"]}), limit=30)
+    assert len(not_red) == 20 and all(h.payload["colour"] != "red" for h in not_red)
+    both = store.search(q, Filter(match={"colour": "red", "category": "dress"},
+                                  range={"price": (None, 20)}), limit=30)
+    assert {h.payload["product_id"] for h in both} == {"p0", "p6", "p12", "p18"}
+    no_self = store.search(q, Filter(exclude_ids=[points[0].id]), limit=30)
+    assert points[0].id not in {h.id for h in no_self} and len(no_self) == 29
+
+
+def test_score_threshold(store):
+    points = make_points()
+    store.upsert(points)
+    hits = store.search(points[0].vector, limit=30, score_threshold=0.5)
+    assert hits and all(h.score >= 0.5 for h in hits) and len(hits) < 30
+
+
+def test_pagination_has_no_duplicates(store):
+    points = make_points(30)
+    store.upsert(points)
+    seen = []
+    for page in range(4):
+        seen += [h.id for h in store.search(points[0].vector, limit=8, offset=page * 8)]
+    assert len(seen) == 30 and len(set(seen)) == 30
+
+
+def test_scroll_walks_everything_once(store):
+    store.upsert(make_points(25))
+    seen, offset = [], None
+    while True:
+        page, offset = store.scroll(Filter(match={"category": "dress"}), limit=4, offset=offset)
+        seen += [p.payload["product_id"] for p in page]
+        if offset is None:
+            break
+    assert sorted(seen) == sorted(f"p{i}" for i in range(0, 25, 2))
+
+
+def test_facets_add_up(store):
+    store.upsert(make_points(30))
+    counts = store.facet("colour")
+    assert counts == {"red": 10, "blue": 10, "green": 10}
+    dresses = store.facet("colour", Filter(match={"category": "dress"}))
+    assert sum(dresses.values()) == store.count(Filter(match={"category": "dress"})) == 15
+
+
+def test_wrong_vector_size_is_refused(store):
+    with pytest.raises(ValueError, match="size"):
+        store.upsert([StoredPoint(point_id("x"), {}, np.ones(DIM + 1, np.float32))])
+    assert store.count() == 0
