@@ -87,13 +87,14 @@ def build_model(arch: Architecture, tokenizer: PreTrainedTokenizerFast, seed: in
     import torch
 
     torch.manual_seed(seed)
-    text = dict(vocab_size=len(tokenizer), hidden_size=arch.text_width,
-                intermediate_size=4 * arch.text_width, num_hidden_layers=arch.text_layers,
-                num_attention_heads=arch.text_heads, max_position_embeddings=arch.context_length,
-                pad_token_id=0, bos_token_id=2, eos_token_id=3)
-    vision = dict(image_size=arch.image_size, patch_size=arch.patch_size,
-                  hidden_size=arch.vision_width, intermediate_size=4 * arch.vision_width,
-                  num_hidden_layers=arch.vision_layers, num_attention_heads=arch.vision_heads)
+    text = {"vocab_size": len(tokenizer), "hidden_size": arch.text_width,
+            "intermediate_size": 4 * arch.text_width, "num_hidden_layers": arch.text_layers,
+            "num_attention_heads": arch.text_heads,
+            "max_position_embeddings": arch.context_length,
+            "pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3}
+    vision = {"image_size": arch.image_size, "patch_size": arch.patch_size,
+              "hidden_size": arch.vision_width, "intermediate_size": 4 * arch.vision_width,
+              "num_hidden_layers": arch.vision_layers, "num_attention_heads": arch.vision_heads}
     size = {"height": arch.image_size, "width": arch.image_size}
     if arch.family == "clip":
         config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=arch.embed_dim)

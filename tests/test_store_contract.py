@@ -81,7 +81,7 @@ def test_search_ranks_nearest_first(store):
     store.upsert(points)
     hits = store.search(points[7].vector, limit=5)
     assert hits[0].id == points[7].id and hits[0].score == pytest.approx(1.0, abs=1e-4)
-    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
     assert hits[0].payload["product_id"] == "p7"
 
 

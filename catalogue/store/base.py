@@ -16,7 +16,7 @@ import numpy as np
 
 # Every filterable payload field gets an index: without one, filtered search is
 # slow or loses recall (FIELD.md). Keyword fields unless named in FLOAT_FIELDS.
-KEYWORD_FIELDS = ("product_id", "category", "article_type", "colour", "gender", "brand",
+KEYWORD_FIELDS = ("product_id", "category", "colour", "gender", "brand", "tags",
                   "pattern", "moderation_status", "model")
 FLOAT_FIELDS = ("price",)
 FACET_FIELDS = ("category", "colour", "gender", "brand")

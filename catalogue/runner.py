@@ -1,0 +1,57 @@
+"""The local profile's ingest worker: a thread in the API process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from catalogue.ingest import Ingest, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class LocalRunner:
+    """Processes queued items in batches; wakes when a job is submitted."""
+
+    def __init__(self, ingest: Ingest, max_attempts: int = 3, idle_seconds: float = 2.0):
+        self.ingest = ingest
+        self.max_attempts = max_attempts
+        self.idle_seconds = idle_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="ingest", daemon=True)
+
+    def start(self) -> None:
+        # Only one process opens the data folder, so anything still "running" was
+        # interrupted by a crash or restart: queue it again (or give up after N tries).
+        requeued = self.ingest.jobs.requeue_stale(0, self.max_attempts)
+        if requeued:
+            log.info("requeued %d interrupted uploads", requeued)
+        self._thread.start()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                taken = self.ingest.run_pending()
+            except StoreUnavailable:
+                log.warning("vector store unreachable; retrying", exc_info=True)
+                taken = 0
+                self._stop.wait(self.idle_seconds)
+            except Exception:
+                log.exception("ingest batch failed")
+                taken = 0
+            if taken:
+                optimize = getattr(self.ingest.store, "optimize_in_background", None)
+                if optimize:
+                    optimize()
+                continue
+            self._wake.wait(self.idle_seconds)
+            self._wake.clear()

@@ -1,0 +1,118 @@
+"""Products, queries and jobs as the API and the pipeline exchange them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PRODUCT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class ModerationStatus(StrEnum):
+    visible = "visible"  # passed moderation on ingest
+    flagged = "flagged"  # hidden from shoppers until a manager decides
+    approved = "approved"  # flagged, then approved by a manager
+    rejected = "rejected"  # removed; the decision is kept for re-uploads
+
+
+SHOPPER_VISIBLE = (ModerationStatus.visible.value, ModerationStatus.approved.value)
+
+
+class ProductFields(BaseModel):
+    """The fields a catalogue manager sets; all optional, since metadata is patchy."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str = Field("", max_length=500)
+    description: str = Field("", max_length=5000)
+    category: str | None = Field(None, max_length=100)
+    colour: str | None = Field(None, max_length=50)
+    gender: str | None = Field(None, max_length=50)
+    brand: str | None = Field(None, max_length=100)
+    pattern: str | None = Field(None, max_length=50)
+    price: float | None = Field(None, ge=0, le=10_000_000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ProductCreate(ProductFields):
+    id: str = Field(pattern=PRODUCT_ID_PATTERN, description="The shop's own product id")
+
+
+class ProductUpdate(BaseModel):
+    """A partial update: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str | None = Field(None, max_length=500)
+    description: str | None = Field(None, max_length=5000)
+    category: str | None = Field(None, max_length=100)
+    colour: str | None = Field(None, max_length=50)
+    gender: str | None = Field(None, max_length=50)
+    brand: str | None = Field(None, max_length=100)
+    pattern: str | None = Field(None, max_length=50)
+    price: float | None = Field(None, ge=0, le=10_000_000)
+    tags: list[str] | None = Field(None, max_length=50)
+
+
+class ProductPublic(ProductCreate):
+    model_config = ConfigDict(extra="ignore")
+
+    image_sha256: str
+    model: str
+    moderation_status: ModerationStatus = ModerationStatus.visible
+    predicted: dict[str, Any] = Field(default_factory=dict,
+                                      description="Attributes predicted zero-shot, with confidence")
+    updated_at: float
+
+
+class ProductFilters(BaseModel):
+    # Shares the query string with q, limit and friends, so other keys are allowed.
+    model_config = ConfigDict(extra="ignore")
+
+    category: list[str] | None = None
+    colour: list[str] | None = None
+    gender: list[str] | None = None
+    brand: list[str] | None = None
+    price_min: float | None = Field(None, ge=0)
+    price_max: float | None = Field(None, ge=0)
+
+
+class SearchResult(BaseModel):
+    product_id: str
+    score: float
+    product: ProductPublic
+
+
+class SearchResults(BaseModel):
+    results: list[SearchResult]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class JobState(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class ItemError(BaseModel):
+    index: int
+    product_id: str | None
+    error: str
+
+
+class JobPublic(BaseModel):
+    id: str
+    kind: str
+    state: JobState
+    total: int
+    succeeded: int
+    failed: int
+    pending: int
+    errors: list[ItemError]
+    created_at: float
+    updated_at: float

@@ -1,0 +1,54 @@
+"""Wiring: build the heavy parts once, from settings, for the API or a worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from catalogue.ingest import Ingest
+from catalogue.jobs import JobStore
+from catalogue.media import MediaStore
+from catalogue.search import Search
+from catalogue.settings import CatalogueSettings
+from catalogue.store.base import VectorStore
+from embedding.encoder import Encoder
+from embedding.settings import EmbeddingSettings
+
+
+def open_store(settings: CatalogueSettings, dim: int) -> VectorStore:
+    if settings.store == "edge":
+        from catalogue.store.edge import EdgeStore
+
+        return EdgeStore(settings.shard_dir, dim, settings.optimize_threshold)
+    from catalogue.store.server import ServerStore
+
+    return ServerStore.connect(settings.qdrant_url, settings.collection, dim,
+                               settings.qdrant_api_key)
+
+
+@dataclass
+class Services:
+    settings: CatalogueSettings
+    encoder: Encoder
+    store: VectorStore
+    media: MediaStore
+    jobs: JobStore
+    ingest: Ingest = field(init=False)
+    search: Search = field(init=False)
+
+    def __post_init__(self):
+        self.ingest = Ingest(self.settings, self.encoder, self.store, self.media, self.jobs)
+        self.search = Search(self.encoder, self.store)
+
+    @classmethod
+    def build(cls, settings: CatalogueSettings | None = None,
+              embedding: EmbeddingSettings | None = None,
+              encoder: Encoder | None = None) -> Services:
+        settings = settings or CatalogueSettings()
+        encoder = encoder or Encoder(embedding or EmbeddingSettings())
+        store = open_store(settings, encoder.dim)
+        return cls(settings, encoder, store, MediaStore(settings.media_dir),
+                   JobStore(settings.jobs_db))
+
+    def close(self) -> None:
+        self.store.close()
+        self.jobs.close()
