@@ -48,6 +48,9 @@ async def lifespan(app: FastAPI):
 
 def create_app(settings: ApiSettings | None = None, services=None) -> FastAPI:
     settings = settings or ApiSettings()
+    if settings.profile == "cluster" and not settings.api_keys:
+        raise RuntimeError("the cluster profile needs API keys: set VITRINE_API_KEYS to a JSON "
+                           "object of SHA-256 key digests -> role (vitrine hash-key KEY)")
     app = FastAPI(title="Vitrine", version="1.0",
                   description="Fashion product search: text, image and combined queries "
                               "over a CLIP-family model and Qdrant.",

@@ -15,4 +15,10 @@ class ApiSettings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = 64 * 1024 * 1024
     """Whole request body, all parts together; uvicorn and Starlette cap no such thing."""
-    max_search_limit: int = 100
+    api_keys: dict[str, str] = {}
+    """SHA-256 digest of a key -> "shopper" or "manager", as JSON in VITRINE_API_KEYS."""
+
+    def key_roles(self):
+        from api.auth import Role
+
+        return {digest.lower(): Role(role) for digest, role in self.api_keys.items()}

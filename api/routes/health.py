@@ -3,16 +3,18 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from api.auth import PUBLIC
+
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", dependencies=[PUBLIC])
 def healthz():
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", dependencies=[PUBLIC])
 def readyz(request: Request):
     """The model is loaded and the store answers."""
     services = getattr(request.app.state, "services", None)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from pydantic import BaseModel
 
+from api.auth import MANAGER, SHOPPER
 from api.deps import DispatchDep, ServicesDep
 from catalogue.ingest import Upload
 from catalogue.schemas import (
@@ -43,7 +44,7 @@ def read_product_or_404(services, product_id: str) -> ProductPublic:
     return ProductPublic.model_validate({**point.payload, "id": point.payload["product_id"]})
 
 
-@router.post("/products", status_code=202, response_model=JobAccepted)
+@router.post("/products", status_code=202, dependencies=[MANAGER], response_model=JobAccepted)
 async def create_product(services: ServicesDep, dispatch: DispatchDep,
                          image: Annotated[UploadFile, File(description="Product photo")],
                          metadata: Annotated[str, Form(description="Product fields as JSON")]):
@@ -59,7 +60,8 @@ async def create_product(services: ServicesDep, dispatch: DispatchDep,
     return JobAccepted(job_id=job_id, accepted=1, rejected=0)
 
 
-@router.post("/products/batch", status_code=202, response_model=JobAccepted)
+@router.post("/products/batch", status_code=202, dependencies=[MANAGER],
+             response_model=JobAccepted)
 async def create_products(services: ServicesDep, dispatch: DispatchDep,
                           images: Annotated[list[UploadFile], File(description="Photos, in the "
                                                                    "order of the metadata list")],
@@ -78,7 +80,7 @@ async def create_products(services: ServicesDep, dispatch: DispatchDep,
     return JobAccepted(job_id=job_id, accepted=len(prepared) - rejected, rejected=rejected)
 
 
-@router.get("/jobs/{job_id}", response_model=JobPublic)
+@router.get("/jobs/{job_id}", response_model=JobPublic, dependencies=[MANAGER])
 def read_job(job_id: str, services: ServicesDep):
     """State of an ingest job: counts and per-item errors."""
     job = services.jobs.get(job_id)
@@ -87,13 +89,14 @@ def read_job(job_id: str, services: ServicesDep):
     return job
 
 
-@router.get("/products/{product_id}", response_model=ProductPublic)
+@router.get("/products/{product_id}", response_model=ProductPublic, dependencies=[SHOPPER])
 def read_product(product_id: str, services: ServicesDep):
     """One product as indexed."""
     return read_product_or_404(services, product_id)
 
 
-@router.patch("/products/{product_id}", response_model=ProductPublic)
+@router.patch("/products/{product_id}", response_model=ProductPublic,
+              dependencies=[MANAGER])
 def update_product(product_id: str, update: ProductUpdate, services: ServicesDep):
     """Change a product's fields without re-encoding its image."""
     current = read_product_or_404(services, product_id)
@@ -107,14 +110,15 @@ def update_product(product_id: str, update: ProductUpdate, services: ServicesDep
     return read_product_or_404(services, product_id)
 
 
-@router.delete("/products/{product_id}", status_code=204)
+@router.delete("/products/{product_id}", status_code=204, dependencies=[MANAGER])
 def delete_product(product_id: str, services: ServicesDep):
     """Remove a product from the index."""
     read_product_or_404(services, product_id)
     services.store.delete([point_id(product_id)])
 
 
-@router.get("/products/{product_id}/similar", response_model=SearchResults)
+@router.get("/products/{product_id}/similar", response_model=SearchResults,
+            dependencies=[SHOPPER])
 def similar_products(product_id: str, services: ServicesDep,
                      filters: Annotated[ProductFilters, Query()],
                      limit: Annotated[int, Query(ge=1, le=100)] = 20,

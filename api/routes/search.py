@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from pydantic import BaseModel
 
+from api.auth import SHOPPER
 from api.deps import ServicesDep
 from catalogue.images import decode_image
 from catalogue.schemas import ProductFilters, SearchResults
@@ -23,7 +24,7 @@ class Facets(BaseModel):
     total: int
 
 
-@router.get("/search", response_model=SearchResults)
+@router.get("/search", response_model=SearchResults, dependencies=[SHOPPER])
 def search_products(services: ServicesDep, filters: Annotated[ProductFilters, Query()],
                     q: Annotated[str, Query(min_length=1, max_length=500)],
                     limit: Limit = 20, offset: Offset = 0, min_score: MinScore = None):
@@ -32,7 +33,7 @@ def search_products(services: ServicesDep, filters: Annotated[ProductFilters, Qu
     return services.search.search(vector, filters, limit, offset, min_score)
 
 
-@router.post("/search", response_model=SearchResults)
+@router.post("/search", response_model=SearchResults, dependencies=[SHOPPER])
 async def search_products_multimodal(
         services: ServicesDep,
         q: Annotated[str | None, Form(max_length=500)] = None,
@@ -66,7 +67,7 @@ async def search_products_multimodal(
     return services.search.search(vector, filters, limit, offset, min_score)
 
 
-@router.get("/facets", response_model=Facets)
+@router.get("/facets", response_model=Facets, dependencies=[SHOPPER])
 def read_facets(services: ServicesDep, filters: Annotated[ProductFilters, Query()],
                 q: Annotated[str | None, Query(max_length=500)] = None,
                 min_score: MinScore = None):

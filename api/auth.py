@@ -1,0 +1,73 @@
+"""API keys and roles. Every route declares the role it needs; none is open by accident.
+
+Keys travel in the `X-API-Key` header and are configured as SHA-256 digests
+(`vitrine hash-key` prints one), so the settings never hold a usable key.
+A catalogue manager may do everything a shopper may.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from enum import StrEnum
+
+from fastapi import Depends, HTTPException, Request
+
+API_KEY_HEADER = "X-API-Key"
+
+
+class Role(StrEnum):
+    public = "public"  # health checks, docs and the web pages' static files
+    shopper = "shopper"  # search, facets, similar, classify
+    manager = "manager"  # uploads, updates, deletes, moderation, imports
+
+
+RANK = {Role.public: 0, Role.shopper: 1, Role.manager: 2}
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def role_of(key: str | None, key_roles: dict[str, Role]) -> Role | None:
+    """The role a key grants, or None for a wrong key."""
+    if key is None:
+        return None
+    digest = hash_key(key)
+    for known, role in key_roles.items():
+        if hmac.compare_digest(known, digest):
+            return role
+    return None
+
+
+class RequireRole:
+    """A route dependency; its presence on every route is checked by a test."""
+
+    def __init__(self, role: Role):
+        self.role = role
+
+    def __call__(self, request: Request) -> Role:
+        if self.role is Role.public:
+            return Role.public
+        settings = request.app.state.api_settings
+        key_roles = settings.key_roles()
+        if not key_roles:  # local profile without keys: open (cluster refuses to start so)
+            return Role.manager
+        key = request.headers.get(API_KEY_HEADER)
+        granted = role_of(key, key_roles)
+        if granted is None:
+            raise HTTPException(401, f"a valid API key is needed in the {API_KEY_HEADER} header",
+                                headers={"WWW-Authenticate": "ApiKey"})
+        if RANK[granted] < RANK[self.role]:
+            raise HTTPException(403, f"this needs the {self.role} role; the key is a {granted}'s")
+        return granted
+
+
+def require(role: Role) -> RequireRole:
+    return RequireRole(role)
+
+
+# For route decorators: @router.get("/x", dependencies=[SHOPPER])
+PUBLIC = Depends(require(Role.public))
+SHOPPER = Depends(require(Role.shopper))
+MANAGER = Depends(require(Role.manager))
