@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.limits import BodySizeLimit
-from api.routes import health, products, search
+from api.routes import health, imports, products, search
 from api.settings import ApiSettings
 from catalogue.images import ImageError
 from catalogue.ingest import StoreUnavailable
@@ -61,6 +61,7 @@ def create_app(settings: ApiSettings | None = None, services=None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(products.router)
     app.include_router(search.router)
+    app.include_router(imports.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(UnknownProduct)

@@ -1,45 +1,238 @@
-"""The `vitrine` command."""
+"""The `vitrine` command: serve, demo, import, train, evaluate."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+DEMO_PRODUCTS = 3000
 
 
-def cmd_serve(args) -> int:
+def fail(message: str) -> int:
+    print(f"vitrine: {message}", file=sys.stderr)
+    return 2
+
+
+def build_services():
+    from catalogue.services import Services
+
+    return Services.build()
+
+
+def run_import(services, path: Path) -> str:
+    """Import a catalogue in this process, with progress bars; returns the job id."""
+    from catalogue.importer import import_catalogue
+
+    job_id = import_catalogue(services.ingest, path, progress=True)
+    job = services.jobs.get(job_id)
+    with tqdm(total=job.total, initial=job.failed, desc="indexing", unit="product") as bar:
+        batch = services.settings.ingest_batch_size
+        while items := services.jobs.claim(batch, job_id):
+            services.ingest.process(items)
+            bar.update(len(items))
+    if hasattr(services.store, "optimize") and services.store.count() >= 1000:
+        print("building the search index...", flush=True)
+        services.store.optimize()
+    return job_id
+
+
+def print_job(job) -> None:
+    print(f"job {job.id}: {job.state}, {job.succeeded} indexed, {job.failed} failed")
+    for error in job.errors[:20]:
+        print(f"  item {error.index} ({error.product_id}): {error.error}")
+    if len(job.errors) > 20:
+        print(f"  ... and {len(job.errors) - 20} more (GET /v1/jobs/{job.id})")
+
+
+def serve(services, host: str | None, port: int | None) -> int:
     import uvicorn
 
     from api.main import create_app
     from api.settings import ApiSettings
-    from catalogue.services import Services
-    from embedding.encoder import ModelLoadError
 
     settings = ApiSettings()
-    try:
-        services = Services.build()
-    except ModelLoadError as exc:
-        print(f"vitrine: {exc}", file=sys.stderr)
-        return 2
+    host, port = host or settings.host, port or settings.port
     app = create_app(settings, services)
     app.state.owns_services = True
-    print(f"Vitrine on http://{args.host or settings.host}:{args.port or settings.port} "
-          f"(API docs at /docs)", flush=True)
-    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
-                log_level="info")
+    print(f"Vitrine on http://{host}:{port}  (shop: /, catalogue managers: /admin, "
+          f"API docs: /docs)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")
     return 0
 
 
+def cmd_serve(args) -> int:
+    from embedding.encoder import ModelLoadError
+
+    try:
+        services = build_services()
+    except ModelLoadError as exc:
+        return fail(str(exc))
+    return serve(services, args.host, args.port)
+
+
+def cmd_demo_catalogue(args) -> int:
+    from catalogue.demo import generate
+
+    csv_path = generate(Path(args.out), n_products=args.products, seed=args.seed)
+    print(f"demo catalogue written to {csv_path.parent}")
+    return 0
+
+
+def demo_paths(data_dir: Path) -> tuple[Path, Path]:
+    return data_dir / "demo" / "catalogue", data_dir / "models" / "demo"
+
+
+def cmd_demo(args) -> int:
+    """Generate the demo catalogue and train the demo model if needed, import, serve."""
+    from catalogue.demo import generate
+    from catalogue.settings import CatalogueSettings
+
+    data_dir = CatalogueSettings().data_dir
+    catalogue, model = demo_paths(data_dir)
+    if not (catalogue / "styles.csv").exists():
+        print(f"generating the demo catalogue ({DEMO_PRODUCTS} products) in {catalogue}")
+        generate(catalogue, n_products=DEMO_PRODUCTS, seed=0)
+    if not (model / "config.json").exists():
+        from embedding.training import train_demo_model
+
+        print(f"training the demo model into {model} (about 10 minutes on 2 cores, once)")
+        train_demo_model(catalogue / "styles.csv", model)
+    os.environ.setdefault("VITRINE_MODEL", str(model))
+    services = build_services()
+    if services.store.count() == 0:
+        print_job(services.jobs.get(run_import(services, catalogue)))
+    return serve(services, args.host, args.port)
+
+
+def cmd_import(args) -> int:
+    from catalogue.importer import CatalogueFormatError
+
+    try:
+        services = build_services()
+    except Exception as exc:  # the model, or a data folder held by a running server
+        return fail(f"{exc}\n(if `vitrine serve` is running on this data folder, upload the "
+                    "catalogue as a zip to POST /v1/imports instead)")
+    try:
+        print_job(services.jobs.get(run_import(services, Path(args.path))))
+    except (CatalogueFormatError, FileNotFoundError) as exc:
+        return fail(str(exc))
+    finally:
+        services.close()
+    return 0
+
+
+def train_config(args):
+    from embedding.training import TrainConfig
+
+    fields = {k: v for k, v in {
+        "loss": args.loss, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "freeze": args.freeze, "max_minutes": args.max_minutes,
+        "languages": tuple(args.languages) if args.languages else None,
+        "bf16": args.bf16 or None}.items() if v is not None}
+    return TrainConfig(**fields)
+
+
+def cmd_train(args) -> int:
+    from embedding.training import DEMO_RECIPE, train
+
+    base = getattr(args, "model", None)
+    result = train(base, Path(args.catalogue), Path(args.out), train_config(args),
+                   None if base else DEMO_RECIPE.arch)
+    print(f"model saved to {args.out}; set VITRINE_MODEL={args.out} to serve it")
+    print(json.dumps({k: v for k, v in vars(result).items() if not isinstance(v, list)},
+                     default=str, indent=2))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from embedding.evaluate import evaluate, format_table
+
+    results = evaluate(args.model, Path(args.catalogue),
+                       Path(args.split) if args.split else None, tuple(args.languages))
+    print(format_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+        print(f"written to {args.json}")
+    return 0
+
+
+def cmd_hash_key(args) -> int:
+    from api.auth import hash_key
+
+    print(hash_key(args.key))
+    return 0
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalogue", required=True, help="styles.csv of the catalogue")
+    p.add_argument("--out", required=True, help="folder to save the model in (HF format)")
+    p.add_argument("--loss", choices=["infonce", "sigmoid"])
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--freeze", choices=["none", "vision", "text", "towers"])
+    p.add_argument("--languages", nargs="+", choices=["en", "de"])
+    p.add_argument("--max-minutes", type=float)
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vitrine", description="Fashion product search.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the local profile: API, web pages, ingest, store")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("demo", help="demo catalogue + demo model (made once), import, serve")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("demo-catalogue", help="render the synthetic demo catalogue")
+    s.add_argument("--out", default="data/demo/catalogue")
+    s.add_argument("--products", type=int, default=DEMO_PRODUCTS)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_demo_catalogue)
+
+    s = sub.add_parser("import", help="import a catalogue (styles.csv folder or .jsonl)")
+    s.add_argument("path")
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("train", help="train a CLIP model from scratch on a catalogue")
+    add_train_options(s)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("finetune", help="fine-tune a loadable CLIP/SigLIP on a catalogue")
+    s.add_argument("--model", required=True, help="hub id or folder to start from")
+    add_train_options(s)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("eval", help="retrieval and zero-shot metrics on the held-out split")
+    s.add_argument("--model", required=True)
+    s.add_argument("--catalogue", required=True, help="styles.csv of the catalogue")
+    s.add_argument("--split", help="split.json (default: the model folder's)")
+    s.add_argument("--languages", nargs="+", default=["en"], choices=["en", "de"])
+    s.add_argument("--json", help="also write the results to this file")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("hash-key", help="SHA-256 digest of an API key, for VITRINE_API_KEYS")
+    s.add_argument("key")
+    s.set_defaults(func=cmd_hash_key)
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                                                   "%(message)s")
-    parser = argparse.ArgumentParser(prog="vitrine", description="Fashion product search.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the local profile: API, ingest, embedded store")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.set_defaults(func=cmd_serve)
-    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
     return args.func(args)
 
 
