@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,20 +20,28 @@ class ModerationStatus(StrEnum):
 SHOPPER_VISIBLE = (ModerationStatus.visible.value, ModerationStatus.approved.value)
 
 
+# Field types shared by creation and update, so their limits can't drift apart.
+Title = Annotated[str, Field(max_length=500)]
+Description = Annotated[str, Field(max_length=5000)]
+Name = Annotated[str, Field(max_length=100)]
+Price = Annotated[float, Field(ge=0, le=10_000_000)]
+Tags = Annotated[list[str], Field(max_length=50)]
+
+
 class ProductFields(BaseModel):
     """The fields a catalogue manager sets; all optional, since metadata is patchy."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str = Field("", max_length=500)
-    description: str = Field("", max_length=5000)
-    category: str | None = Field(None, max_length=100)
-    colour: str | None = Field(None, max_length=50)
-    gender: str | None = Field(None, max_length=50)
-    brand: str | None = Field(None, max_length=100)
-    pattern: str | None = Field(None, max_length=50)
-    price: float | None = Field(None, ge=0, le=10_000_000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    title: Title = ""
+    description: Description = ""
+    category: Name | None = None
+    colour: Name | None = None
+    gender: Name | None = None
+    brand: Name | None = None
+    pattern: Name | None = None
+    price: Price | None = None
+    tags: Tags = Field(default_factory=list)
 
 
 class ProductCreate(ProductFields):
@@ -45,15 +53,15 @@ class ProductUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str | None = Field(None, max_length=500)
-    description: str | None = Field(None, max_length=5000)
-    category: str | None = Field(None, max_length=100)
-    colour: str | None = Field(None, max_length=50)
-    gender: str | None = Field(None, max_length=50)
-    brand: str | None = Field(None, max_length=100)
-    pattern: str | None = Field(None, max_length=50)
-    price: float | None = Field(None, ge=0, le=10_000_000)
-    tags: list[str] | None = Field(None, max_length=50)
+    title: Title | None = None
+    description: Description | None = None
+    category: Name | None = None
+    colour: Name | None = None
+    gender: Name | None = None
+    brand: Name | None = None
+    pattern: Name | None = None
+    price: Price | None = None
+    tags: Tags | None = None
 
 
 class ProductPublic(ProductCreate):
