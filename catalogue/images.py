@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import warnings
 
-from PIL import Image, ImageFile, ImageOps
+from PIL import ExifTags, Image, ImageFile
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -39,9 +39,10 @@ def decode_image(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES,
             if width * height > max_pixels:
                 raise ImageError(f"the image is {width}x{height} pixels, over the limit of "
                                  f"{max_pixels} (decompression bomb?)")
-            if getattr(image, "n_frames", 1) > 1:
-                image.seek(0)  # animated GIF/WebP: the first frame is the product
+            # An animated GIF/WebP opens on its first frame, the product. Later frames are
+            # never read (n_frames would parse them all, and a corrupt one would fail it).
             image.load()
+            return to_rgb(image)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -49,18 +50,38 @@ def decode_image(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES,
     except Image.UnidentifiedImageError as exc:
         raise ImageError("the file is not an image in an allowed format "
                          f"({', '.join(ALLOWED_FORMATS)})") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:  # Pillow's parsers raise IndexError, struct.error, ... on junk
         raise ImageError(f"the image could not be decoded (truncated or corrupt): {exc}") from exc
-    return to_rgb(image)
+
+
+# EXIF orientation -> the transpose that makes the picture upright.
+_ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                8: Image.Transpose.ROTATE_90}
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; corrupt EXIF leaves the pixels as stored.
+
+    Not ImageOps.exif_transpose: it re-serialises the EXIF block afterwards, and
+    that raises TypeError or struct.error on damaged metadata we never use.
+    """
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
+    except Exception:  # unreadable metadata must not cost a good photo
+        return image
+    method = _ORIENTATION.get(orientation) if isinstance(orientation, int) else None
+    return image.transpose(method) if method is not None else image
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Orientation applied, transparency on white, any mode (CMYK, 16-bit, P) to RGB."""
-    image = ImageOps.exif_transpose(image)
+    image = upright(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         image = image.point(lambda v: v / 256).convert("L")
-    if image.mode == "P":
-        image = image.convert("RGBA")
+    if image.mode in ("P", "L", "RGB") and "transparency" in image.info:
+        image = image.convert("RGBA")  # a palette or colour-key tRNS: transparent -> white
     if image.mode in ("RGBA", "LA", "PA"):
         background = Image.new("RGB", image.size, (255, 255, 255))
         background.paste(image, mask=image.getchannel("A"))
