@@ -71,8 +71,11 @@ class Preprocessing:
         image = image.convert("RGB")
         if self.resize_shortest:
             w, h = image.size
-            scale = self.resize_shortest / min(w, h)
-            new = (max(1, int(w * scale)), max(1, int(h * scale)))  # truncates, as HF does
+            # As HF does: the short side exactly, the long one truncated. Scaling both by
+            # size / short could make the short side 223.999... -> 223 (e.g. 640x479).
+            short = self.resize_shortest
+            long = int(short * max(w, h) / min(w, h))
+            new = (short, long) if w <= h else (long, short)
             image = image.resize(new, resample=self.resample)
         else:
             h, w = self.resize_to
