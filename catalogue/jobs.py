@@ -1,11 +1,19 @@
-"""Durable job and item state for ingest, in SQLite under the data folder.
+"""Durable job and item state for ingest: SQLite for the local profile, PostgreSQL for a cluster.
 
 An upload becomes an item (product metadata + the digest of its stored
 original) inside a job. Items move queued -> running -> done | failed; a
-process that dies mid-item leaves it running, and `requeue_stale` puts it
-back in the queue on the next start. Attempts are counted here, because
-brokers don't count redeliveries: an item that keeps killing its worker ends
-failed after `max_attempts` instead of looping.
+process that dies mid-item leaves it running, and `requeue_stale` (or, for a
+Celery task redelivered after its worker died, `requeue_owned`) puts it back in
+the queue. Attempts are counted here, because brokers don't count
+redeliveries: an item that keeps killing its worker ends failed after
+`max_attempts` instead of looping. An item that was tried and did not finish is
+a suspect: `claim` hands it out alone, so a poison upload cannot take the
+uploads batched with it down with it.
+
+`JobStore(location)` picks the database from the location: a file path or
+`sqlite:///path` for SQLite (one host), `postgresql://...` for PostgreSQL
+(shared by API replicas and workers; `claim` uses `FOR UPDATE SKIP LOCKED`).
+Both run the same SQL below, so both pass the same tests.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,17 +34,21 @@ from catalogue.schemas import ItemError, JobPublic, JobState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, kind TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
 );
 CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL REFERENCES jobs(id), idx INTEGER NOT NULL,
     product_id TEXT, metadata TEXT, image_sha256 TEXT,
     state TEXT NOT NULL, error TEXT, attempts INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL, owner TEXT,
     PRIMARY KEY (job_id, idx)
 );
 CREATE INDEX IF NOT EXISTS items_state ON items(state, updated_at);
+CREATE INDEX IF NOT EXISTS items_owner ON items(owner);
 """
+
+ITEM_COLUMNS = "job_id, idx, product_id, metadata, image_sha256, attempts"
 
 
 @dataclass
@@ -61,19 +75,116 @@ class NewItem:
     error: str | None = None
 
 
-class JobStore:
+def _item(row: Sequence[Any], attempts_delta: int = 0) -> Item:
+    return Item(row[0], row[1], row[2], json.loads(row[3]) if row[3] else None, row[4],
+                row[5] + attempts_delta)
+
+
+def gave_up(max_attempts: int) -> str:
+    return (f"gave up after {max_attempts} attempts: the worker died while processing "
+            "this upload each time")
+
+
+class _Sqlite:
+    """One connection, one writer at a time (BEGIN IMMEDIATE), WAL for concurrent readers."""
+
+    lock_rows = ""  # SQLite locks the whole database for a write transaction
+
     def __init__(self, path: Path):
-        path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                    timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # an accepted upload survives a crash
-        self._db.executescript(SCHEMA)
+        self._db.executescript(SCHEMA.replace(
+            "CREATE INDEX IF NOT EXISTS items_owner ON items(owner);", ""))
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(items)")}
+        if "owner" not in columns:  # a data folder from before the cluster profile
+            self._db.execute("ALTER TABLE items ADD COLUMN owner TEXT")
+        self._db.execute("CREATE INDEX IF NOT EXISTS items_owner ON items(owner)")
         self._lock = threading.Lock()
 
-    def _tx(self, sql: str, args: Sequence = ()) -> sqlite3.Cursor:
-        return self._db.execute(sql, args)
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _PgConnection:
+    """Adapts psycopg to the sqlite3 calls the store makes (`?` placeholders)."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def execute(self, sql: str, args: Sequence = ()):
+        return self._conn.execute(sql.replace("?", "%s"), tuple(args))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence]):
+        with self._conn.cursor() as cur:
+            cur.executemany(sql.replace("?", "%s"), rows)
+
+
+class _Postgres:
+    """One connection per store object, reopened when broken (e.g. a database restart)."""
+
+    lock_rows = " FOR UPDATE SKIP LOCKED"  # concurrent claimers take different rows
+
+    def __init__(self, url: str, connect_timeout: float = 10):
+        import psycopg
+
+        self._psycopg = psycopg
+        self._url, self._timeout = url, connect_timeout
+        self._conn = None
+        self._lock = threading.Lock()
+        with self.transaction() as db:
+            # Replicas starting together would race on CREATE TABLE IF NOT EXISTS.
+            db.execute("SELECT pg_advisory_xact_lock(?)", (zlib.crc32(b"vitrine-jobs"),))
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                db.execute(statement)
+
+    def _connection(self):
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = self._psycopg.connect(self._url, autocommit=True,
+                                               connect_timeout=int(self._timeout))
+        return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[_PgConnection]:
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                yield _PgConnection(conn)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _open(location: str | Path) -> _Sqlite | _Postgres:
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        return _Postgres(text)
+    if text.startswith("sqlite:///"):
+        return _Sqlite(Path(text.removeprefix("sqlite:///")))
+    if "://" in text:
+        raise ValueError(f"unsupported job store {text!r}: use a path, sqlite:///path "
+                         "or postgresql://...")
+    return _Sqlite(Path(text))
+
+
+class JobStore:
+    def __init__(self, location: str | Path):
+        """`location`: a SQLite file path, `sqlite:///path` or `postgresql://...`."""
+        self._db = _open(location)
 
     def create_job(self, kind: str, items: Sequence[NewItem]) -> str:
         job_id = uuid.uuid4().hex
@@ -81,89 +192,120 @@ class JobStore:
         rows = [(job_id, i, it.product_id, json.dumps(it.metadata) if it.metadata else None,
                  it.image_sha256, "failed" if it.error else "queued", it.error, now)
                 for i, it in enumerate(items)]
-        with self._lock:
-            self._tx("BEGIN IMMEDIATE")
-            try:
-                self._tx("INSERT INTO jobs VALUES (?, ?, ?, ?)", (job_id, kind, now, now))
-                self._db.executemany(
+        with self._db.transaction() as db:
+            db.execute("INSERT INTO jobs (id, kind, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                       (job_id, kind, now, now))
+            if rows:
+                db.executemany(
                     "INSERT INTO items (job_id, idx, product_id, metadata, image_sha256, state,"
                     " error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-                self._tx("COMMIT")
-            except BaseException:
-                self._tx("ROLLBACK")
-                raise
         return job_id
 
-    def claim(self, limit: int, job_id: str | None = None) -> list[Item]:
-        """Mark up to `limit` queued items running (one attempt more) and return them."""
+    def claim(self, limit: int, job_id: str | None = None, owner: str | None = None,
+              fresh_only: bool = False) -> list[Item]:
+        """Mark up to `limit` queued items running (one attempt more) and return them.
+
+        An item already tried (a suspect: its worker died, or it timed out) comes
+        alone, so whatever killed that worker takes only itself down next time.
+        `owner` (a Celery task id) lets a redelivery of that task find its items;
+        `fresh_only` takes no suspect (for topping up a batch).
+        """
         where = "state = 'queued'" + (" AND job_id = ?" if job_id else "")
         args: tuple = (job_id,) if job_id else ()
-        with self._lock:
-            self._tx("BEGIN IMMEDIATE")
-            rows = self._tx(f"SELECT job_id, idx, product_id, metadata, image_sha256, attempts "
-                            f"FROM items WHERE {where} ORDER BY updated_at LIMIT ?",
-                            (*args, limit)).fetchall()
+        select = (f"SELECT {ITEM_COLUMNS} FROM items WHERE {where} AND attempts {{}} "
+                  f"ORDER BY updated_at LIMIT ?{self._db.lock_rows}")
+        with self._db.transaction() as db:
+            rows = [] if fresh_only else db.execute(select.format("> 0"),
+                                                    (*args, 1)).fetchall()
+            if not rows:
+                rows = db.execute(select.format("= 0"), (*args, limit)).fetchall()
             now = time.time()
-            self._db.executemany(
-                "UPDATE items SET state = 'running', attempts = attempts + 1, updated_at = ? "
-                "WHERE job_id = ? AND idx = ?", [(now, r[0], r[1]) for r in rows])
-            self._tx("COMMIT")
-        return [Item(r[0], r[1], r[2], json.loads(r[3]) if r[3] else None, r[4], r[5] + 1)
-                for r in rows]
+            if rows:
+                db.executemany(
+                    "UPDATE items SET state = 'running', attempts = attempts + 1, owner = ?, "
+                    "updated_at = ? WHERE job_id = ? AND idx = ?",
+                    [(owner, now, r[0], r[1]) for r in rows])
+        return [_item(r, attempts_delta=1) for r in rows]
 
     def items(self, job_id: str, state: str | None = None) -> list[Item]:
-        sql = ("SELECT job_id, idx, product_id, metadata, image_sha256, attempts FROM items "
-               "WHERE job_id = ?" + (" AND state = ?" if state else "") + " ORDER BY idx")
-        with self._lock:
-            rows = self._tx(sql, (job_id, state) if state else (job_id,)).fetchall()
-        return [Item(r[0], r[1], r[2], json.loads(r[3]) if r[3] else None, r[4], r[5])
-                for r in rows]
+        sql = (f"SELECT {ITEM_COLUMNS} FROM items WHERE job_id = ?"
+               + (" AND state = ?" if state else "") + " ORDER BY idx")
+        with self._db.transaction() as db:
+            rows = db.execute(sql, (job_id, state) if state else (job_id,)).fetchall()
+        return [_item(r) for r in rows]
 
     def finish(self, item: Item, error: str | None = None) -> None:
         """Record an item's outcome: done, or failed with the reason."""
         now = time.time()
-        with self._lock:
-            self._tx("UPDATE items SET state = ?, error = ?, updated_at = ? "
-                     "WHERE job_id = ? AND idx = ?",
-                     ("failed" if error else "done", error, now, item.job_id, item.idx))
-            self._tx("UPDATE jobs SET updated_at = ? WHERE id = ?", (now, item.job_id))
+        with self._db.transaction() as db:
+            db.execute("UPDATE items SET state = ?, error = ?, updated_at = ? "
+                       "WHERE job_id = ? AND idx = ?",
+                       ("failed" if error else "done", error, now, item.job_id, item.idx))
+            db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (now, item.job_id))
 
     def release(self, item: Item) -> None:
-        """Put a running item back in the queue (e.g. the store was unreachable)."""
-        with self._lock:
-            self._tx("UPDATE items SET state = 'queued', updated_at = ? "
-                     "WHERE job_id = ? AND idx = ? AND state = 'running'",
-                     (time.time(), item.job_id, item.idx))
+        """Put a running item back in the queue, untried (e.g. the store was unreachable):
+        an outage is not the item's fault, so the attempt does not count."""
+        with self._db.transaction() as db:
+            db.execute("UPDATE items SET state = 'queued', updated_at = ?, owner = NULL, "
+                       "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
+                       "WHERE job_id = ? AND idx = ? AND state = 'running'",
+                       (time.time(), item.job_id, item.idx))
+
+    def _requeue(self, where: str, args: Sequence, max_attempts: int) -> int:
+        with self._db.transaction() as db:
+            db.execute(f"UPDATE items SET state = 'failed', error = ?, updated_at = ? "
+                       f"WHERE state = 'running' AND {where} AND attempts >= ?",
+                       (gave_up(max_attempts), time.time(), *args, max_attempts))
+            return db.execute(f"UPDATE items SET state = 'queued', owner = NULL "
+                              f"WHERE state = 'running' AND {where}", tuple(args)).rowcount
 
     def requeue_stale(self, older_than: float, max_attempts: int) -> int:
         """Items left running by a dead process: back to the queue, or failed when out of tries."""
-        cutoff = time.time() - older_than
-        with self._lock:
-            self._tx("BEGIN IMMEDIATE")
-            self._tx("UPDATE items SET state = 'failed', error = ? WHERE state = 'running' "
-                     "AND updated_at <= ? AND attempts >= ?",
-                     (f"gave up after {max_attempts} attempts: the worker died while "
-                      "processing this upload each time", cutoff, max_attempts))
-            n = self._tx("UPDATE items SET state = 'queued' WHERE state = 'running' "
-                         "AND updated_at <= ?", (cutoff,)).rowcount
-            self._tx("COMMIT")
-        return n
+        return self._requeue("updated_at <= ?", (time.time() - older_than,), max_attempts)
+
+    def requeue_owned(self, owner: str, max_attempts: int) -> int:
+        """Items a previous delivery of task `owner` left running (its worker died): back to
+        the queue, or failed when out of tries. Returns how many were queued again."""
+        return self._requeue("owner = ?", (owner,), max_attempts)
+
+    def queued_count(self, older_than: float | None = None) -> int:
+        """Queued items; with `older_than`, only those waiting that many seconds or more."""
+        sql = "SELECT count(*) FROM items WHERE state = 'queued'"
+        args: tuple = ()
+        if older_than is not None:
+            sql, args = sql + " AND updated_at <= ?", (time.time() - older_than,)
+        with self._db.transaction() as db:
+            return db.execute(sql, args).fetchone()[0]
+
+    def withdraw(self, job_id: str) -> bool:
+        """Delete a job no worker has touched (its dispatch failed); False if one has, in
+        which case the job stands and will finish."""
+        with self._db.transaction() as db:
+            rows = db.execute(f"SELECT state, attempts FROM items WHERE job_id = ?"
+                              f"{self._db.lock_rows.replace(' SKIP LOCKED', '')}",
+                              (job_id,)).fetchall()
+            if any(attempts > 0 or state in ("running", "done") for state, attempts in rows):
+                return False
+            db.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return True
 
     def pending_count(self) -> int:
-        with self._lock:
-            return self._tx("SELECT count(*) FROM items WHERE state IN ('queued', 'running')"
-                            ).fetchone()[0]
+        with self._db.transaction() as db:
+            return db.execute("SELECT count(*) FROM items WHERE state IN ('queued', 'running')"
+                              ).fetchone()[0]
 
     def get(self, job_id: str) -> JobPublic | None:
-        with self._lock:
-            job = self._tx("SELECT id, kind, created_at, updated_at FROM jobs WHERE id = ?",
-                           (job_id,)).fetchone()
+        with self._db.transaction() as db:
+            job = db.execute("SELECT id, kind, created_at, updated_at FROM jobs WHERE id = ?",
+                             (job_id,)).fetchone()
             if job is None:
                 return None
-            counts = dict(self._tx("SELECT state, count(*) FROM items WHERE job_id = ? "
-                                   "GROUP BY state", (job_id,)).fetchall())
-            errors = self._tx("SELECT idx, product_id, error FROM items WHERE job_id = ? AND "
-                              "state = 'failed' ORDER BY idx LIMIT 1000", (job_id,)).fetchall()
+            counts = dict(db.execute("SELECT state, count(*) FROM items WHERE job_id = ? "
+                                     "GROUP BY state", (job_id,)).fetchall())
+            errors = db.execute("SELECT idx, product_id, error FROM items WHERE job_id = ? AND "
+                                "state = 'failed' ORDER BY idx LIMIT 1000", (job_id,)).fetchall()
         total = sum(counts.values())
         done, failed = counts.get("done", 0), counts.get("failed", 0)
         pending = total - done - failed

@@ -49,3 +49,12 @@ class MediaStore:
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).exists()
+
+
+def open_media(settings) -> MediaStore:
+    """The originals store the settings name: a folder (shared volume) or s3://bucket/prefix."""
+    if settings.media_url.startswith("s3://"):
+        from catalogue.media_s3 import S3MediaStore
+
+        return S3MediaStore.from_url(settings.media_url, settings.s3_endpoint_url)
+    return MediaStore(settings.media_dir)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from catalogue.ingest import Ingest
 from catalogue.jobs import JobStore
-from catalogue.media import MediaStore
+from catalogue.media import MediaStore, open_media
 from catalogue.search import Search
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import VectorStore
@@ -46,8 +46,8 @@ class Services:
         settings = settings or CatalogueSettings()
         encoder = encoder or Encoder(embedding or EmbeddingSettings())
         store = open_store(settings, encoder.dim)
-        return cls(settings, encoder, store, MediaStore(settings.media_dir),
-                   JobStore(settings.jobs_db))
+        return cls(settings, encoder, store, open_media(settings),
+                   JobStore(settings.jobs_url or settings.jobs_db))
 
     def close(self) -> None:
         self.store.close()

@@ -25,6 +25,13 @@ class CatalogueSettings(BaseSettings):
     ingest_batch_size: int = 32
     max_attempts: int = 3
     """Times an upload is tried before it ends failed instead of looping."""
+    jobs_url: str = ""
+    """Job store: empty for SQLite under data_dir; postgresql://... for the cluster profile."""
+    media_url: str = ""
+    """Uploaded originals: empty for data_dir/media (a shared volume in a cluster), or
+    s3://bucket/prefix for an S3-compatible store (the `s3` extra)."""
+    s3_endpoint_url: str | None = None
+    """S3-compatible endpoint (MinIO, Ceph...); empty for AWS. Credentials: boto3's usual chain."""
 
     @property
     def media_dir(self) -> Path:

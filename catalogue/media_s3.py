@@ -1,0 +1,68 @@
+"""Uploaded originals in an S3-compatible bucket, for workers that share no volume.
+
+Same contract as `MediaStore`: content-addressed by SHA-256, written before the
+upload is acknowledged (S3 PUT is durable once it returns), `get` raises
+KeyError for a missing original. Needs the `s3` extra (boto3); credentials come
+from boto3's usual chain (environment, config files, instance role).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.parse
+
+from catalogue.media import MediaStore
+
+
+class S3MediaStore(MediaStore):
+    def __init__(self, client, bucket: str, prefix: str = ""):
+        # No local folder: MediaStore.__init__ would create one.
+        self.client, self.bucket = client, bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    @classmethod
+    def from_url(cls, url: str, endpoint_url: str | None = None) -> S3MediaStore:
+        """`url` is s3://bucket/optional/prefix."""
+        import boto3
+        from botocore.config import Config
+
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise ValueError(f"not an s3://bucket/prefix URL: {url!r}")
+        client = boto3.client("s3", endpoint_url=endpoint_url or None, config=Config(
+            retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5,
+            read_timeout=30))
+        return cls(client, parsed.netloc, parsed.path)
+
+    def key(self, digest: str) -> str:
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(f"not a SHA-256 digest: {digest!r}")
+        return f"{self.prefix}{digest[:2]}/{digest[2:4]}/{digest}"
+
+    def path(self, digest: str):
+        raise FileNotFoundError(f"originals are in s3://{self.bucket}/{self.prefix}, "
+                                "not in a local folder")
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        if not self.exists(digest):
+            self.client.put_object(Bucket=self.bucket, Key=self.key(digest), Body=data,
+                                   ContentType="application/octet-stream")
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(digest))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            raise KeyError(f"no original stored under {digest}") from None
+
+    def exists(self, digest: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(digest))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True

@@ -1,0 +1,113 @@
+"""Celery tasks: thin. They take ids, find the cached services, and call plain functions."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from catalogue.ingest import StoreUnavailable
+from workers import batch
+from workers.celery_app import INGEST_TASK, PING_TASK, SWEEP_TASK, app
+from workers.settings import get_worker_settings
+
+log = logging.getLogger(__name__)
+
+
+class ServicesStarting(RuntimeError):
+    """This worker process is still loading its model: retry the task, fail nothing."""
+
+
+def outage_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean a service is unreachable: retry later, fail nothing."""
+    errors: list[type[BaseException]] = [StoreUnavailable, ServicesStarting,
+                                         sqlite3.OperationalError]
+    try:
+        import psycopg
+
+        errors.append(psycopg.OperationalError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+RETRY_ON = outage_errors()
+
+
+class ServicesTask(Task):
+    """Model and stores built once per worker process, on first use (Celery's DatabaseTask
+    pattern; not in worker_process_init, whose handlers get the child killed past 4 s)."""
+
+    _encoder = None
+    _services = None
+    _jobs = None
+
+    @property
+    def services(self):
+        if self._services is None:
+            from catalogue.services import Services
+            from embedding.encoder import Encoder
+
+            if ServicesTask._encoder is None:
+                ServicesTask._encoder = Encoder()
+            # Loaded here, on first use, so it counts against the task's time limits: the
+            # soft limit must cover a cold start (model load) on the slowest worker.
+            try:
+                ServicesTask._services = Services.build(encoder=ServicesTask._encoder)
+            except SoftTimeLimitExceeded as exc:  # a cold start on a busy machine: again
+                ServicesTask._encoder = None
+                raise ServicesStarting("loading the model took longer than the task's soft "
+                                       "time limit; retrying") from exc
+            except Exception as exc:
+                if is_connection_error(exc):
+                    raise StoreUnavailable(f"cannot reach the stores yet: {exc}") from exc
+                raise
+        return ServicesTask._services
+
+    @property
+    def jobs(self):
+        """The job store alone, for tasks that need no model (the sweep)."""
+        if ServicesTask._services is not None:
+            return ServicesTask._services.jobs
+        if ServicesTask._jobs is None:
+            from catalogue.jobs import JobStore
+            from catalogue.settings import CatalogueSettings
+
+            settings = CatalogueSettings()
+            ServicesTask._jobs = JobStore(settings.jobs_url or settings.jobs_db)
+        return ServicesTask._jobs
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    import httpx
+    from qdrant_client.http.exceptions import ResponseHandlingException
+
+    return isinstance(exc, (*RETRY_ON, OSError, httpx.TransportError,
+                            ResponseHandlingException))
+
+
+def publish_ingest(job_id: str | None) -> None:
+    ingest.apply_async(args=[job_id], retry=True, retry_policy={"max_retries": 2})
+
+
+@app.task(bind=True, base=ServicesTask, name=INGEST_TASK, autoretry_for=RETRY_ON,
+          retry_backoff=1, retry_backoff_max=60, retry_jitter=True, max_retries=None)
+def ingest(self, job_id: str | None = None) -> int:
+    """Encode and index queued uploads, this job's and any others waiting: one batch."""
+    return batch.run_batch(self.services.ingest, get_worker_settings(), self.request.id,
+                           publish_ingest)
+
+
+@app.task(bind=True, base=ServicesTask, name=SWEEP_TASK, autoretry_for=RETRY_ON,
+          max_retries=3, retry_backoff=5)
+def sweep(self) -> dict[str, int]:
+    """Re-queue uploads stuck past the deadline; periodic, from celery beat."""
+    return batch.sweep(self.jobs, get_worker_settings(), publish_ingest)
+
+
+@app.task(name=PING_TASK, ignore_result=False)
+def ping() -> str:
+    """An empty task, to measure the broker's round trip."""
+    return "pong"
