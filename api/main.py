@@ -10,12 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.limits import BodySizeLimit
-from api.routes import health, imports, products, search
+from api.routes import health, imports, media, pages, products, search
 from api.settings import ApiSettings
 from catalogue.images import ImageError
 from catalogue.ingest import StoreUnavailable
 from catalogue.search import UnknownProduct
-from workers.dispatch import BrokerUnavailable
 
 log = logging.getLogger("vitrine")
 
@@ -36,12 +35,7 @@ async def lifespan(app: FastAPI):
     if getattr(app.state, "services", None) is None:  # tests may inject their own
         app.state.services = Services.build()
     services = app.state.services
-    if app.state.api_settings.profile == "cluster":  # uploads go to Celery workers
-        from workers.dispatch import cluster_dispatch
-
-        runner, app.state.dispatch = cluster_dispatch(services)
-    else:
-        runner, app.state.dispatch = local_dispatch(services)
+    runner, app.state.dispatch = local_dispatch(services)
     log.info("Vitrine ready: model %s (%d-d), %d products", services.encoder.model_id,
              services.encoder.dim, services.store.count())
     try:
@@ -68,6 +62,8 @@ def create_app(settings: ApiSettings | None = None, services=None) -> FastAPI:
     app.include_router(products.router)
     app.include_router(search.router)
     app.include_router(imports.router)
+    app.include_router(media.router)
+    app.include_router(pages.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(UnknownProduct)
@@ -77,11 +73,6 @@ def create_app(settings: ApiSettings | None = None, services=None) -> FastAPI:
     @app.exception_handler(ImageError)
     async def bad_image(request: Request, exc: ImageError):
         return JSONResponse({"detail": f"bad image: {exc}"}, status_code=422)
-
-    @app.exception_handler(BrokerUnavailable)
-    async def broker_down(request: Request, exc: BrokerUnavailable):
-        return JSONResponse({"detail": f"{exc}; nothing was accepted, try again"},
-                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(StoreUnavailable)
     async def store_down(request: Request, exc: StoreUnavailable):

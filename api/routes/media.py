@@ -1,0 +1,74 @@
+"""Product photos: the stored originals, by product id."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse
+
+from api.auth import RANK, SHOPPER, Role
+from api.deps import ServicesDep
+from catalogue.schemas import SHOPPER_VISIBLE
+from catalogue.store.base import point_id
+
+router = APIRouter(prefix="/v1", tags=["products"])
+
+YEAR = 365 * 24 * 3600
+
+# The upload path accepts only these formats (catalogue.images.ALLOWED_FORMATS).
+SIGNATURES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"),
+              (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
+
+
+def sniff_image_type(head: bytes) -> str:
+    """The content type from the file's first bytes; the upload's own claim is never kept."""
+    for magic, media_type in SIGNATURES:
+        if head.startswith(magic):
+            return media_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return etag in tags or "*" in tags
+
+
+@router.get("/products/{product_id}/image", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {},
+                                         "image/gif": {}},
+                             "description": "The original photo as uploaded"},
+                       304: {"description": "Not modified (ETag is the image's SHA-256)"},
+                       404: {"description": "Unknown product, or hidden from shoppers"}})
+def read_product_image(product_id: str, request: Request, services: ServicesDep,
+                       role: Annotated[Role, SHOPPER],
+                       v: Annotated[str | None, Query(max_length=64, description=(
+                           "The image's SHA-256, as in the product's image_sha256: the URL "
+                           "is then content-addressed and cached for a year"))] = None):
+    """The product's original photo; hidden (flagged, rejected) products' only to managers."""
+    point = services.store.get(point_id(product_id))
+    hidden = point is not None and point.payload.get("moderation_status",
+                                                     "visible") not in SHOPPER_VISIBLE
+    # A hidden product is as good as unknown to a shopper: same 404, nothing leaked.
+    if point is None or (hidden and RANK[role] < RANK[Role.manager]):
+        raise HTTPException(404, f"unknown product {product_id!r}")
+    digest = point.payload["image_sha256"]
+    try:
+        path = services.media.path(digest)
+        with path.open("rb") as f:
+            head = f.read(16)
+    except (ValueError, FileNotFoundError):
+        raise HTTPException(404, f"no image stored for product {product_id!r}") from None
+    keyed = bool(request.app.state.api_settings.key_roles())
+    scope = "private" if keyed or hidden else "public"
+    # By id alone the URL may point at a new photo after a re-upload: revalidate (ETag).
+    # With ?v=<sha256> it names one exact file forever.
+    cache = f"{scope}, max-age={YEAR}, immutable" if v == digest else f"{scope}, no-cache"
+    headers = {"ETag": f'"{digest}"', "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
+    if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, media_type=sniff_image_type(head), headers=headers)

@@ -1,0 +1,351 @@
+// The catalogue manager's page: uploads and imports with live job progress, the moderation
+// queue, products with predicted tags.
+
+import { ApiError, api, imageURL, showImage } from "./api.js";
+import { el, formatScore, setUpKeyDialog } from "./ui.js";
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = [250, 400, 600, 1000, 1500, 2000];
+
+// ---- forms ---------------------------------------------------------------------------------
+
+/** Submit handling shared by the upload forms: busy button, the API's reason on failure. */
+function handleForm(form, busyText, send) {
+  const button = form.querySelector("button[type=submit]");
+  const error = form.querySelector(".form-error");
+  const status = form.querySelector(".form-status");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!form.reportValidity()) return;
+    error.hidden = true;
+    status.replaceChildren();
+    const idle = button.textContent;
+    button.disabled = true;
+    button.textContent = busyText;
+    try {
+      const what = await send();
+      form.reset();
+      status.replaceChildren(`${what} accepted; follow it under `,
+                             el("a", { href: "#jobs-heading", text: "Jobs" }), ".");
+    } catch (err) {
+      error.textContent = describeError(err, form.dataset.feature);
+      error.hidden = false;
+    } finally {
+      button.disabled = false;
+      button.textContent = idle;
+    }
+  });
+}
+
+function describeError(err, feature) {
+  if (!(err instanceof ApiError)) return err.message || String(err);
+  if (err.unavailable && feature) return `${feature} is not available on this server yet.`;
+  if (err.status === 401 || err.status === 403) return `Not allowed: ${err.message}`;
+  if (err.status === 413) return `Too large: ${err.message}`;
+  return err.message;
+}
+
+const TEXT_FIELDS = ["id", "title", "description", "category", "colour", "gender", "brand"];
+
+function productFields(form) {
+  const data = new FormData(form);
+  const fields = {};
+  for (const name of TEXT_FIELDS) {
+    const value = String(data.get(name) || "").trim();
+    if (value) fields[name] = value;
+  }
+  const price = String(data.get("price") || "").trim();
+  if (price) fields.price = Number(price);
+  const tags = String(data.get("tags") || "").split(",").map((t) => t.trim()).filter(Boolean);
+  if (tags.length) fields.tags = tags;
+  return fields;
+}
+
+const productForm = $("product-form");
+handleForm(productForm, "Uploading…", async () => {
+  const fields = productFields(productForm);
+  const form = new FormData();
+  form.append("image", $("p-image").files[0]);
+  form.append("metadata", JSON.stringify(fields));
+  const accepted = await api("/v1/products", { method: "POST", form });
+  trackJob(accepted.job_id, `Product ${fields.id}`);
+  return `Product ${fields.id}`;
+});
+
+/** Pair each product with its photo: by an "image" file name, or else in file-name order. */
+function pairBatch(entries, files) {
+  if (!Array.isArray(entries) || !entries.length) {
+    throw new Error("The product list must be a non-empty JSON list of objects.");
+  }
+  const named = entries.filter((e) => e && typeof e === "object" && typeof e.image === "string");
+  if (named.length && named.length !== entries.length) {
+    throw new Error("Give every product an \"image\" file name, or none of them.");
+  }
+  if (named.length) {
+    const byName = new Map(files.map((f) => [f.name, f]));
+    return entries.map(({ image, ...fields }) => {
+      const file = byName.get(image);
+      if (!file) throw new Error(`No photo named “${image}” among the files chosen.`);
+      return [fields, file];
+    });
+  }
+  if (entries.length !== files.length) {
+    throw new Error(`${entries.length} products in the list but ${files.length} photos chosen.`);
+  }
+  const sorted = [...files].sort((a, b) => a.name.localeCompare(b.name, undefined,
+                                                                 { numeric: true }));
+  return entries.map((fields, i) => [fields, sorted[i]]);
+}
+
+const batchForm = $("batch-form");
+$("b-file").addEventListener("change", async (e) => {
+  const file = e.target.files[0];
+  if (file) $("b-metadata").value = await file.text();
+});
+handleForm(batchForm, "Uploading…", async () => {
+  let entries;
+  try {
+    entries = JSON.parse($("b-metadata").value);
+  } catch (err) {
+    throw new Error(`The product list is not valid JSON: ${err.message}`);
+  }
+  const pairs = pairBatch(entries, [...$("b-images").files]);
+  const form = new FormData();
+  for (const [, file] of pairs) form.append("images", file, file.name);
+  form.append("metadata", JSON.stringify(pairs.map(([fields]) => fields)));
+  const accepted = await api("/v1/products/batch", { method: "POST", form });
+  trackJob(accepted.job_id, `Batch of ${pairs.length}`);
+  return `Batch of ${pairs.length}`;
+});
+
+const importForm = $("import-form");
+importForm.dataset.feature = "Catalogue import";
+handleForm(importForm, "Uploading…", async () => {
+  const archive = $("i-archive").files[0];
+  const form = new FormData();
+  form.append("archive", archive, archive.name);
+  const accepted = await api("/v1/imports", { method: "POST", form });
+  trackJob(accepted.job_id, `Import of ${archive.name}`);
+  return `Import of ${archive.name}`;
+});
+
+// ---- jobs ----------------------------------------------------------------------------------
+
+function trackJob(jobId, label) {
+  $("jobs-empty").hidden = true;
+  const progress = el("progress", { max: "1", value: "0", "aria-label": `${label}: progress` });
+  const badge = el("span", { class: "badge", text: "queued" });
+  const counts = el("p", { class: "job-counts", text: "Waiting to start…" });
+  const errors = el("div", { class: "job-errors" });
+  const item = el("li", { class: "job", dataset: { jobId, state: "queued" } },
+    el("div", { class: "job-head" }, el("strong", { text: label }), badge),
+    progress, counts, errors);
+  $("jobs").prepend(item);
+
+  let polls = 0;
+  let failures = 0;
+  const poll = async () => {
+    try {
+      const job = await api(`/v1/jobs/${encodeURIComponent(jobId)}`);
+      failures = 0;
+      const finished = job.state === "done" || job.state === "failed";
+      item.dataset.state = job.state;
+      badge.textContent = job.state;
+      progress.max = Math.max(job.total, 1);
+      progress.value = job.succeeded + job.failed;
+      counts.textContent = `${job.succeeded + job.failed} of ${job.total} processed · `
+        + `${job.succeeded} added · ${job.failed} failed`
+        + (job.pending && !finished ? ` · ${job.pending} to go` : "");
+      renderJobErrors(errors, job.errors);
+      if (finished) {
+        if (job.succeeded) refreshAfterIngest();
+        return;
+      }
+    } catch (err) {
+      failures += 1;
+      counts.textContent = `Could not read the job: ${describeError(err)}`;
+      if (failures >= 5 || (err instanceof ApiError && err.status === 404)) return;
+    }
+    setTimeout(poll, POLL_MS[Math.min(polls++, POLL_MS.length - 1)]);
+  };
+  poll();
+}
+
+function renderJobErrors(container, errors) {
+  if (!errors || !errors.length) {
+    container.replaceChildren();
+    return;
+  }
+  const wasOpen = container.querySelector("details")?.open;
+  container.replaceChildren(el("details", { open: wasOpen || errors.length <= 5 },
+    el("summary", { text: `${errors.length} item${errors.length === 1 ? "" : "s"} failed` }),
+    el("ul", {}, errors.map((e) => el("li", {},
+      el("strong", { text: `#${e.index + 1}${e.product_id ? ` (${e.product_id})` : ""}: ` }),
+      e.error)))));
+}
+
+let refreshTimer;
+function refreshAfterIngest() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => {
+    loadModeration();
+    loadPredicted();
+    fillSuggestions();
+  }, 300);
+}
+
+// ---- moderation ----------------------------------------------------------------------------
+
+const listOf = (body) => (Array.isArray(body) ? body
+  : body?.items ?? body?.data ?? body?.results ?? body?.queue ?? body?.products ?? []);
+
+function describePrompts(prompts) {
+  if (!prompts) return [];
+  if (typeof prompts === "string") return [prompts];
+  if (Array.isArray(prompts)) {
+    return prompts.map((p) => (typeof p === "string" ? p : describeValue(p)));
+  }
+  return Object.entries(prompts).map(([prompt, score]) => (typeof score === "number"
+    ? `${prompt} (${formatScore(score)})` : `${prompt}: ${describeValue(score)}`));
+}
+
+async function loadModeration() {
+  const status = $("moderation-status");
+  const list = $("moderation");
+  status.textContent = "Loading…";
+  try {
+    const items = listOf(await api("/v1/moderation/queue"));
+    list.replaceChildren(...items.map(reviewCard));
+    status.textContent = items.length ? `${items.length} waiting for review.`
+                                      : "Nothing waiting for review.";
+  } catch (err) {
+    list.replaceChildren();
+    status.textContent = err instanceof ApiError && err.unavailable
+      ? "Moderation is not available on this server yet."
+      : `Could not load the queue: ${describeError(err)}`;
+  }
+}
+
+function reviewCard(item) {
+  const id = item.product_id ?? item.id ?? item.product?.id;
+  const title = item.title ?? item.product?.title;
+  const img = el("img", { class: "thumb", alt: title || id, width: "150", height: "200" });
+  showImage(img, imageURL(id, item.image_sha256 ?? item.product?.image_sha256));
+  const facts = [item.category ?? item.product?.category,
+                 typeof item.score === "number" ? `score ${formatScore(item.score)}` : null,
+                 item.reason].filter(Boolean).join(" · ");
+  const prompts = describePrompts(item.prompts);
+  const error = el("p", { class: "form-error", role: "alert", hidden: true });
+  const buttons = ["approve", "reject"].map((decision) => el("button", {
+    type: "button", class: decision === "approve" ? "primary small" : "danger small",
+    text: decision === "approve" ? "Approve" : "Reject",
+    "aria-label": `${decision === "approve" ? "Approve" : "Reject"} ${id}`,
+    dataset: { decision },
+    onclick: () => decide(card, id, decision, buttons, error),
+  }));
+  const card = el("li", { class: "review", dataset: { productId: id } },
+    el("div", { class: "thumb-box" }, img),
+    el("div", { class: "card-body" },
+      el("h3", { class: "title", text: title ? `${title} (${id})` : id }),
+      facts ? el("p", { class: "meta", text: facts }) : null,
+      prompts.length ? el("ul", { class: "prompts", "aria-label": "Matched prompts" },
+                          prompts.map((p) => el("li", { text: p }))) : null,
+      el("div", { class: "actions-inline" }, buttons), error));
+  return card;
+}
+
+async function decide(card, id, decision, buttons, error) {
+  for (const b of buttons) b.disabled = true;
+  error.hidden = true;
+  try {
+    await api(`/v1/moderation/${encodeURIComponent(id)}`, { method: "POST",
+                                                            json: { decision } });
+    const next = card.nextElementSibling || card.previousElementSibling;
+    card.remove();
+    const left = $("moderation").children.length;
+    $("moderation-status").textContent = `${id} ${decision === "approve" ? "approved" : "rejected"}. `
+      + (left ? `${left} waiting for review.` : "Nothing waiting for review.");
+    (next?.querySelector("button") || $("moderation-refresh")).focus();
+  } catch (err) {
+    error.textContent = describeError(err, "Moderation");
+    error.hidden = false;
+    for (const b of buttons) b.disabled = false;
+  }
+}
+
+// ---- predicted tags ------------------------------------------------------------------------
+
+function describeValue(value) {
+  if (value === null || value === undefined) return "";
+  if (Array.isArray(value)) return value.map(describeValue).join(", ");
+  if (typeof value === "number") return formatScore(value);
+  if (typeof value !== "object") return String(value);
+  const label = value.value ?? value.label ?? value.tag ?? value.name ?? value.prompt;
+  const confidence = value.confidence ?? value.score ?? value.probability;
+  if (label !== undefined) {
+    const notes = [typeof confidence === "number" ? `${Math.round(confidence * 100)}%` : null,
+                   value.applied === true ? "applied" : null].filter(Boolean);
+    return notes.length ? `${label} (${notes.join(", ")})` : String(label);
+  }
+  return Object.entries(value).map(([k, v]) => `${k}: ${describeValue(v)}`).join(", ");
+}
+
+async function loadPredicted() {
+  const status = $("predicted-status");
+  const list = $("predicted");
+  status.textContent = "Loading…";
+  try {
+    const body = await api("/v1/products", { params: { predicted: "true", limit: 50 } });
+    const products = listOf(body).map((p) => p.product ?? p);
+    list.replaceChildren(...products.map(predictedRow));
+    const more = Boolean(body?.next_offset);
+    const n = products.length;
+    status.textContent = n
+      ? `${more ? "The first " : ""}${n} product${n === 1 ? "" : "s"} with predicted attributes`
+        + " (a manager's own value replaces a prediction)."
+      : "No products with predicted attributes.";
+  } catch (err) {
+    list.replaceChildren();
+    status.textContent = err instanceof ApiError && err.unavailable
+      ? "Predicted tags are not available on this server yet."
+      : `Could not load predicted tags: ${describeError(err)}`;
+  }
+}
+
+function predictedRow(product) {
+  const id = product.id ?? product.product_id;
+  const img = el("img", { class: "thumb small", alt: product.title || id, width: "60",
+                          height: "80" });
+  showImage(img, imageURL(id, product.image_sha256));
+  const entries = Object.entries(product.predicted || {});
+  return el("li", { class: "predicted", dataset: { productId: id } }, img,
+    el("div", {},
+      el("p", { class: "title" }, el("strong", { text: product.title || id }),
+         product.title ? el("span", { class: "meta", text: ` ${id}` }) : null),
+      el("ul", { class: "chips", "aria-label": "Predicted attributes" },
+         entries.map(([field, value]) => el("li", { class: "chip" },
+           el("span", { class: "chip-key", text: `${field}: ` }), describeValue(value))))));
+}
+
+// ---- suggestions for the fields ------------------------------------------------------------
+
+async function fillSuggestions() {
+  try {
+    const { facets } = await api("/v1/facets");
+    for (const [field, list] of [["category", "categories"], ["colour", "colours"],
+                                 ["gender", "genders"], ["brand", "brands"]]) {
+      $(list).replaceChildren(...Object.keys(facets[field] || {}).map(
+        (value) => el("option", { value })));
+    }
+  } catch {
+    // Suggestions are a convenience; the form works without them.
+  }
+}
+
+$("moderation-refresh").addEventListener("click", loadModeration);
+$("predicted-refresh").addEventListener("click", loadPredicted);
+
+setUpKeyDialog({ roleName: "catalogue manager" });
+loadModeration();
+loadPredicted();
+fillSuggestions();

@@ -1,0 +1,143 @@
+// The API client both pages share: the key, errors that carry the API's own detail, images.
+
+const KEY_STORAGE = "vitrine.apiKey";
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.name = "ApiError";
+    this.status = status;
+  }
+
+  /** The feature is not on this server (yet): no route, or no such method on it. */
+  get unavailable() {
+    return this.status === 404 || this.status === 405;
+  }
+}
+
+export function storedKey() {
+  try {
+    return localStorage.getItem(KEY_STORAGE) || "";
+  } catch {
+    return "";  // storage disabled: the API must be open
+  }
+}
+
+export function storeKey(key) {
+  if (key) localStorage.setItem(KEY_STORAGE, key);
+  else localStorage.removeItem(KEY_STORAGE);
+}
+
+/** FastAPI's `detail`: a sentence, or a list of {loc, msg} for a request that failed validation. */
+export function formatDetail(detail, status) {
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((d) => {
+      const where = (d.loc || []).filter((p) => !["body", "query", "path"].includes(p)).join(".");
+      return where ? `${where}: ${d.msg}` : d.msg;
+    }).join("; ");
+  }
+  if (detail) return JSON.stringify(detail);
+  return `the server answered ${status}`;
+}
+
+async function readDetail(response) {
+  try {
+    const body = await response.json();
+    return formatDetail(body.detail, response.status);
+  } catch {
+    return formatDetail(null, response.status);
+  }
+}
+
+// The page decides how to ask (a dialog); concurrent 401s share one question.
+let askHandler = null;
+let pendingAsk = null;
+
+export function onKeyNeeded(handler) {
+  askHandler = handler;
+}
+
+function askKey(status, detail) {
+  if (!askHandler) return Promise.resolve(null);
+  pendingAsk ??= askHandler(status, detail).finally(() => { pendingAsk = null; });
+  return pendingAsk;
+}
+
+export function apiURL(path, params) {
+  const url = new URL(path, location.origin);
+  for (const [name, value] of Object.entries(params || {})) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (v !== null && v !== undefined && v !== "") url.searchParams.append(name, v);
+    }
+  }
+  return url.pathname + url.search;
+}
+
+/**
+ * Call the API; JSON in and out. On 401 (no or wrong key) or 403 (a shopper's key on a
+ * manager's route) ask for a key, keep it, and try again.
+ */
+export async function api(path, { method = "GET", params, form, json, signal } = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const key = storedKey();
+    const headers = { Accept: "application/json" };
+    if (key) headers["X-API-Key"] = key;
+    let body;
+    if (json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(json);
+    } else if (form) {
+      body = form;
+    }
+    let response;
+    try {
+      response = await fetch(apiURL(path, params), { method, headers, body, signal });
+    } catch (err) {
+      if (err.name === "AbortError") throw err;
+      throw new ApiError(0, "The server could not be reached. Check the connection and try again.");
+    }
+    if ((response.status === 401 || response.status === 403) && attempt < 3) {
+      const detail = await readDetail(response);
+      if (storedKey() !== key) continue;  // another request got a new key meanwhile
+      const entered = await askKey(response.status, detail);
+      if (entered) {
+        storeKey(entered);
+        continue;
+      }
+      throw new ApiError(response.status, detail);
+    }
+    if (!response.ok) throw new ApiError(response.status, await readDetail(response));
+    if (response.status === 204) return null;
+    const type = response.headers.get("content-type") || "";
+    return type.includes("json") ? response.json() : response.text();
+  }
+}
+
+/** The photo's URL; with the SHA-256 it is content-addressed and cached for a year. */
+export function imageURL(productId, sha256) {
+  const path = `/v1/products/${encodeURIComponent(productId)}/image`;
+  return sha256 ? `${path}?v=${encodeURIComponent(sha256)}` : path;
+}
+
+/**
+ * Show a product photo. An <img> can't send a header, so with a key the photo is
+ * fetched with it and shown from a blob: URL; without one the browser loads it lazily.
+ */
+export function showImage(img, url) {
+  img.addEventListener("error", () => img.classList.add("broken"), { once: true });
+  const key = storedKey();
+  if (!key) {
+    img.loading = "lazy";
+    img.src = url;
+    return;
+  }
+  fetch(url, { headers: { "X-API-Key": key } })
+    .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(String(r.status)))))
+    .then((blob) => {
+      const blobURL = URL.createObjectURL(blob);
+      img.addEventListener("load", () => URL.revokeObjectURL(blobURL), { once: true });
+      img.src = blobURL;
+    })
+    .catch(() => img.classList.add("broken"));
+}

@@ -1,0 +1,474 @@
+// The shopper's page: search by words, a photo or both; filters with counts; more like this.
+
+import { ApiError, api, imageURL, showImage } from "./api.js";
+import { alertBox, el, formatPrice, formatScore, setUpKeyDialog } from "./ui.js";
+
+const PAGE_SIZE = 24;
+const FACETS = [["category", "Category"], ["colour", "Colour"], ["gender", "Gender"],
+                ["brand", "Brand"]];
+const FACET_VALUES_SHOWN = 8;
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  form: $("search-form"), q: $("q"), photo: $("photo"), dropZone: $("drop-zone"),
+  preview: $("photo-preview"), thumb: $("photo-thumb"), photoName: $("photo-name"),
+  photoClear: $("photo-clear"), alpha: $("alpha"), alphaValue: $("alpha-value"),
+  negative: $("negative"), filters: $("filters"), filtersToggle: $("filters-toggle"),
+  filtersClear: $("filters-clear"), minScore: $("min-score"), minScoreValue: $("min-score-value"),
+  priceMin: $("price-min"), priceMax: $("price-max"), facets: $("facets"),
+  similarBanner: $("similar-banner"), similarHeading: $("similar-heading"),
+  similarBack: $("similar-back"), status: $("status"), empty: $("empty"), results: $("results"),
+  sentinel: $("sentinel"), loadMore: $("load-more"),
+};
+const errorBox = alertBox($("error"));
+
+const state = {
+  q: "",
+  photo: null,
+  alpha: 0.5,
+  negative: "",
+  filters: Object.fromEntries(FACETS.map(([field]) => [field, new Set()])),
+  priceMin: "",
+  priceMax: "",
+  minScore: 0,
+  similar: null,  // {id, title}: "more like this" mode
+  nextOffset: 0,  // null when there is no further page
+  seen: new Set(),  // product ids shown: a page never repeats one
+  total: null,
+  loading: false,
+  generation: 0,  // bumps on every new search; late answers of older ones are dropped
+  facetGeneration: 0,
+  expanded: new Set(),  // facet fields showing all their values
+};
+
+// ---- what is asked -------------------------------------------------------------------------
+
+function filterParams(except) {
+  const params = {};
+  for (const [field] of FACETS) {
+    if (field !== except && state.filters[field].size) params[field] = [...state.filters[field]];
+  }
+  if (state.priceMin !== "") params.price_min = state.priceMin;
+  if (state.priceMax !== "") params.price_max = state.priceMax;
+  return params;
+}
+
+const minScoreParam = () => (state.minScore > 0 ? state.minScore : null);
+const filtersActive = () => FACETS.some(([f]) => state.filters[f].size)
+  || state.priceMin !== "" || state.priceMax !== "";
+
+/** The text searched for; with filters but no words or photo, the filter values (browsing). */
+function queryText() {
+  if (state.q) return state.q;
+  if (state.photo || state.similar) return "";
+  return FACETS.flatMap(([f]) => [...state.filters[f]]).join(" ");
+}
+
+const hasSearch = () => Boolean(state.similar || state.photo || queryText());
+
+function requestPage(offset) {
+  const common = { ...filterParams(), min_score: minScoreParam(), limit: PAGE_SIZE, offset };
+  if (state.similar) {
+    return api(`/v1/products/${encodeURIComponent(state.similar.id)}/similar`, { params: common });
+  }
+  const q = queryText();
+  if (!state.photo && !state.negative) return api("/v1/search", { params: { q, ...common } });
+  const form = new FormData();
+  if (q) form.append("q", q);
+  if (state.photo) {
+    form.append("image", state.photo);
+    form.append("alpha", q ? state.alpha : 1);
+  }
+  if (state.negative) form.append("negative", state.negative);
+  for (const [name, value] of Object.entries(common)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (v !== null && v !== undefined && v !== "") form.append(name, v);
+    }
+  }
+  return api("/v1/search", { method: "POST", form });
+}
+
+// ---- searching and paging ------------------------------------------------------------------
+
+async function search() {
+  state.generation += 1;
+  state.nextOffset = 0;
+  state.seen.clear();
+  state.loading = false;
+  state.total = null;
+  ui.results.replaceChildren();
+  ui.empty.hidden = true;
+  ui.loadMore.hidden = true;
+  errorBox.hide();
+  saveToURL();
+  const active = FACETS.reduce((n, [f]) => n + state.filters[f].size, 0)
+    + (state.priceMin !== "" || state.priceMax !== "" ? 1 : 0) + (state.minScore > 0 ? 1 : 0);
+  ui.filtersToggle.textContent = active ? `Filters (${active})` : "Filters";
+  refreshFacets();
+  if (!hasSearch()) {
+    state.nextOffset = null;
+    showWelcome();
+    return;
+  }
+  performance.mark("vitrine:search");  // User Timing marks: bench/pages.py reads them
+  await loadPage();
+}
+
+async function loadPage() {
+  if (state.loading || state.nextOffset === null) return;
+  const generation = state.generation;
+  const firstPage = state.nextOffset === 0;
+  state.loading = true;
+  ui.results.setAttribute("aria-busy", "true");
+  document.body.classList.add("busy");
+  try {
+    const body = await requestPage(state.nextOffset);
+    if (generation !== state.generation) return;
+    const fresh = body.results.filter((r) => !state.seen.has(r.product_id));
+    for (const r of fresh) state.seen.add(r.product_id);
+    ui.results.append(...fresh.map(card));
+    state.nextOffset = body.next_offset;
+    if (state.seen.size === 0) showEmpty();
+    updateStatus();
+    if (firstPage) performance.mark("vitrine:results");
+  } catch (err) {
+    if (generation !== state.generation) return;
+    showError(err);
+  } finally {
+    if (generation === state.generation) {
+      state.loading = false;
+      ui.results.setAttribute("aria-busy", "false");
+      document.body.classList.remove("busy");
+      ui.loadMore.hidden = state.nextOffset === null || state.seen.size === 0;
+      // Re-observing reports the sentinel again if it is still in view (a tall screen).
+      scrollObserver.unobserve(ui.sentinel);
+      scrollObserver.observe(ui.sentinel);
+    }
+  }
+}
+
+const scrollObserver = new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting) && state.seen.size && state.nextOffset !== null) {
+    loadPage();
+  }
+}, { rootMargin: "600px 0px" });
+
+// ---- facets --------------------------------------------------------------------------------
+
+/**
+ * Counts per value under the query and the other filters. A field with a selection is
+ * counted without its own filter, so its other values stay visible and can be added.
+ */
+async function refreshFacets() {
+  const generation = ++state.facetGeneration;
+  const textual = !state.photo && !state.similar;
+  const base = textual ? { q: queryText(), min_score: minScoreParam() } : {};
+  const selected = FACETS.map(([f]) => f).filter((f) => state.filters[f].size);
+  try {
+    const [all, ...own] = await Promise.all([
+      api("/v1/facets", { params: { ...base, ...filterParams() } }),
+      ...selected.map((f) => api("/v1/facets", { params: { ...base, ...filterParams(f) } })),
+    ]);
+    if (generation !== state.facetGeneration) return;
+    const counts = { ...all.facets };
+    selected.forEach((f, i) => { counts[f] = own[i].facets[f] || {}; });
+    state.total = all.total;
+    renderFacets(counts);
+    updateStatus();
+  } catch (err) {
+    if (generation !== state.facetGeneration) return;
+    ui.facets.replaceChildren(el("p", { class: "help", text: `Filters unavailable: ${err.message}` }));
+  }
+}
+
+function renderFacets(counts) {
+  const focused = document.activeElement?.closest?.("#facets") ? document.activeElement.id : null;
+  const groups = [];
+  for (const [field, label] of FACETS) {
+    const values = new Map(Object.entries(counts[field] || {}));
+    for (const v of state.filters[field]) if (!values.has(v)) values.set(v, 0);
+    if (!values.size) continue;
+    const sorted = [...values].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    const expanded = state.expanded.has(field);
+    const shown = expanded ? sorted : sorted.filter(([v], i) => i < FACET_VALUES_SHOWN
+                                                   || state.filters[field].has(v));
+    const list = el("ul", { class: "facet-values" }, shown.map(([value, count]) => {
+      const id = `facet-${field}-${encodeURIComponent(value)}`;  // stable: focus survives
+      const input = el("input", {
+        type: "checkbox", id, value, checked: state.filters[field].has(value),
+        dataset: { field },
+        onchange: (e) => {
+          if (e.target.checked) state.filters[field].add(value);
+          else state.filters[field].delete(value);
+          search();
+        },
+      });
+      return el("li", {}, input,
+                el("label", { for: id }, el("span", { class: "facet-name", text: value }),
+                   el("span", { class: "count" }, String(count),
+                      el("span", { class: "visually-hidden", text: " products" }))));
+    }));
+    const more = sorted.length > FACET_VALUES_SHOWN
+      ? el("button", {
+        type: "button", class: "link", "aria-expanded": String(expanded),
+        text: expanded ? "Show fewer" : `Show all ${sorted.length}`,
+        onclick: () => {
+          if (expanded) state.expanded.delete(field);
+          else state.expanded.add(field);
+          renderFacets(counts);
+        },
+      })
+      : null;
+    groups.push(el("fieldset", { class: "facet", dataset: { field } },
+                   el("legend", { text: label }), list, more));
+  }
+  ui.facets.replaceChildren(...groups);
+  if (focused) document.getElementById(focused)?.focus();
+}
+
+// ---- rendering -----------------------------------------------------------------------------
+
+function card(result) {
+  const p = result.product;
+  const title = p.title || p.id;
+  const img = el("img", { class: "thumb", alt: title, width: "300", height: "400",
+                          decoding: "async" });
+  showImage(img, imageURL(p.id, p.image_sha256));
+  const meta = [p.category, p.colour, p.brand].filter(Boolean).join(" · ");
+  return el("li", { class: "card", dataset: { productId: result.product_id } },
+    el("div", { class: "thumb-box" }, img),
+    el("div", { class: "card-body" },
+      el("h3", { class: "title", text: title }),
+      meta ? el("p", { class: "meta", text: meta }) : null,
+      el("p", { class: "figures" },
+        el("span", { class: "price", text: formatPrice(p.price) }),
+        el("span", { class: "score", title: "Similarity to your search (cosine, -1 to 1)" },
+          "match ", el("strong", { text: formatScore(result.score) }))),
+      el("button", { type: "button", class: "secondary small more-like",
+                     "aria-label": `More like ${title}`, text: "More like this",
+                     onclick: () => showSimilar(p) })));
+}
+
+function updateStatus() {
+  if (!hasSearch() || state.seen.size === 0) {
+    ui.status.textContent = "";
+    return;
+  }
+  const shown = `${state.seen.size} result${state.seen.size === 1 ? "" : "s"} shown`;
+  const cut = minScoreParam() !== null && !state.photo && !state.similar;
+  const total = state.total === null ? ""
+    : ` · ${state.total} product${state.total === 1 ? "" : "s"} ${cut ? "above the cutoff"
+                                                                    : "match the filters"}`;
+  ui.status.textContent = shown + total;
+}
+
+function showWelcome() {
+  ui.status.textContent = "";
+  ui.empty.className = "empty welcome";
+  ui.empty.replaceChildren(
+    el("h2", { text: "What are you looking for?" }),
+    el("p", { text: "Describe it in words, search with a photo, or both. Filters narrow "
+                    + "the results; “More like this” finds similar products." }));
+  ui.empty.hidden = false;
+}
+
+function showEmpty() {
+  const what = state.similar ? `similar to “${state.similar.title}”`
+    : state.q ? `for “${state.q}”` : "for this search";
+  const actions = [];
+  if (filtersActive()) {
+    actions.push(el("button", { type: "button", class: "secondary small", text: "Clear filters",
+                                onclick: clearFilters }));
+  }
+  if (minScoreParam() !== null) {
+    actions.push(el("button", { type: "button", class: "secondary small",
+                                text: "Remove the relevance cutoff",
+                                onclick: () => { setMinScore(0); search(); } }));
+  }
+  ui.empty.className = "empty";
+  ui.empty.replaceChildren(
+    el("h2", { text: `No products ${what}` }),
+    el("p", { text: actions.length ? "Try fewer filters or a lower relevance cutoff."
+                                   : "Try other words or another photo." }),
+    actions.length ? el("p", { class: "actions-inline" }, actions) : null);
+  ui.empty.hidden = false;
+}
+
+function showError(err) {
+  const message = err instanceof ApiError ? err.message : `Something went wrong: ${err}`;
+  const needsKey = err instanceof ApiError && (err.status === 401 || err.status === 403);
+  errorBox.show(needsKey ? `Not allowed: ${message}` : `The search failed: ${message}`,
+                needsKey ? { label: "Enter an API key", run: () => $("key-button").click() }
+                         : null);
+}
+
+// ---- controls ------------------------------------------------------------------------------
+
+function showSimilar(product) {
+  state.similar = { id: product.id, title: product.title || product.id };
+  ui.similarHeading.textContent = `More like “${state.similar.title}”`;
+  ui.similarBanner.hidden = false;
+  search();
+  window.scrollTo({ top: 0 });
+  ui.similarHeading.focus();
+}
+
+function leaveSimilar() {
+  state.similar = null;
+  ui.similarBanner.hidden = true;
+}
+
+function setPhoto(file) {
+  if (ui.thumb.src.startsWith("blob:")) URL.revokeObjectURL(ui.thumb.src);
+  state.photo = file;
+  if (file) {
+    ui.thumb.src = URL.createObjectURL(file);
+    ui.photoName.textContent = file.name;
+  } else {
+    ui.thumb.removeAttribute("src");
+    ui.photo.value = "";
+  }
+  ui.preview.hidden = !file;
+  updateAlpha();
+}
+
+function updateAlpha() {
+  ui.alpha.closest(".control").hidden = !state.photo;
+  ui.alpha.disabled = !(state.photo && ui.q.value.trim());
+  ui.alphaValue.textContent = `${Math.round(state.alpha * 100)}% photo`;
+}
+
+function setMinScore(value) {
+  state.minScore = value;
+  ui.minScore.value = String(value);
+  ui.minScoreValue.textContent = value > 0 ? value.toFixed(2) : "off";
+}
+
+function clearFilters() {
+  for (const [f] of FACETS) state.filters[f].clear();
+  state.priceMin = state.priceMax = "";
+  ui.priceMin.value = ui.priceMax.value = "";
+  setMinScore(0);
+  search();
+}
+
+function saveToURL() {
+  const params = new URLSearchParams();
+  if (state.q) params.set("q", state.q);
+  if (state.negative) params.set("negative", state.negative);
+  for (const [name, value] of Object.entries(filterParams())) {
+    for (const v of [value].flat()) params.append(name, v);
+  }
+  if (minScoreParam() !== null) params.set("min_score", state.minScore);
+  if (state.similar) params.set("similar", state.similar.id);
+  const query = params.toString();
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+}
+
+function loadFromURL() {
+  const params = new URLSearchParams(location.search);
+  state.q = params.get("q") || "";
+  state.negative = params.get("negative") || "";
+  for (const [f] of FACETS) state.filters[f] = new Set(params.getAll(f));
+  state.priceMin = params.get("price_min") || "";
+  state.priceMax = params.get("price_max") || "";
+  setMinScore(Math.min(1, Math.max(0, Number(params.get("min_score")) || 0)));
+  ui.q.value = state.q;
+  ui.negative.value = state.negative;
+  ui.priceMin.value = state.priceMin;
+  ui.priceMax.value = state.priceMax;
+  const similar = params.get("similar");
+  if (similar) {
+    state.similar = { id: similar, title: similar };
+    ui.similarHeading.textContent = `More like “${similar}”`;
+    ui.similarBanner.hidden = false;
+  }
+}
+
+function debounce(fn, ms) {
+  let timer;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+ui.form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  state.q = ui.q.value.trim();
+  state.negative = ui.negative.value.trim();
+  leaveSimilar();
+  search();
+});
+ui.q.addEventListener("input", updateAlpha);
+
+ui.photo.addEventListener("change", () => {
+  const file = ui.photo.files[0];
+  if (!file) return;
+  setPhoto(file);
+  state.q = ui.q.value.trim();
+  leaveSimilar();
+  search();
+});
+ui.photoClear.addEventListener("click", () => {
+  setPhoto(null);
+  search();
+  ui.photo.focus();
+});
+for (const type of ["dragenter", "dragover"]) {
+  ui.dropZone.addEventListener(type, (e) => {
+    e.preventDefault();
+    ui.dropZone.classList.add("dragging");
+  });
+}
+ui.dropZone.addEventListener("dragleave", () => ui.dropZone.classList.remove("dragging"));
+ui.dropZone.addEventListener("drop", (e) => {
+  e.preventDefault();
+  ui.dropZone.classList.remove("dragging");
+  const file = [...e.dataTransfer.files].find((f) => f.type.startsWith("image/"));
+  if (!file) {
+    errorBox.show("That is not an image: drop a JPEG, PNG, WebP or GIF photo.");
+    return;
+  }
+  setPhoto(file);
+  state.q = ui.q.value.trim();
+  leaveSimilar();
+  search();
+});
+
+ui.alpha.addEventListener("input", () => {
+  state.alpha = Number(ui.alpha.value);
+  updateAlpha();
+});
+ui.alpha.addEventListener("change", search);
+
+ui.minScore.addEventListener("input", () => setMinScore(Number(ui.minScore.value)));
+ui.minScore.addEventListener("change", search);
+
+const priceChanged = debounce(() => {
+  state.priceMin = ui.priceMin.value;
+  state.priceMax = ui.priceMax.value;
+  search();
+}, 350);
+ui.priceMin.addEventListener("input", priceChanged);
+ui.priceMax.addEventListener("input", priceChanged);
+
+ui.filtersToggle.addEventListener("click", () => {
+  const open = ui.filtersToggle.getAttribute("aria-expanded") !== "true";
+  ui.filtersToggle.setAttribute("aria-expanded", String(open));
+  ui.filters.classList.toggle("open", open);
+});
+ui.filtersClear.addEventListener("click", clearFilters);
+
+ui.similarBack.addEventListener("click", () => {
+  leaveSimilar();
+  search();
+  ui.q.focus();
+});
+ui.loadMore.addEventListener("click", loadPage);
+
+setUpKeyDialog({ roleName: "shopper" });
+loadFromURL();
+updateAlpha();
+scrollObserver.observe(ui.sentinel);
+search();
