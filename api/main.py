@@ -15,6 +15,7 @@ from api.settings import ApiSettings
 from catalogue.images import ImageError
 from catalogue.ingest import StoreUnavailable
 from catalogue.search import UnknownProduct
+from workers.dispatch import BrokerUnavailable
 
 log = logging.getLogger("vitrine")
 
@@ -35,7 +36,12 @@ async def lifespan(app: FastAPI):
     if getattr(app.state, "services", None) is None:  # tests may inject their own
         app.state.services = Services.build()
     services = app.state.services
-    runner, app.state.dispatch = local_dispatch(services)
+    if app.state.api_settings.profile == "cluster":  # uploads go to Celery workers
+        from workers.dispatch import cluster_dispatch
+
+        runner, app.state.dispatch = cluster_dispatch(services)
+    else:
+        runner, app.state.dispatch = local_dispatch(services)
     log.info("Vitrine ready: model %s (%d-d), %d products", services.encoder.model_id,
              services.encoder.dim, services.store.count())
     try:
@@ -73,6 +79,11 @@ def create_app(settings: ApiSettings | None = None, services=None) -> FastAPI:
     @app.exception_handler(ImageError)
     async def bad_image(request: Request, exc: ImageError):
         return JSONResponse({"detail": f"bad image: {exc}"}, status_code=422)
+
+    @app.exception_handler(BrokerUnavailable)
+    async def broker_down(request: Request, exc: BrokerUnavailable):
+        return JSONResponse({"detail": f"{exc}; nothing was accepted, try again"},
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(StoreUnavailable)
     async def store_down(request: Request, exc: StoreUnavailable):
