@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import multiprocessing as mp
+import os
 import shutil
 import tempfile
 import time
@@ -165,7 +166,8 @@ def query_filters(gen: Generator, qcols: dict[str, np.ndarray], seed: int
     n = len(qcols["cluster"])
     colours = rng.choice(len(COLOURS), n, p=gen.colour_p)
     cats = gen.cluster_category[qcols["cluster"]]
-    out: dict[str, list[QueryFilter | None]] = {"none": [None] * n, "colour": [], "category+price": []}
+    out: dict[str, list[QueryFilter | None]] = {"none": [None] * n, "colour": [],
+                                                 "category+price": []}
     for i in range(n):
         out["colour"].append(QueryFilter(colour=int(colours[i])))
         median = CATEGORY_MEDIAN_PRICE[cats[i]]
@@ -489,6 +491,7 @@ def run_isolated(name: str, wd: Workdir, cfg: dict, timeout: float) -> dict:
     out.unlink(missing_ok=True)
     proc = mp.get_context("spawn").Process(target=_child, args=(name, wd, cfg, str(out)))
     t0 = time.perf_counter()
+    load_start = os.getloadavg()[0]  # this machine is shared: say when others competed
     proc.start()
     proc.join(timeout)
     if proc.is_alive():
@@ -504,6 +507,7 @@ def run_isolated(name: str, wd: Workdir, cfg: dict, timeout: float) -> dict:
                 "skipped": f"process failed with exit code {proc.exitcode}"}
     res = json.loads(out.read_text())
     res["wall_s"] = time.perf_counter() - t0
+    res["loadavg_1min"] = [load_start, os.getloadavg()[0]]
     return res
 
 
@@ -522,7 +526,7 @@ def result_rows(results: list[dict]) -> list[list[str]]:
         name = r["system"]
         if "skipped" in r:
             rows.append([f"{r['n']:,}", name, "-", "-", "-", "-", "-", "-", "-",
-                         f"skipped: {r['skipped']}"])
+                         "not measured (see notes)"])
             continue
         variants = [(name, r["queries"])]
         if r.get("before_optimize"):
@@ -620,6 +624,11 @@ def write_markdown(path: Path, report: dict) -> None:
             extra.append(f"- {r['system']} {r['n']:,}: {r['queries_note']}.")
         if "skipped" in r:
             extra.append(f"- {r['system']} {r['n']:,} not measured: {r['skipped']}.")
+        if "loadavg_1min" in r:
+            a, b = r["loadavg_1min"]
+            extra.append(f"- {r['system']} {r['n']:,}: 1-min load average {a:.1f} at start, "
+                         f"{b:.1f} at end, on {m['usable_cores']} cores (above that, other "
+                         "processes competed for the CPU).")
     extra += [f"- {note}" for note in report.get("notes", [])]
     if extra:
         lines += ["## Notes", "", *extra, ""]
@@ -655,6 +664,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="keep the other sizes' results already in the output JSON")
     p.add_argument("--out", type=Path, default=None,
                    help=f"results folder (default {RESULTS_DIR}; /tmp for --quick)")
+    p.add_argument("--render", action="store_true",
+                   help="only rewrite the markdown (and target) from the existing JSON")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.quick:
@@ -666,8 +677,7 @@ def main(argv: list[str] | None = None) -> None:
            "flat_queries": args.flat_queries,
            "pre_optimize_max": args.pre_optimize_max, "ef_sweep": args.ef_sweep,
            "faiss_m": args.faiss_m, "faiss_ef_construction": args.faiss_ef_construction,
-           "faiss_ef_search": args.faiss_ef_search, "threads": len(__import__("os")
-                                                                   .sched_getaffinity(0)),
+           "faiss_ef_search": args.faiss_ef_search, "threads": len(os.sched_getaffinity(0)),
            "keep": args.keep}
     root = Path(args.workdir or tempfile.mkdtemp(prefix="vitrine-bench-"))
     report: dict = {"machine": machine_info(), "queries": args.queries, "seed": args.seed,
@@ -675,7 +685,8 @@ def main(argv: list[str] | None = None) -> None:
                         argv if argv is not None else __import__("sys").argv[1:]),
                     "shape": asdict(Shape()), "selectivity": {}, "results": [], "notes": []}
     if args.out is None:  # a smoke test must not overwrite the real results
-        args.out = Path(tempfile.gettempdir()) / "vitrine-bench-quick" if args.quick else RESULTS_DIR
+        quick_dir = Path(tempfile.gettempdir()) / "vitrine-bench-quick"
+        args.out = quick_dir if args.quick else RESULTS_DIR
     out_json = args.out / "vector_search.json"
     out_md = out_json.with_suffix(".md")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -688,6 +699,14 @@ def main(argv: list[str] | None = None) -> None:
         report["command"] = previous["command"] + "; then " + report["command"]
 
     report["notes"] += [n for n in args.note if n not in report["notes"]]
+    if args.render:
+        report = json.loads(out_json.read_text())
+        report["notes"] += [n for n in args.note if n not in report["notes"]]
+        report["selectivity"] = {int(n): s for n, s in report["selectivity"].items()}
+        report["target"] = check_target(report["results"])
+        out_json.write_text(json.dumps(report, indent=2))
+        write_markdown(out_md, report)
+        return
 
     def save() -> None:
         report["results"].sort(key=lambda r: r["n"])  # stable: systems keep their order
@@ -725,8 +744,8 @@ def main(argv: list[str] | None = None) -> None:
                                           "skipped": why})
                 continue
             if name == "faiss-hnsw" and n > args.faiss_hnsw_max_size:
-                report["results"].append({"system": "faiss hnsw", "n": n, "skipped":
-                                          f"reference only, run up to {args.faiss_hnsw_max_size:,}"})
+                why = f"reference only, run up to {args.faiss_hnsw_max_size:,} points"
+                report["results"].append({"system": "faiss hnsw", "n": n, "skipped": why})
                 continue
             log.info("size %s: running %s", f"{n:,}", name)
             res = run_isolated(name, wd, cfg, args.timeout)
