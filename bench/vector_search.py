@@ -679,7 +679,6 @@ def main(argv: list[str] | None = None) -> None:
            "faiss_m": args.faiss_m, "faiss_ef_construction": args.faiss_ef_construction,
            "faiss_ef_search": args.faiss_ef_search, "threads": len(os.sched_getaffinity(0)),
            "keep": args.keep}
-    root = Path(args.workdir or tempfile.mkdtemp(prefix="vitrine-bench-"))
     report: dict = {"machine": machine_info(), "queries": args.queries, "seed": args.seed,
                     "command": "python -m bench.vector_search " + " ".join(
                         argv if argv is not None else __import__("sys").argv[1:]),
@@ -714,6 +713,7 @@ def main(argv: list[str] | None = None) -> None:
         out_json.write_text(json.dumps(report, indent=2))
         write_markdown(out_md, report)
 
+    root = Path(args.workdir or tempfile.mkdtemp(prefix="vitrine-bench-"))
     for n in args.sizes:
         wd = Workdir(root / str(n), n, args.queries, chunk=min(50_000, n))
         wd.root.mkdir(parents=True, exist_ok=True)
