@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.limits import BodySizeLimit
-from api.routes import health, imports, media, pages, products, search
+from api.routes import classify, health, imports, media, moderation, pages, products, search
 from api.settings import ApiSettings
 from catalogue.images import ImageError
 from catalogue.ingest import StoreUnavailable
@@ -67,6 +67,8 @@ def create_app(settings: ApiSettings | None = None, services=None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(products.router)
     app.include_router(search.router)
+    app.include_router(moderation.router)
+    app.include_router(classify.router)
     app.include_router(imports.router)
     app.include_router(media.router)
     app.include_router(pages.router)

@@ -162,6 +162,14 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_calibrate_moderation(args) -> int:
+    from catalogue.moderation import calibrate_policy_file
+
+    print(calibrate_policy_file(Path(args.catalogue), args.precision, args.policy,
+                                args.max_negatives))
+    return 0
+
+
 def cmd_hash_key(args) -> int:
     from api.auth import hash_key
 
@@ -222,6 +230,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--languages", nargs="+", default=["en"], choices=["en", "de"])
     s.add_argument("--json", help="also write the results to this file")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("calibrate-moderation",
+                       help="per-category moderation thresholds from labelled images")
+    s.add_argument("--catalogue", required=True,
+                   help="styles.csv with a `moderation` column (images/<id>.jpg beside it)")
+    s.add_argument("--precision", type=float, default=0.9, help="target precision (0.9)")
+    s.add_argument("--policy", help="policy file to write (default: "
+                                    "<data dir>/moderation_policy.json)")
+    s.add_argument("--max-negatives", type=int, default=2000,
+                   help="normal products scored as negatives, at most (2000)")
+    s.set_defaults(func=cmd_calibrate_moderation)
 
     s = sub.add_parser("hash-key", help="SHA-256 digest of an API key, for VITRINE_API_KEYS")
     s.add_argument("key")

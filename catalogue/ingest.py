@@ -21,6 +21,7 @@ from catalogue.media import MediaStore
 from catalogue.schemas import ModerationStatus, ProductCreate
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import StoredPoint, VectorStore, point_id
+from catalogue.tagging import carry_predictions
 from embedding.encoder import Encoder
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ class Upload:
 
 # Hooks that enrich a payload from the image embedding (moderation, auto-tagging).
 Enricher = Callable[[Sequence[dict[str, Any]], Any], None]
+# An enricher refuses an image by setting this payload key to the reason: the item
+# then fails with it and nothing is indexed (moderation: a rejected image).
+REFUSED = "_refused"
 
 
 class Ingest:
@@ -115,14 +119,16 @@ class Ingest:
             for it, _, _ in ready:
                 self.jobs.finish(it, f"encoding failed: {exc}")
             return
+        refused = {p.id: p.payload.pop(REFUSED) for p in points if REFUSED in p.payload}
         try:
-            self.store.upsert(points)
+            if len(refused) < len(points):
+                self.store.upsert([p for p in points if p.id not in refused])
         except Exception as exc:
             for it, _, _ in ready:
                 self.jobs.release(it)
             raise StoreUnavailable(f"vector store unreachable: {exc}") from exc
         for it, _, _ in ready:
-            self.jobs.finish(it)
+            self.jobs.finish(it, refused.get(point_id(it.product_id)))
 
     def encode(self, ready: Sequence[tuple[Item, Image.Image | None, StoredPoint | None]]
                ) -> list[StoredPoint]:
@@ -151,6 +157,7 @@ class Ingest:
             for key in ("moderation_status", "moderation", "predicted"):
                 if key in old.payload:
                     payload[key] = old.payload[key]
+            carry_predictions(payload)
         return payload
 
     def run_pending(self, batch_size: int | None = None, job_id: str | None = None) -> int:

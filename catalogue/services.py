@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from catalogue.ingest import Ingest
 from catalogue.jobs import JobStore
 from catalogue.media import MediaStore, open_media
+from catalogue.moderation import ModerationSettings, Moderator
 from catalogue.search import Search
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import VectorStore
+from catalogue.tagging import Tagger, TaggingSettings
 from embedding.encoder import Encoder
 from embedding.settings import EmbeddingSettings
 
@@ -34,9 +36,18 @@ class Services:
     jobs: JobStore
     ingest: Ingest = field(init=False)
     search: Search = field(init=False)
+    moderation: Moderator = field(init=False)
+    tagger: Tagger = field(init=False)
 
     def __post_init__(self):
-        self.ingest = Ingest(self.settings, self.encoder, self.store, self.media, self.jobs)
+        moderation, tagging = ModerationSettings(), TaggingSettings()
+        self.moderation = Moderator.build(moderation, self.settings.data_dir, self.encoder)
+        self.tagger = Tagger(tagging, self.encoder, self.store)
+        # Moderation first: a refused image needs no tags.
+        enrichers = [e for e, on in ((self.moderation, moderation.enabled),
+                                     (self.tagger, tagging.enabled)) if on]
+        self.ingest = Ingest(self.settings, self.encoder, self.store, self.media, self.jobs,
+                             enrichers)
         self.search = Search(self.encoder, self.store)
 
     @classmethod
@@ -52,3 +63,4 @@ class Services:
     def close(self) -> None:
         self.store.close()
         self.jobs.close()
+        self.moderation.close()

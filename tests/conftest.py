@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,21 @@ from PIL import Image
 from catalogue.settings import CatalogueSettings
 from embedding.encoder import Encoder
 from embedding.factory import Architecture, make_random_model
+
+# Tiny random models score prompts at random, so moderation and auto-tagging would flag
+# and tag at random: they are off unless a test turns them on (enrichers_on), on a demo model.
+os.environ.setdefault("VITRINE_MODERATION_ENABLED", "false")
+os.environ.setdefault("VITRINE_TAGGING_ENABLED", "false")
+
+
+@contextmanager
+def enrichers_on():
+    """Moderation and auto-tagging on, for the services built inside the block."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VITRINE_MODERATION_ENABLED", "true")
+        patch.setenv("VITRINE_TAGGING_ENABLED", "true")
+        yield
+
 
 CORPUS = ["a red dress with white dots", "black trousers for men", "blue striped shirt",
           "Kleid mit Punkten", "rotes Kleid", "green jacket", "white sneakers"] * 20
@@ -92,3 +110,74 @@ def ingest(client, product_id, image=None, **fields) -> dict:
     job = wait_job(client, response.json()["job_id"])
     assert job["state"] == "done", job
     return job
+
+
+# ---------------------------------------------------------------- a demo model for behaviour tests
+
+DEMO_TEST_PRODUCTS, DEMO_TEST_PROHIBITED, DEMO_TEST_SEED = 600, 120, 1
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    catalogue: Path  # styles.csv; images/<id>.jpg beside it
+    model: Path  # a Hugging Face folder with split.json (held-out products) beside the weights
+
+
+def demo_test_recipe():
+    """The demo architecture, trained briefly (about two minutes on two cores)."""
+    from embedding.training import DEMO_RECIPE
+
+    return DEMO_RECIPE.arch, DEMO_RECIPE.config.model_copy(update={
+        "epochs": 24, "batch_size": 64, "val_fraction": 0.1, "max_minutes": None,
+        "progress": False})
+
+
+def _demo_cache_key(arch, config) -> str:
+    """The recipe and the code that makes the data (images and captions): a change to
+    either trains a new model. Training code is left out so that refactoring it does not
+    cost every run a retraining; its own tests cover it."""
+    import hashlib
+
+    from catalogue import demo
+    from embedding import captions
+
+    digest = hashlib.sha256(repr((arch, config.model_dump(), DEMO_TEST_PRODUCTS,
+                                  DEMO_TEST_PROHIBITED, DEMO_TEST_SEED)).encode())
+    for module in (demo, captions):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def demo_model() -> DemoModel:
+    """A small CLIP trained on a generated catalogue with prohibited images, made once per
+    version of the code that shapes it and kept under data/test-cache (or
+    VITRINE_TEST_CACHE), so later runs load it in a second."""
+    import fcntl
+    import os
+    import shutil
+
+    from catalogue.demo import generate
+    from embedding.training import train
+
+    arch, config = demo_test_recipe()
+    root = Path(os.environ.get("VITRINE_TEST_CACHE",
+                               Path(__file__).resolve().parents[1] / "data" / "test-cache"))
+    folder = root / f"demo-model-{_demo_cache_key(arch, config)}"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel sessions: one trains, the others wait
+        if not (folder / "model" / "config.json").exists():
+            partial = folder.with_name(folder.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            csv_path = generate(partial / "catalogue", n_products=DEMO_TEST_PRODUCTS,
+                                seed=DEMO_TEST_SEED, image_size=64,
+                                n_prohibited=DEMO_TEST_PROHIBITED, progress=False)
+            train(None, csv_path, partial / "model", config, arch)
+            partial.rename(folder)
+    return DemoModel(folder / "catalogue" / "styles.csv", folder / "model")
+
+
+@pytest.fixture(scope="session")
+def demo_encoder(demo_model) -> Encoder:
+    return Encoder(model=str(demo_model.model))

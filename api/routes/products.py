@@ -20,8 +20,10 @@ from catalogue.schemas import (
     SearchResults,
 )
 from catalogue.store.base import point_id
+from catalogue.tagging import ProductsPage, list_products
 
 router = APIRouter(prefix="/v1", tags=["products"])
+POINT_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 class JobAccepted(BaseModel):
@@ -87,6 +89,18 @@ def read_job(job_id: str, services: ServicesDep):
     if job is None:
         raise HTTPException(404, f"unknown job {job_id!r}")
     return job
+
+
+@router.get("/products", response_model=ProductsPage, dependencies=[MANAGER])
+def read_products(services: ServicesDep,
+                  predicted: Annotated[bool, Query(description="Only products with fields "
+                                                   "predicted from their image")] = False,
+                  limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                  offset: Annotated[str | None, Query(pattern=POINT_ID, description=(
+                      "next_offset of the previous page"))] = None):
+    """Products in a stable order, flagged ones included; confirm a prediction by PATCHing
+    the field."""
+    return list_products(services.store, limit, offset, predicted)
 
 
 @router.get("/products/{product_id}", response_model=ProductPublic, dependencies=[SHOPPER])
