@@ -55,3 +55,29 @@ def test_optimize_swaps_in_indexed_copy_and_keeps_concurrent_writes(tmp_path):
     assert reopened.count() == 399
     assert len(list(tmp_path.glob("shard-*"))) == 1
     reopened.close()
+
+
+def test_search_keeps_answering_while_the_index_is_built(tmp_path):
+    import threading
+    import time
+
+    store = EdgeStore(tmp_path, 16, optimize_threshold=100, indexing_threshold_kb=1)
+    pts = points(3000)
+    store.upsert(pts)
+    latencies, done = [], threading.Event()
+
+    def search_loop():
+        while not done.is_set():
+            t = time.perf_counter()
+            store.search(pts[0].vector, limit=5)
+            latencies.append(time.perf_counter() - t)
+
+    reader = threading.Thread(target=search_loop)
+    reader.start()
+    store.optimize()
+    done.set()
+    reader.join()
+    assert store.unindexed() == 0
+    assert len(latencies) > 20  # searches ran throughout, not only before and after
+    assert store.search(pts[7].vector, limit=1)[0].id == pts[7].id
+    store.close()

@@ -33,6 +33,8 @@ from catalogue.store.base import (
 
 log = logging.getLogger(__name__)
 
+READ_GRACE_SECONDS = 5.0
+
 
 def to_edge_filter(f: Filter | None) -> qe.Filter | None:
     if f is None or f.is_empty():
@@ -68,6 +70,8 @@ class EdgeStore(VectorStore):
         self.folder.mkdir(parents=True, exist_ok=True)
         self.dim = dim
         self.optimize_threshold = optimize_threshold
+        # Writes, the copy and the swap take this lock; reads take none and use whichever
+        # shard is current, so search keeps answering while an optimization runs.
         self._lock = threading.RLock()
         self._pending: list[qe.UpdateOperation] | None = None  # writes during an optimize
         self._optimizer: threading.Thread | None = None
@@ -137,15 +141,13 @@ class EdgeStore(VectorStore):
     def retrieve(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         if not ids:
             return []
-        with self._lock:
-            records = self._shard.retrieve(list(ids), with_payload=True, with_vector=with_vectors)
+        records = self._shard.retrieve(list(ids), with_payload=True, with_vector=with_vectors)
         by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {}, _vector(r.vector))
                  for r in records}
         return [by_id[i] for i in ids if i in by_id]
 
     def count(self, filter: Filter | None = None) -> int:
-        with self._lock:
-            return self._shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(filter)))
+        return self._shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(filter)))
 
     def search(self, vector, filter=None, limit=10, offset=0, score_threshold=None,
                exact=False) -> list[Hit]:
@@ -154,27 +156,23 @@ class EdgeStore(VectorStore):
             query=qe.Query.Nearest(np.asarray(vector, np.float32).tolist()),
             filter=to_edge_filter(filter), with_payload=True, score_threshold=score_threshold,
             params=qe.SearchParams(exact=True) if exact else None)
-        with self._lock:
-            points = self._shard.query(request)
+        points = self._shard.query(request)
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
 
     def scroll(self, filter=None, limit=100, offset=None):
-        with self._lock:
-            records, next_id = self._shard.scroll(qe.ScrollRequest(
-                offset=offset, limit=limit, filter=to_edge_filter(filter), with_payload=True))
+        records, next_id = self._shard.scroll(qe.ScrollRequest(
+            offset=offset, limit=limit, filter=to_edge_filter(filter), with_payload=True))
         points = [StoredPoint(str(r.id), r.payload or {}) for r in records]
         return points, (str(next_id) if next_id is not None else None)
 
     def facet(self, key, filter=None, limit=50) -> dict[str, int]:
-        with self._lock:
-            response = self._shard.facet(qe.FacetRequest(key, limit=limit, exact=True,
-                                                         filter=to_edge_filter(filter)))
+        response = self._shard.facet(qe.FacetRequest(key, limit=limit, exact=True,
+                                                     filter=to_edge_filter(filter)))
         return {str(h.value): int(h.count) for h in response.hits}
 
     # -- indexing ----------------------------------------------------------------------
     def unindexed(self) -> int:
-        with self._lock:
-            info = self._shard.info()
+        info = self._shard.info()
         return info.points_count - info.indexed_vectors_count
 
     def optimize(self) -> None:
@@ -203,8 +201,15 @@ class EdgeStore(VectorStore):
             old, old_path = self._shard, self._path(self._generation)
             self._shard, self._generation, self._pending = fresh, self._generation + 1, None
             self._set_current(self._generation)
-            old.close()
-        shutil.rmtree(old_path, ignore_errors=True)
+        # Reads still running on the old shard finish before it is closed and removed.
+        retire = threading.Timer(READ_GRACE_SECONDS, self._retire, (old, old_path))
+        retire.daemon = True
+        retire.start()
+
+    @staticmethod
+    def _retire(shard: qe.EdgeShard, path: Path) -> None:
+        shard.close()
+        shutil.rmtree(path, ignore_errors=True)
 
     def optimize_in_background(self, force: bool = False) -> bool:
         """Start `optimize()` in a thread if enough points await indexing."""
