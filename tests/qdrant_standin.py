@@ -21,7 +21,7 @@ replicas, consistency and write-ordering guarantees), `wait=True` semantics on
 a real cluster, and real error codes and messages (here: 404 for a missing
 collection, 400 for anything else the engine refuses, 500 for surprises).
 
-Run it alone: `python tests/qdrant_standin.py --port 6333`.
+Run it alone: `python tests/qdrant_standin.py --port 6333 [--path DIR]`.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ from qdrant_client import QdrantClient, models
 VERSION = ".".join(version("qdrant-client").split(".")[:2]) + ".0"
 
 
-def make_app() -> FastAPI:
-    engine = QdrantClient(location=":memory:")
+def make_app(path: str | None = None) -> FastAPI:
+    """`path`: keep the data in that folder (local mode's own persistence), so a stand-in
+    killed and started again finds it, as a restarted server would; default in memory."""
+    engine = QdrantClient(path=path) if path else QdrantClient(location=":memory:")
     lock = threading.Lock()  # local mode is not made for concurrent callers
     app = FastAPI(title="qdrant stand-in")
     operation = {"id": 0}
@@ -208,8 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=6333)
+    parser.add_argument("--path", help="persist to this folder (default: in memory)")
     args = parser.parse_args(argv)
-    uvicorn.run(make_app(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(make_app(args.path), host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

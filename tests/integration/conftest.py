@@ -114,9 +114,11 @@ def cluster(tmp_path_factory, tiny_clip_dir, jobs_url):
         c.start_redis()
         env["VITRINE_BROKER_URL"] = f"redis://127.0.0.1:{c.redis_port}/0"
         c.qdrant_url = env["VITRINE_QDRANT_URL"]
-        standin = c.start("qdrant", [PYTHON, "tests/qdrant_standin.py", "--port",
-                                     str(qdrant_port)])
+        c.qdrant_args = [PYTHON, "tests/qdrant_standin.py", "--port", str(qdrant_port),
+                         "--path", str(tmp / "qdrant")]
+        standin = c.start("qdrant", c.qdrant_args)
         wait_for(lambda: http_ready(f"{c.qdrant_url}/healthz"), 30, "the Qdrant stand-in")
+        c.standin = standin
         apis = []
         for i in range(2):  # two replicas, one job store
             port = free_port()

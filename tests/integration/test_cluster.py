@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
+import subprocess
 import time
 
 import pytest
 import redis
 
-from tests.integration.cluster import wait_for
+from tests.integration.cluster import PYTHON, ROOT, wait_for
 from tests.integration.conftest import points_for
 
 pytestmark = pytest.mark.integration
@@ -39,7 +41,15 @@ def test_uploads_flow_through_a_worker_and_become_searchable(cluster, workers):
     assert product.status_code == 200 and product.json()["id"] == "flow-3"
     found = api.client(0).get("/v1/search", params={"q": "product", "limit": 100}).json()
     assert set(ids) <= {r["product_id"] for r in found["results"]}
-    assert "ingest" in worker.log()
+    # The health check proves this worker answers over the broker and work is moving.
+    health = subprocess.run([PYTHON, "-m", "workers.health", f"w-flow@{socket.gethostname()}"],
+                            env={**cluster.env}, cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert health.returncode == 0, health.stderr
+    sick = subprocess.run([PYTHON, "-m", "workers.health", "nobody@nowhere"],
+                          env={**cluster.env}, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert sick.returncode == 1 and "does not answer" in sick.stderr
 
 
 def test_worker_killed_mid_task_the_upload_still_ends_indexed_once(cluster, workers):
@@ -112,3 +122,23 @@ def test_the_same_task_delivered_twice_leaves_one_point(cluster, workers):
              "both deliveries to run")
     assert points_for(cluster, ["twice"]) == 1
     broker.close()
+
+
+def test_qdrant_outage_fails_nothing_and_uploads_finish_when_it_returns(cluster, workers):
+    from tests.integration.cluster import http_ready
+
+    worker = workers("w-qdrant")
+    warm = accepted(cluster.api.upload("qdrant-up", seed=119))  # the worker has its stores
+    assert cluster.api.wait_jobs([warm], timeout=60)[warm]["state"] == "done"
+    cluster.standin.kill(signal.SIGKILL)
+    jobs = [accepted(cluster.api.upload(f"qdrant-down-{i}", seed=120 + i, via=i))
+            for i in range(3)]  # originals and jobs need no vector store: accepted
+    time.sleep(3)  # the tasks run, find the store down, release the items and back off
+    assert all(cluster.api.job(j)["state"] in ("queued", "running") for j in jobs)
+    cluster.standin = cluster.start("qdrant-again", cluster.qdrant_args)
+    wait_for(lambda: http_ready(f"{cluster.qdrant_url}/healthz"), 30, "the stand-in again")
+    done = cluster.api.wait_jobs(jobs, timeout=90)
+    assert all(j["state"] == "done" and j["failed"] == 0 for j in done.values()), done
+    assert points_for(cluster, [f"qdrant-down-{i}" for i in range(3)]) == 3
+    assert "retry: Retry in" in worker.log() and "vector store unreachable" in worker.log()
+    assert points_for(cluster, ["qdrant-up"]) == 1  # the stand-in kept its data
