@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -92,6 +93,8 @@ class Api:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, tiny_clip_dir, jobs_url):
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
     tmp = tmp_path_factory.mktemp("cluster")
     qdrant_port = free_port()
     env = {
