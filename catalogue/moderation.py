@@ -73,9 +73,9 @@ class ModerationPolicy(BaseModel):
     safe: list[str] = Field(min_length=1)
     categories: dict[str, CategoryPolicy] = Field(min_length=1)
     examples_weight: float = Field(0.5, ge=0, le=1)
-    """Weight of the labelled examples' vote in a score, where the policy has examples."""
-    neighbours: int = Field(10, ge=1)
-    """How many nearest labelled examples vote."""
+    """Weight of the labelled examples' score in a score, where the policy has examples."""
+    examples_temperature: float = Field(0.01, gt=0)
+    """Softmax temperature over the cosine of the nearest example of each class."""
     calibrated_for: str | None = None
     """The model the thresholds (and examples) were calibrated with."""
 
@@ -155,17 +155,26 @@ class Examples:
             return cls(str(data["model"]), l2_normalise(data["vectors"].astype(np.float32)),
                        data["labels"])
 
-    def shares(self, vectors: np.ndarray, categories: Sequence[str], k: int,
+    def scores(self, vectors: np.ndarray, categories: Sequence[str], temperature: float,
                leave_out: bool = False) -> np.ndarray:
-        """(images, categories): each category's share of an image's k nearest examples.
-        `leave_out`: the images are the examples themselves, in order; none votes for itself."""
+        """(images, categories): a softmax over the classes (normal products and each
+        category) of the cosine to each class's nearest example. Nearest, not a vote of
+        the k nearest: a category has a few examples and normal products have thousands.
+        `leave_out`: the images are the examples themselves, in order; none sees itself."""
         sims = np.asarray(vectors, np.float32) @ self.vectors.T
         if leave_out:
             np.fill_diagonal(sims, -np.inf)
-        k = min(k, self.vectors.shape[0] - int(leave_out))
-        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        votes = self.labels[nearest]
-        return np.stack([(votes == c).mean(1) for c in categories], axis=1).astype(np.float32)
+        classes = ["", *categories]
+        nearest = np.full((len(sims), len(classes)), -np.inf, np.float32)
+        for j, name in enumerate(classes):
+            members = self.labels == name
+            if members.any():
+                nearest[:, j] = sims[:, members].max(1)
+        logits = nearest / temperature
+        logits -= logits.max(1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(1, keepdims=True)
+        return probs[:, 1:]
 
 
 # ---------------------------------------------------------------- decisions
@@ -309,27 +318,28 @@ class Moderator:
 
     def score_parts(self, vectors: np.ndarray, leave_out: bool = False
                     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The prompt scores, and the labelled examples' votes where there are examples."""
-        votes = (self.examples.shares(vectors, self.categories, self.policy.neighbours,
-                                      leave_out) if self.examples is not None else None)
-        return self.prompt_scores(vectors), votes
+        """The prompt scores, and the labelled examples' scores where there are examples."""
+        examples = (self.examples.scores(vectors, self.categories,
+                                        self.policy.examples_temperature, leave_out)
+                    if self.examples is not None else None)
+        return self.prompt_scores(vectors), examples
 
     def scores(self, vectors: np.ndarray, leave_out: bool = False) -> np.ndarray:
         """(images, categories) in [0, 1]: the prompt score, blended with the labelled
-        examples' vote where the policy has examples."""
+        examples' score where the policy has examples."""
         return self.blend(*self.score_parts(vectors, leave_out))
 
-    def blend(self, prompts: np.ndarray, votes: np.ndarray | None) -> np.ndarray:
-        if votes is None:
+    def blend(self, prompts: np.ndarray, examples: np.ndarray | None) -> np.ndarray:
+        if examples is None:
             return prompts
         w = self.policy.examples_weight
-        return (1 - w) * prompts + w * votes
+        return (1 - w) * prompts + w * examples
 
     def verdicts(self, vectors: np.ndarray) -> list[Verdict | None]:
         """The flagged category of each image (highest score among those over threshold)."""
         vectors = np.asarray(vectors, np.float32)
-        prompts, votes = self.score_parts(vectors)
-        scores = self.blend(prompts, votes)
+        prompts, examples = self.score_parts(vectors)
+        scores = self.blend(prompts, examples)
         over = scores >= self.thresholds
         c = self.classes()
         out: list[Verdict | None] = []
@@ -339,8 +349,8 @@ class Moderator:
                 continue
             j = int(np.argmax(np.where(over[row], scores[row], -1.0)))
             evidence = {"prompts": round(float(prompts[row, j]), 4)}
-            if votes is not None:
-                evidence["examples"] = round(float(votes[row, j]), 4)
+            if examples is not None:
+                evidence["examples"] = round(float(examples[row, j]), 4)
             out.append(Verdict(c.names[j], float(scores[row, j]), self.matched(vector, j),
                                evidence))
         return out
@@ -393,7 +403,7 @@ class ModerationItem(BaseModel):
     score: float | None
     prompts: list[str] = Field(description="The category's prompts nearest the image")
     evidence: dict[str, float] = Field(default_factory=dict, description=(
-        "The score's parts: the prompts' share, and the labelled examples' vote"))
+        "The score's parts: the prompts' share, and the labelled examples' score"))
     image_sha256: str
     moderation_status: ModerationStatus
 
@@ -466,8 +476,11 @@ def precision_recall(scores: np.ndarray, positive: np.ndarray, threshold: float
 
 def calibrate_threshold(scores: np.ndarray, positive: np.ndarray, precision: float
                         ) -> tuple[float, bool]:
-    """The lowest threshold whose precision reaches `precision` (so the highest recall);
-    when none does, the one with the best precision. Returns (threshold, target met)."""
+    """The lowest threshold whose precision reaches `precision` (so the highest recall).
+    When none does: the best F1 among thresholds with at least half that precision, or,
+    if none has, 1.0: the category flags nothing rather than flood the queue (the best
+    precision alone is often the lowest threshold: flag everything). Returns
+    (threshold, target met)."""
     scores, positive = np.asarray(scores, np.float64), np.asarray(positive, bool)
     if not positive.any():
         raise ValueError("calibration needs at least one positive")
@@ -479,7 +492,13 @@ def calibrate_threshold(scores: np.ndarray, positive: np.ndarray, precision: flo
     prec = np.where(last, tp / flagged, -1.0)
     ok = np.flatnonzero(prec >= precision)
     met = bool(ok.size)
-    k = int(ok[-1]) if met else int(np.flatnonzero(prec == prec.max())[-1])
+    if met:
+        k = int(ok[-1])
+    else:
+        f1 = np.where(prec >= precision / 2, 2 * tp / (flagged + pos.sum()), -1.0)
+        if f1.max() < 0:
+            return 1.0, False
+        k = int(np.flatnonzero(f1 == f1.max())[0])  # ties: the higher threshold
     # Halfway to the next lower score: the same items flagged, with a margin for new ones.
     return (float((s[k] + s[k + 1]) / 2) if k + 1 < len(s) else float(s[k])), met
 
@@ -536,7 +555,8 @@ def format_calibration(results: dict[str, CategoryCalibration], target: float) -
             lines.append(f"{c.category:<16}{raised}{'-':>10}{'-':>8}{0:>9}{'-':>8}  no labelled "
                          f"items: {'raised above normal products' if c.threshold else 'kept'}")
             continue
-        note = "" if c.met else "  target not reached: best precision's threshold"
+        note = "" if c.met else ("  target not reached: flags nothing" if c.threshold >= 1
+                                 else "  target not reached: best F1 at half the precision")
         lines.append(f"{c.category:<16}{c.threshold:>10.4f}{c.precision or 0:>10.3f}"
                      f"{c.recall or 0:>8.3f}{c.positives:>9}{c.flagged:>8}{note}")
     return "\n".join(lines)
@@ -578,7 +598,7 @@ def calibrate_on(encoder: Encoder, policy: ModerationPolicy, vectors: np.ndarray
                  labels: Sequence[str], precision: float = 0.9, use_examples: bool = True
                  ) -> tuple[ModerationPolicy, Examples | None, dict[str, CategoryCalibration]]:
     """Thresholds (and examples) from labelled image embeddings. Each image is scored
-    without its own vote, as a new upload would be."""
+    without itself among the examples, as a new upload would be."""
     unknown = sorted({label for label in labels if label} - set(policy.categories))
     if unknown:
         raise ValueError(f"labels the policy has no category for: {unknown}")
@@ -621,7 +641,7 @@ def calibrate_policy_file(catalogue_csv: Path, precision: float = 0.9,
     if examples is not None:
         examples.save(examples_path(target))
     elif examples_path(target).exists():
-        examples_path(target).unlink()  # thresholds for prompts alone: old votes would skew
+        examples_path(target).unlink()  # thresholds for prompts alone: old examples would skew
     return (f"model {encoder.model_id}, {len(results)} categories, labelled images from "
             f"{catalogue_csv}{'' if use_examples else ' (prompts only)'}\n"
             f"{format_calibration(results, precision)}\nthresholds written to {target}")

@@ -56,12 +56,20 @@ def test_ties_are_flagged_together():
     assert met and threshold > 0.5  # 0.5 would flag the negative tied with a positive
 
 
-def test_unreachable_precision_takes_the_best_and_says_so():
+def test_unreachable_precision_takes_the_best_f1_and_says_so():
     scores = np.array([0.9, 0.8, 0.7])
     positive = np.array([0, 1, 0], bool)
     threshold, met = calibrate_threshold(scores, positive, 0.9)
     assert not met
     assert precision_recall(scores, positive, threshold)[0] == 0.5
+    # best F1 among thresholds with at least half the target precision
+    scores = np.arange(10, 0, -1) / 10
+    positive = np.array([0, 1, 1, 0, 0, 0, 0, 0, 0, 1], bool)
+    threshold, met = calibrate_threshold(scores, positive, 0.95)
+    assert not met and 0.7 < threshold <= 0.8  # 2 of the top 3
+    # positives only at the bottom: the best precision would flag everything; flag nothing
+    positive = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1, 1], bool)
+    assert calibrate_threshold(scores, positive, 0.9) == (1.0, False)
 
 
 def test_calibrate_per_category_on_separable_synthetic_scores():
@@ -169,10 +177,15 @@ def test_calibrated_moderation_flags_new_prohibited_images_and_passes_products(
     labels = [r["moderation"] for r in labelled["new"]]
     figures = evaluate([v.category if v else None for v in verdicts], labels,
                        list(policy.categories))
-    # A two-minute model never trained on such images: modest bounds, on unseen images.
-    assert figures["any"]["precision"] >= 0.75, figures
-    assert figures["any"]["recall"] >= 0.5, figures
-    assert figures["not_a_product"]["recall"] >= 0.8, figures
+    products = [v for v, label in zip(verdicts, labels, strict=True) if not label]
+    false_alarms = sum(v is not None for v in products) / len(products)
+    summary = {k: (v["precision"], v["recall"]) for k, v in figures.items()}
+    # A two-minute model never trained on such images, 40 of them: modest bounds. The
+    # demo model's figures are in bench/results/moderation.md.
+    assert false_alarms <= 0.1, (false_alarms, summary)
+    assert figures["any"]["precision"] >= 0.75, summary
+    assert figures["any"]["recall"] >= 0.4, summary
+    assert figures["not_a_product"]["recall"] >= 0.8, summary
     for verdict in verdicts:
         if verdict is not None:
             assert verdict.prompts and set(verdict.prompts) <= set(
