@@ -62,10 +62,12 @@ class TaggingSettings(BaseSettings):
     enabled: bool = True
     fields: list[str] = ["category", "colour"]
     """Fields predicted when an upload leaves them empty."""
-    threshold: float = Field(0.5, ge=0, le=1)
-    """Confidence at or above which the prediction is written into the field."""
-    thresholds: dict[str, float] = {}
-    """Per-field overrides of `threshold`, as JSON."""
+    threshold: float = Field(0.8, ge=0, le=1)
+    """Confidence at or above which the prediction is written into the field (so shoppers'
+    filters use it); below, it is only stored for managers to confirm."""
+    thresholds: dict[str, float] = {"category": 0.95}
+    """Per-field overrides of `threshold`, as JSON. A wrong category hides a product from
+    the filter shoppers use most, so it needs more confidence (bench/results/moderation.md)."""
     vocabulary: dict[str, list[str]] = DEFAULT_VOCABULARY
     """Used for a field while the catalogue holds fewer than `min_values` of its values."""
     templates: dict[str, list[str]] = DEFAULT_TEMPLATES

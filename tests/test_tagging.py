@@ -206,7 +206,8 @@ def test_category_is_predicted_from_the_catalogues_own_article_types(tagged_clie
     guess = product["predicted"]["category"]
     assert guess["value"] in {r["articleType"] for r in train[:80]}
     assert 0 < guess["confidence"] <= 1
-    assert guess["applied"] == (guess["confidence"] >= TaggingSettings().threshold)
+    assert guess["applied"] == (guess["confidence"] >= TaggingSettings().threshold_for(
+        "category"))
     assert product["category"] == (guess["value"] if guess["applied"] else None)
 
 
