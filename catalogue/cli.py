@@ -236,8 +236,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--catalogue", required=True,
                    help="styles.csv with a `moderation` column (images/<id>.jpg beside it)")
     s.add_argument("--precision", type=float, default=0.9, help="target precision (0.9)")
-    s.add_argument("--policy", help="policy file to write (default: "
-                                    "<data dir>/moderation_policy.json)")
+    s.add_argument("--policy", help="policy file to write (default: VITRINE_MODERATION_POLICY, "
+                                    "else <data dir>/moderation_policy.json)")
     s.add_argument("--max-negatives", type=int, default=2000,
                    help="normal products scored as negatives, at most (2000)")
     s.set_defaults(func=cmd_calibrate_moderation)

@@ -625,14 +625,17 @@ def calibrate_policy_file(catalogue_csv: Path, precision: float = 0.9,
                           use_examples: bool = True, encoder: Encoder | None = None,
                           data_dir: Path | None = None) -> str:
     """`vitrine calibrate-moderation`: calibrate the policy in `policy_out` (default the
-    data folder's override, started from the policy in force), write it back with its
-    examples beside it; returns the report."""
+    policy file the services read, never the packaged one), starting from the policy in
+    force, and write it back with its examples beside it; returns the report."""
     from catalogue.settings import CatalogueSettings
     from embedding.settings import EmbeddingSettings
 
     data_dir = Path(data_dir or CatalogueSettings().data_dir)
-    target = Path(policy_out) if policy_out else data_dir / POLICY_FILENAME
-    source = target if target.exists() else ModerationSettings().policy_path(data_dir)
+    settings = ModerationSettings()
+    # By default where the services will read it: VITRINE_MODERATION_POLICY, else the
+    # data folder's override (the packaged policy is never written to).
+    target = Path(policy_out or settings.policy or data_dir / POLICY_FILENAME)
+    source = target if target.exists() else settings.policy_path(data_dir)
     encoder = encoder or Encoder(EmbeddingSettings())
     policy, examples, results = run_calibration(
         encoder, ModerationPolicy.load(source), Path(catalogue_csv), precision, max_negatives,

@@ -124,11 +124,11 @@ class DemoModel:
 
 
 def demo_test_recipe():
-    """The demo architecture, trained briefly (about two minutes on two cores)."""
+    """The demo architecture, trained briefly (about a minute on two quiet cores)."""
     from embedding.training import DEMO_RECIPE
 
     return DEMO_RECIPE.arch, DEMO_RECIPE.config.model_copy(update={
-        "epochs": 24, "batch_size": 64, "val_fraction": 0.1, "max_minutes": None,
+        "epochs": 48, "batch_size": 64, "val_fraction": 0.1, "max_minutes": None,
         "progress": False})
 
 
