@@ -48,8 +48,9 @@ class Search:
         self.encoder, self.store = encoder, store
 
     def product_vector(self, product_id: str) -> np.ndarray:
+        """A shopper-visible product's image vector; a hidden one is as good as unknown."""
         found = self.store.retrieve([point_id(product_id)], with_vectors=True)
-        if not found:
+        if not found or found[0].payload.get("moderation_status") not in SHOPPER_VISIBLE:
             raise UnknownProduct(product_id)
         return found[0].vector
 

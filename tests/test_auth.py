@@ -80,3 +80,26 @@ def test_role_matrix(keyed_client):
                     assert status not in (401, 403), (method, route.path, who, status)
                 checked += 1
     assert checked >= 4 * 12
+
+
+def test_hidden_products_exist_only_for_managers(keyed_client):
+    from catalogue.store.base import point_id
+    from tests.conftest import image_bytes, wait_job
+
+    manager, shopper = {"X-API-Key": KEYS["manager"]}, {"X-API-Key": KEYS["shopper"]}
+    response = keyed_client.post("/v1/products", headers=manager,
+                                 data={"metadata": '{"id": "hidden-1"}'},
+                                 files={"image": ("p.png", image_bytes(), "image/png")})
+    job = response.json()["job_id"]
+    keyed_client.headers.update(manager)
+    assert wait_job(keyed_client, job)["state"] == "done"
+    keyed_client.headers.pop("X-API-Key")
+    services = keyed_client.app.state.services
+    services.store.set_payload([point_id("hidden-1")], {"moderation_status": "flagged"})
+    assert keyed_client.get("/v1/products/hidden-1", headers=manager).status_code == 200
+    assert keyed_client.get("/v1/products/hidden-1", headers=shopper).status_code == 404
+    assert keyed_client.get("/v1/products/hidden-1/similar", headers=shopper).status_code == 404
+    by_id = keyed_client.post("/v1/search", headers=shopper, data={"product_id": "hidden-1"})
+    assert by_id.status_code == 404
+    services.store.set_payload([point_id("hidden-1")], {"moderation_status": "approved"})
+    assert keyed_client.get("/v1/products/hidden-1", headers=shopper).status_code == 200

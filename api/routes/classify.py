@@ -12,8 +12,6 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from api.auth import SHOPPER
 from api.deps import ServicesDep
 from catalogue.images import decode_image
-from catalogue.schemas import SHOPPER_VISIBLE
-from catalogue.store.base import point_id
 from embedding.zeroshot import DEFAULT_TEMPLATES, classify
 
 router = APIRouter(prefix="/v1", tags=["classify"])
@@ -51,11 +49,8 @@ def parse_list(raw: str, adapter: TypeAdapter, name: str, most: int) -> list[str
 
 
 def visible_product_vector(services, product_id: str):
-    found = services.store.retrieve([point_id(product_id)], with_vectors=True)
-    # Flagged products are hidden from shoppers here as in search.
-    if not found or found[0].payload.get("moderation_status") not in SHOPPER_VISIBLE:
-        raise HTTPException(404, f"unknown product {product_id!r}")
-    return found[0].vector[None]
+    # Flagged products are hidden from shoppers here as in search (UnknownProduct -> 404).
+    return services.search.product_vector(product_id)[None]
 
 
 @router.post("/classify", response_model=Classification, dependencies=[SHOPPER])

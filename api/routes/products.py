@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from pydantic import BaseModel
 
-from api.auth import MANAGER, SHOPPER
+from api.auth import MANAGER, SHOPPER, Role
 from api.deps import DispatchDep, ServicesDep
 from catalogue.ingest import Upload
 from catalogue.schemas import (
+    SHOPPER_VISIBLE,
     JobPublic,
     ProductFilters,
     ProductPublic,
@@ -39,9 +40,11 @@ def parse_metadata(raw: str) -> Any:
         raise HTTPException(422, f"metadata is not valid JSON: {exc}") from None
 
 
-def read_product_or_404(services, product_id: str) -> ProductPublic:
+def read_product_or_404(services, product_id: str, role: Role = Role.manager) -> ProductPublic:
+    """The product; flagged or rejected ones exist only for managers."""
     point = services.store.get(point_id(product_id))
-    if point is None:
+    hidden = point is not None and point.payload.get("moderation_status") not in SHOPPER_VISIBLE
+    if point is None or (hidden and role is not Role.manager):
         raise HTTPException(404, f"unknown product {product_id!r}")
     return ProductPublic.model_validate({**point.payload, "id": point.payload["product_id"]})
 
@@ -103,10 +106,10 @@ def read_products(services: ServicesDep,
     return list_products(services.store, limit, offset, predicted)
 
 
-@router.get("/products/{product_id}", response_model=ProductPublic, dependencies=[SHOPPER])
-def read_product(product_id: str, services: ServicesDep):
-    """One product as indexed."""
-    return read_product_or_404(services, product_id)
+@router.get("/products/{product_id}", response_model=ProductPublic)
+def read_product(product_id: str, services: ServicesDep, role: Annotated[Role, SHOPPER]):
+    """One product as indexed (hidden ones only for managers)."""
+    return read_product_or_404(services, product_id, role)
 
 
 @router.patch("/products/{product_id}", response_model=ProductPublic,
