@@ -9,6 +9,7 @@ label. Moderation and auto-tagging use the same two functions.
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,8 +26,10 @@ DEFAULT_TEMPLATES: tuple[str, ...] = (
 )
 
 # Per encoder (so per loaded model), per (model id, labels, templates). Weak keys:
-# dropping an encoder drops its cached label embeddings with it.
-_cache: weakref.WeakKeyDictionary[Encoder, dict[tuple, np.ndarray]] = (
+# dropping an encoder drops its cached label embeddings with it. Bounded, least
+# recently used out first: shoppers can send any labels to /v1/classify.
+CACHE_SIZE = 256
+_cache: weakref.WeakKeyDictionary[Encoder, OrderedDict[tuple, np.ndarray]] = (
     weakref.WeakKeyDictionary())
 
 
@@ -38,11 +41,15 @@ def class_embeddings(encoder: Encoder, labels: Sequence[str],
     if not templates or any("{}" not in t for t in templates):
         raise ValueError("templates must be non-empty and each hold one '{}'")
     key = (encoder.model_id, tuple(labels), tuple(templates))
-    per_encoder = _cache.setdefault(encoder, {})
-    if key not in per_encoder:
-        prompts = [t.format(label) for label in labels for t in templates]
-        emb = encoder.encode_texts(prompts).reshape(len(labels), len(templates), -1)
-        per_encoder[key] = l2_normalise(emb.mean(1))
+    per_encoder = _cache.setdefault(encoder, OrderedDict())
+    if key in per_encoder:
+        per_encoder.move_to_end(key)
+        return per_encoder[key]
+    prompts = [t.format(label) for label in labels for t in templates]
+    emb = encoder.encode_texts(prompts).reshape(len(labels), len(templates), -1)
+    per_encoder[key] = l2_normalise(emb.mean(1))
+    if len(per_encoder) > CACHE_SIZE:
+        per_encoder.popitem(last=False)
     return per_encoder[key]
 
 

@@ -95,3 +95,11 @@ def test_unknown_product_is_404(setup):
     client, _, _ = setup
     assert post(client, ["a", "b"], product_id="ghost").status_code == 404
 
+
+
+def test_label_cache_is_bounded(tiny_encoder):
+    from embedding import zeroshot
+
+    for i in range(zeroshot.CACHE_SIZE + 10):
+        zeroshot.class_embeddings(tiny_encoder, [f"label {i}"])
+    assert len(zeroshot._cache[tiny_encoder]) == zeroshot.CACHE_SIZE
