@@ -104,7 +104,17 @@ def cmd_demo(args) -> int:
         print(f"training the demo model into {model} (about 10 minutes on 2 cores, once)")
         train_demo_model(catalogue / "styles.csv", model)
     os.environ.setdefault("VITRINE_MODEL", str(model))
-    services = build_services()
+    from catalogue.moderation import POLICY_FILENAME, calibrate_policy_file
+    from catalogue.services import Services
+    from embedding.encoder import Encoder
+
+    encoder = Encoder()
+    if not (data_dir / POLICY_FILENAME).exists():
+        # Prompts alone can't moderate on a model that never saw a weapon: calibrate on
+        # the demo catalogue's labelled items, which also keeps them as examples.
+        print("calibrating moderation on the demo catalogue's labelled items")
+        print(calibrate_policy_file(catalogue / "styles.csv", encoder=encoder, data_dir=data_dir))
+    services = Services.build(encoder=encoder)
     if services.store.count() == 0:
         print_job(services.jobs.get(run_import(services, catalogue)))
     return serve(services, args.host, args.port)
