@@ -8,8 +8,10 @@ resampling) is read from the processor saved beside the weights.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -31,6 +33,13 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return x / np.maximum(norms, 1e-12)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -88,9 +97,17 @@ class Preprocessing:
         return np.asarray(image, dtype=np.uint8)
 
     def __call__(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        batch = np.stack([self.to_array(im) for im in images]).transpose(0, 3, 1, 2)
-        pixels = (batch.astype(np.float32) / 255.0 - self.mean) / self.std
-        return torch.from_numpy(pixels)
+        workers = min(len(images), usable_cores())
+        if workers > 1:  # Pillow resizes outside the GIL: a batch can use every core
+            with ThreadPoolExecutor(workers, thread_name_prefix="preprocess") as pool:
+                arrays = list(pool.map(self.to_array, images))
+        else:
+            arrays = [self.to_array(im) for im in images]
+        # Channels first while still uint8 (a quarter of the bytes to move), then
+        # normalise in place: the same float32 operations as the HF processor, bit for bit.
+        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        return (batch.float().div_(255.0).sub_(torch.from_numpy(self.mean))
+                .div_(torch.from_numpy(self.std)))
 
 
 class Encoder:
