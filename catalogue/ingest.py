@@ -127,8 +127,7 @@ class Ingest:
             for it, _, _ in ready:
                 self.jobs.release(it)
             raise StoreUnavailable(f"vector store unreachable: {exc}") from exc
-        for it, _, _ in ready:
-            self.jobs.finish(it, refused.get(point_id(it.product_id)))
+        self.jobs.finish_many([(it, refused.get(point_id(it.product_id))) for it, _, _ in ready])
 
     def encode(self, ready: Sequence[tuple[Item, Image.Image | None, StoredPoint | None]]
                ) -> list[StoredPoint]:

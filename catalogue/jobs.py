@@ -236,12 +236,18 @@ class JobStore:
 
     def finish(self, item: Item, error: str | None = None) -> None:
         """Record an item's outcome: done, or failed with the reason."""
+        self.finish_many([(item, error)])
+
+    def finish_many(self, outcomes: Sequence[tuple[Item, str | None]]) -> None:
+        """Record a batch's outcomes in one transaction (one fsync, not one per item)."""
         now = time.time()
         with self._db.transaction() as db:
-            db.execute("UPDATE items SET state = ?, error = ?, updated_at = ? "
-                       "WHERE job_id = ? AND idx = ?",
-                       ("failed" if error else "done", error, now, item.job_id, item.idx))
-            db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (now, item.job_id))
+            for item, error in outcomes:
+                db.execute("UPDATE items SET state = ?, error = ?, updated_at = ? "
+                           "WHERE job_id = ? AND idx = ?",
+                           ("failed" if error else "done", error, now, item.job_id, item.idx))
+            for job_id in {item.job_id for item, _ in outcomes}:
+                db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (now, job_id))
 
     def release(self, item: Item) -> None:
         """Put a running item back in the queue, untried (e.g. the store was unreachable):

@@ -154,7 +154,7 @@ class Encoder:
 
     @property
     def logit_scale(self) -> float:
-        return float(self.model.logit_scale.exp())
+        return float(self.model.logit_scale.detach().exp())
 
     def _features(self, output) -> np.ndarray:
         tensor = output.pooler_output if hasattr(output, "pooler_output") else output
