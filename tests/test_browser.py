@@ -140,9 +140,10 @@ def start_live(data_dir: Path, encoder: Encoder, api_keys: dict[str, str] | None
 
 
 @pytest.fixture(scope="session")
-def page_model_dir(tiny_clip_dir) -> Path:
-    """The model behind the pages under test: swap in the demo catalogue's model here."""
-    return tiny_clip_dir
+def page_model_dir(demo_model) -> Path:
+    """The model behind the pages under test: a demo-architecture model trained on a
+    generated catalogue (tests/conftest.py), as shoppers would meet it."""
+    return demo_model.model
 
 
 @pytest.fixture(scope="module")
