@@ -31,6 +31,7 @@ class Caption:
     text: str
     attributes: frozenset[tuple[str, str]] | None
 
+
 # Kaggle article types (plural, CamelCase) -> what people call one of them; the
 # first name is the canonical one used in queries and zero-shot prompts.
 ARTICLE_NAMES: dict[str, tuple[str, ...]] = {
@@ -154,7 +155,7 @@ def colour_de(colour: str, article_type: str) -> str:
 
 
 def attribute_query(colour: str, article_type: str, language: str = "en") -> str:
-    """The canonical shopper query for a colour and article type: "a red dress", "ein rotes Kleid"."""
+    """The shopper query for a colour and article type: "a red dress", "ein rotes Kleid"."""
     if language == "en":
         noun = article_name(article_type)
         colour_en = colour.lower()
