@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import threading
@@ -117,3 +118,10 @@ def text_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))]
                      + [fmt.format(*r) for r in rows])
+
+
+def write_results(name: str, result: dict, markdown: str) -> None:
+    """Save a benchmark's figures as bench/results/<name>.json and its report as <name>.md."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS_DIR / f"{name}.md").write_text(markdown)

@@ -47,7 +47,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
-from bench.common import RESULTS_DIR, machine_info, markdown_table, text_table
+from bench.common import machine_info, markdown_table, text_table, write_results
 
 log = logging.getLogger("bench.ingest")
 
@@ -544,9 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     res["notes"] = notes(res)
     md, text = report(res)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / f"{out}.json").write_text(json.dumps(res, indent=2) + "\n")
-    (RESULTS_DIR / f"{out}.md").write_text(md)
+    write_results(out, res, md)
     print(text)
     return 0
 

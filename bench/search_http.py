@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bench.common import RESULTS_DIR, latency_summary, machine_info, markdown_table, text_table
+from bench.common import latency_summary, machine_info, markdown_table, text_table, write_results
 from bench.ingest import FASHION_PHRASES, ensure_vit_b32
 
 log = logging.getLogger("bench.search_http")
@@ -352,9 +352,7 @@ def main(argv: list[str] | None = None) -> int:
            "store": store, "warmup": args.warmup, "requests_per_mode": args.requests,
            "http": http, "store_search": store_search, "text_encode": encode, "notes": notes}
     md, text = report(res)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / f"{out}.json").write_text(json.dumps(res, indent=2) + "\n")
-    (RESULTS_DIR / f"{out}.md").write_text(md)
+    write_results(out, res, md)
     print(text)
     return 0
 
