@@ -37,6 +37,17 @@ def machine_info() -> dict:
     }
 
 
+def run_record(module: str, argv: list[str] | None, load_before: tuple[float, ...]) -> dict:
+    """What every report starts with: the machine, the load around the run, the command."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    return {"machine": machine_info(),
+            "load_before": " ".join(f"{x:.1f}" for x in load_before),
+            "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+            "command": " ".join([f"python -m {module}", *args])}
+
+
 def rss_bytes(pid: int | None = None) -> int:
     return psutil.Process(pid).memory_info().rss
 

@@ -36,7 +36,6 @@ import logging
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -47,7 +46,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
-from bench.common import machine_info, markdown_table, text_table, write_results
+from bench.common import markdown_table, run_record, text_table, write_results
 
 log = logging.getLogger("bench.ingest")
 
@@ -531,10 +530,7 @@ def main(argv: list[str] | None = None) -> int:
         cosine = {"min": float(cos.min()), "mean": float(cos.mean()), "n": len(sample)}
     any_encoder = next(iter(encoders.values()))
     res = {
-        "machine": machine_info(), "torch": torch.__version__,
-        "load_before": " ".join(f"{x:.1f}" for x in load_before),
-        "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-        "command": " ".join(["python -m bench.ingest", *(sys.argv[1:] if argv is None else argv)]),
+        **run_record("bench.ingest", argv, load_before), "torch": torch.__version__,
         "n_photos": args.photos, "naive_photos": args.naive_photos, "rounds": args.rounds,
         "photo_kb": float(np.mean([len(p) for p in photos]) / 1024),
         "params_m": sum(p.numel() for p in any_encoder.model.parameters()) / 1e6,

@@ -26,15 +26,14 @@ import argparse
 import gzip
 import json
 import logging
-import socket
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.parse import quote_plus
 
+from api.threaded import serve_in_thread
 from bench.common import RESULTS_DIR, machine_info, markdown_table
 
 log = logging.getLogger("bench.pages")
@@ -50,29 +49,6 @@ QUERIES = ["red dress", "black leather boots", "blue denim jeans", "white sneake
 CORPUS = ["a red dress with white dots", "black trousers for men", "blue striped shirt",
           "green jacket", "white sneakers", "leather boots", "summer skirt"] * 20
 PAGE_TYPES = ("document", "stylesheet", "script")
-
-
-def serve(app) -> tuple[str, callable]:
-    """The app under uvicorn in a thread, on a port bound before it starts."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-
-    def stop():
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
-
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
 
 
 def build_services(data_dir: Path, model: str | None, catalogue: Path | None, products: int):
@@ -241,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         products = services.store.count()
         app = create_app(services=services)
         app.state.owns_services = True
-        url, stop = serve(app)
+        url, stop = serve_in_thread(app, timeout=120)
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bench.common import latency_summary, machine_info, markdown_table, text_table, write_results
+from bench.common import latency_summary, markdown_table, run_record, text_table, write_results
 from bench.ingest import FASHION_PHRASES, ensure_vit_b32
 
 log = logging.getLogger("bench.search_http")
@@ -344,11 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"The machine was shared (load average {load:.1f} on {cores} cores): "
                      "other processes took CPU time from both the server and the client, "
                      "which inflates the tail (p99) most.")
-    res = {"machine": machine_info(), "threads": threads,
-           "load_before": " ".join(f"{x:.1f}" for x in load_before),
-           "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-           "command": " ".join(["python -m bench.search_http",
-                                *(sys.argv[1:] if argv is None else argv)]),
+    res = {**run_record("bench.search_http", argv, load_before), "threads": threads,
            "store": store, "warmup": args.warmup, "requests_per_mode": args.requests,
            "http": http, "store_search": store_search, "text_encode": encode, "notes": notes}
     md, text = report(res)

@@ -12,8 +12,6 @@ import csv
 import io
 import json
 import re
-import socket
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import hash_key
+from api.threaded import serve_in_thread
 from catalogue.store.base import point_id
 from embedding.encoder import Encoder
 from tests.conftest import image_bytes
@@ -78,30 +77,6 @@ class Live:
         raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
-def serve(app) -> tuple[str, callable]:
-    """Run the app with uvicorn in a thread on a free port; returns its URL and a stopper."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # the port is ours from here on: no race for it
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-
-    def stop():
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
-
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
-
-
 def build_app(data_dir: Path, encoder: Encoder, api_keys: dict[str, str] | None = None):
     from api.main import create_app
     from api.settings import ApiSettings
@@ -121,7 +96,7 @@ def build_app(data_dir: Path, encoder: Encoder, api_keys: dict[str, str] | None 
 def start_live(data_dir: Path, encoder: Encoder, api_keys: dict[str, str] | None = None,
                manager_key: str | None = None) -> tuple[Live, callable]:
     app = build_app(data_dir, encoder, api_keys)
-    url, stop_server = serve(app)
+    url, stop_server = serve_in_thread(app)
     headers = {"X-API-Key": manager_key} if manager_key else {}
     live = Live(url, app, httpx.Client(base_url=url, headers=headers, timeout=60))
     items = catalogue()

@@ -7,13 +7,10 @@ does and does not prove).
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-import uvicorn
 
+from api.threaded import serve_in_thread
 from catalogue.store.server import ServerStore
-from tests.integration.cluster import free_port, port_open, wait_for
 from tests.qdrant_standin import make_app
 from tests.test_store_contract import *  # noqa: F403 - the same tests, on this fixture
 from tests.test_store_contract import DIM
@@ -21,15 +18,9 @@ from tests.test_store_contract import DIM
 
 @pytest.fixture(scope="module")
 def standin_url():
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(make_app(), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: port_open(port), 20, "the Qdrant stand-in")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    url, stop = serve_in_thread(make_app(), timeout=20)
+    yield url
+    stop()
 
 
 @pytest.fixture
