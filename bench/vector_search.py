@@ -44,6 +44,7 @@ from bench.common import (
     rss_bytes,
     text_table,
 )
+from catalogue.settings import CatalogueSettings
 
 log = logging.getLogger("bench.vector_search")
 
@@ -320,8 +321,6 @@ def _load_store(store, wd: Workdir, cols: dict[str, np.ndarray], batch: int, des
 
 
 def run_edge(wd: Workdir, cfg: dict) -> dict:
-    import qdrant_edge as qe
-
     from catalogue.store.edge import EdgeStore
 
     q, _ = wd.queries()
@@ -330,8 +329,8 @@ def run_edge(wd: Workdir, cfg: dict) -> dict:
     folder = wd.root / "edge"
     shutil.rmtree(folder, ignore_errors=True)
     base = rss_bytes()
-    store = EdgeStore(folder, DIM)
-    res: dict = {"system": "edge", "n": wd.n}
+    store = EdgeStore(folder, DIM, hnsw_ef=cfg["hnsw_ef"])
+    res: dict = {"system": "edge", "n": wd.n, "hnsw_ef": cfg["hnsw_ef"]}
     with PeakRss() as peak:
         res["load_s"] = _load_store(store, wd, cols, cfg["batch"], f"edge upsert {wd.n:,}")
     res["rss_after_load_mb"] = (rss_bytes() - base) / 2**20
@@ -362,20 +361,12 @@ def run_edge(wd: Workdir, cfg: dict) -> dict:
     # First pass right after the swap: the new shard's files are not yet in memory.
     res["queries"] = measure(search, q, filters, truth, desc="edge hnsw")
 
-    # hnsw_ef is not reachable through VectorStore.search: query the engine directly to
-    # show what the parameter would buy (evidence for an interface change, not a workaround).
+    # What the search-time beam width (VITRINE_HNSW_EF) buys and costs.
     sweep = {}
     for ef in cfg["ef_sweep"]:
-        def search_ef(v, f, ef=ef):
-            from catalogue.store.edge import to_edge_filter
-
-            req = qe.QueryRequest(limit=K, query=qe.Query.Nearest(v.tolist()),
-                                  filter=to_edge_filter(f.to_store() if f else None),
-                                  with_payload=True, params=qe.SearchParams(hnsw_ef=ef))
-            with store._lock:
-                pts = store._shard.query(req)
-            return [int(p.payload["product_id"][1:]) for p in pts]
-        sweep[str(ef)] = measure(search_ef, q, filters, truth, desc=f"edge ef={ef}")
+        store.hnsw_ef = ef
+        sweep[str(ef)] = measure(search, q, filters, truth, desc=f"edge ef={ef}")
+    store.hnsw_ef = cfg["hnsw_ef"]
     res["hnsw_ef_sweep"] = sweep
     res["queries_repeat"] = measure(search, q, filters, truth, desc="edge hnsw again")
     store.close()
@@ -528,11 +519,14 @@ def result_rows(results: list[dict]) -> list[list[str]]:
             rows.append([f"{r['n']:,}", name, "-", "-", "-", "-", "-", "-", "-",
                          "not measured (see notes)"])
             continue
-        variants = [(name, r["queries"])]
+        hnsw = name
+        if name == "edge":  # results from before the setting existed ran the engine default
+            hnsw += f" (hnsw_ef {r.get('hnsw_ef') or 'engine default'})"
+        variants = [(hnsw, r["queries"])]
         if r.get("before_optimize"):
             variants.insert(0, (f"{name} (before optimize)", r["before_optimize"]))
         if r.get("queries_repeat"):
-            variants.append((f"{name} (same queries again)", r["queries_repeat"]))
+            variants.append((f"{hnsw}, same queries again", r["queries_repeat"]))
         for label, qs in variants:
             for mode, m in qs.items():
                 disk = r.get("disk_mb") if "before" not in label else r.get(
@@ -600,8 +594,7 @@ def write_markdown(path: Path, report: dict) -> None:
     ]
     sweeps = [r for r in report["results"] if r.get("hnsw_ef_sweep")]
     if sweeps:
-        lines += ["## Edge: search-time hnsw_ef (engine queried directly; not reachable "
-                  "through `VectorStore.search`)", ""]
+        lines += ["## Edge: search-time hnsw_ef (`VITRINE_HNSW_EF`)", ""]
         rows = []
         for r in sweeps:
             for ef, qs in r["hnsw_ef_sweep"].items():
@@ -655,6 +648,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--faiss-ef-search", type=int, default=64)
     p.add_argument("--pre-optimize-max", type=int, default=100_000,
                    help="largest size at which Edge is also measured before optimize()")
+    p.add_argument("--hnsw-ef", type=int, default=CatalogueSettings().hnsw_ef,
+                   help="Edge search-time beam width (default: VITRINE_HNSW_EF or its default)")
     p.add_argument("--ef-sweep", type=int, nargs="*", default=[32, 64, 128, 256])
     p.add_argument("--timeout", type=float, default=3600, help="seconds per system and size")
     p.add_argument("--note", action="append", default=[], help="a line for the Notes section")
@@ -676,6 +671,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = {"seed": args.seed, "batch": args.batch, "server_queries": args.server_queries,
            "flat_queries": args.flat_queries,
            "pre_optimize_max": args.pre_optimize_max, "ef_sweep": args.ef_sweep,
+           "hnsw_ef": args.hnsw_ef,
            "faiss_m": args.faiss_m, "faiss_ef_construction": args.faiss_ef_construction,
            "faiss_ef_search": args.faiss_ef_search, "threads": len(os.sched_getaffinity(0)),
            "keep": args.keep}

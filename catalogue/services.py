@@ -20,11 +20,12 @@ def open_store(settings: CatalogueSettings, dim: int) -> VectorStore:
     if settings.store == "edge":
         from catalogue.store.edge import EdgeStore
 
-        return EdgeStore(settings.shard_dir, dim, settings.optimize_threshold)
+        return EdgeStore(settings.shard_dir, dim, settings.optimize_threshold,
+                         hnsw_ef=settings.hnsw_ef)
     from catalogue.store.server import ServerStore
 
     return ServerStore.connect(settings.qdrant_url, settings.collection, dim,
-                               settings.qdrant_api_key)
+                               settings.qdrant_api_key, hnsw_ef=settings.hnsw_ef)
 
 
 @dataclass

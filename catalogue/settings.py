@@ -20,6 +20,10 @@ class CatalogueSettings(BaseSettings):
     collection: str = "products"
     optimize_threshold: int = 10_000
     """Unindexed points after which the embedded store builds its HNSW index in the background."""
+    hnsw_ef: int | None = 256
+    """Search-time HNSW beam width (both backends; empty for the engine's default, 100).
+    Measured on 512-d CLIP-like vectors: recall@10 0.999 at 100k and 0.980 at 1M points
+    with p99 under 4 ms, where the engine default gives 0.989 and 0.908 (BENCHMARKS.md)."""
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     ingest_batch_size: int = 32

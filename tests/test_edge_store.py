@@ -81,3 +81,31 @@ def test_search_keeps_answering_while_the_index_is_built(tmp_path):
     assert len(latencies) > 20  # searches ran throughout, not only before and after
     assert store.search(pts[7].vector, limit=1)[0].id == pts[7].id
     store.close()
+
+
+def test_hnsw_ef_reaches_the_index(tmp_path):
+    """A wider search beam finds more of the exact top 10 once the HNSW index is built.
+
+    The engine scans segments under its full-scan threshold (10 MB of vectors) exactly,
+    whatever the beam: 20,000 random 128-d vectors are just over it, and hard for HNSW.
+    """
+    dim, k = 128, 10
+    store = EdgeStore(tmp_path, dim, indexing_threshold_kb=1)
+    pts = points(20_000, dim)
+    store.upsert(pts)
+    store.optimize()
+    assert store.unindexed() == 0
+    queries = [p.vector for p in points(60, dim, seed=1)]
+
+    def recall(ef):
+        store.hnsw_ef = ef
+        found = 0
+        for q in queries:
+            exact = {h.id for h in store.search(q, limit=k, exact=True)}
+            found += len(exact & {h.id for h in store.search(q, limit=k)})
+        return found / (k * len(queries))
+
+    narrow, wide = recall(10), recall(400)
+    store.close()
+    assert wide >= 0.9, wide
+    assert narrow < wide - 0.3, (narrow, wide)

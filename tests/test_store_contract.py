@@ -143,3 +143,25 @@ def test_wrong_vector_size_is_refused(store):
     with pytest.raises(ValueError, match="size"):
         store.upsert([StoredPoint(point_id("x"), {}, np.ones(DIM + 1, np.float32))])
     assert store.count() == 0
+
+
+def test_search_beam_width_is_accepted(store):
+    """`hnsw_ef` goes with every search; on a collection this small search is exact anyway."""
+    points = make_points()
+    store.upsert(points)
+    store.hnsw_ef = 16
+    q = points[7].vector
+    assert ([h.id for h in store.search(q, limit=5)]
+            == [h.id for h in store.search(q, limit=5, exact=True)])
+
+
+@pytest.mark.parametrize("backend", ["edge", "server"])
+def test_hnsw_ef_setting_reaches_the_store(backend, tmp_path, monkeypatch):
+    from catalogue.services import open_store
+    from catalogue.settings import CatalogueSettings
+
+    monkeypatch.setenv("VITRINE_HNSW_EF", "64")
+    settings = CatalogueSettings(data_dir=tmp_path, store=backend, qdrant_url=":memory:")
+    store = open_store(settings, DIM)
+    assert store.hnsw_ef == 64
+    store.close()

@@ -61,6 +61,8 @@ class VectorStore(ABC):
     """Cosine search over unit vectors with metadata payloads."""
 
     dim: int
+    hnsw_ef: int | None = None
+    """Search-time HNSW beam width (more: better recall, slower); None: the engine's default."""
 
     @abstractmethod
     def upsert(self, points: Sequence[StoredPoint]) -> None:

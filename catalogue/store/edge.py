@@ -62,13 +62,13 @@ class EdgeStore(VectorStore):
     """A Qdrant Edge shard under `folder`, generation-numbered for copy-and-swap."""
 
     def __init__(self, folder: Path, dim: int, optimize_threshold: int = 10_000,
-                 indexing_threshold_kb: int | None = None):
+                 indexing_threshold_kb: int | None = None, hnsw_ef: int | None = None):
         """`optimize_threshold`: unindexed points that make a background optimize worth it;
         `indexing_threshold_kb`: segments smaller than this stay brute force (engine default)."""
         self.folder = Path(folder)
         self.indexing_threshold_kb = indexing_threshold_kb
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.dim = dim
+        self.dim, self.hnsw_ef = dim, hnsw_ef
         self.optimize_threshold = optimize_threshold
         # Writes, the copy and the swap take this lock; reads take none and use whichever
         # shard is current, so search keeps answering while an optimization runs.
@@ -155,7 +155,7 @@ class EdgeStore(VectorStore):
             limit=limit, offset=offset or None,
             query=qe.Query.Nearest(np.asarray(vector, np.float32).tolist()),
             filter=to_edge_filter(filter), with_payload=True, score_threshold=score_threshold,
-            params=qe.SearchParams(exact=True) if exact else None)
+            params=qe.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef))
         points = self._shard.query(request)
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
 

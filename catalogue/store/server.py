@@ -40,8 +40,9 @@ def to_qdrant_filter(f: Filter | None) -> models.Filter | None:
 
 
 class ServerStore(VectorStore):
-    def __init__(self, client: QdrantClient, collection: str, dim: int):
-        self.client, self.collection, self.dim = client, collection, dim
+    def __init__(self, client: QdrantClient, collection: str, dim: int,
+                 hnsw_ef: int | None = None):
+        self.client, self.collection, self.dim, self.hnsw_ef = client, collection, dim, hnsw_ef
         if not client.collection_exists(collection):
             client.create_collection(collection, vectors_config=models.VectorParams(
                 size=dim, distance=models.Distance.COSINE))
@@ -55,8 +56,8 @@ class ServerStore(VectorStore):
                              f"the model makes {dim}: use a new collection for a new model")
 
     @classmethod
-    def connect(cls, url: str, collection: str, dim: int, api_key: str | None = None
-                ) -> ServerStore:
+    def connect(cls, url: str, collection: str, dim: int, api_key: str | None = None,
+                hnsw_ef: int | None = None) -> ServerStore:
         """`url` is http(s)://host:port, ':memory:', or a folder path (local mode)."""
         if url == ":memory:":
             client = QdrantClient(location=":memory:")
@@ -64,7 +65,7 @@ class ServerStore(VectorStore):
             client = QdrantClient(url=url, api_key=api_key, timeout=30)
         else:
             client = QdrantClient(path=url)
-        return cls(client, collection, dim)
+        return cls(client, collection, dim, hnsw_ef)
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         if not points:
@@ -106,7 +107,7 @@ class ServerStore(VectorStore):
             self.collection, query=np.asarray(vector, np.float32).tolist(),
             query_filter=to_qdrant_filter(filter), limit=limit, offset=offset or None,
             score_threshold=score_threshold, with_payload=True,
-            search_params=models.SearchParams(exact=True) if exact else None)
+            search_params=models.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef))
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
 
     def scroll(self, filter=None, limit=100, offset=None):
