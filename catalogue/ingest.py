@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from catalogue.schemas import ModerationStatus, ProductCreate
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import StoredPoint, VectorStore, point_id
 from catalogue.tagging import carry_predictions
-from embedding.encoder import Encoder
+from embedding.encoder import Encoder, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -93,23 +94,22 @@ class Ingest:
             for it in items:
                 self.jobs.release(it)
             raise StoreUnavailable(f"vector store unreachable: {exc}") from exc
+        to_decode: list[tuple[Item, StoredPoint | None]] = []
         for it in items:
             old = existing.get(point_id(it.product_id))
             if old and old.payload.get("updated_at", 0) > it.metadata["version"]:
                 self.jobs.finish(it)  # a newer version is already indexed: keep it
-                continue
-            if (old and old.vector is not None and old.payload.get("image_sha256")
+            elif (old and old.vector is not None and old.payload.get("image_sha256")
                     == it.image_sha256 and old.payload.get("model") == self.encoder.model_id):
                 ready.append((it, None, old))  # same image, same model: no re-encoding
-                continue
-            try:
-                image = decode_image(self.media.get(it.image_sha256),
-                                     self.settings.max_image_bytes,
-                                     self.settings.max_image_pixels)
-            except (ImageError, KeyError) as exc:
-                self.jobs.finish(it, str(exc))
-                continue
-            ready.append((it, image, old))
+            else:
+                to_decode.append((it, old))
+        for (it, old), image in zip(to_decode, self.decode([it for it, _ in to_decode]),
+                                    strict=True):
+            if isinstance(image, Exception):
+                self.jobs.finish(it, str(image))
+            else:
+                ready.append((it, image, old))
         if not ready:
             return
         try:
@@ -128,6 +128,22 @@ class Ingest:
                 self.jobs.release(it)
             raise StoreUnavailable(f"vector store unreachable: {exc}") from exc
         self.jobs.finish_many([(it, refused.get(point_id(it.product_id))) for it, _, _ in ready])
+
+    def decode(self, items: Sequence[Item]) -> list[Image.Image | ImageError | KeyError]:
+        """Each item's original, read and decoded, or why it can't be: on every core, since
+        reading and Pillow's decoders release the GIL."""
+        def one(item: Item) -> Image.Image | ImageError | KeyError:
+            try:
+                return decode_image(self.media.get(item.image_sha256),
+                                    self.settings.max_image_bytes, self.settings.max_image_pixels)
+            except (ImageError, KeyError) as exc:
+                return exc
+
+        workers = min(len(items), usable_cores())
+        if workers <= 1:
+            return [one(it) for it in items]
+        with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
+            return list(pool.map(one, items))
 
     def encode(self, ready: Sequence[tuple[Item, Image.Image | None, StoredPoint | None]]
                ) -> list[StoredPoint]:
