@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
-import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catalogue.db import open_database
 from catalogue.schemas import ItemError, JobPublic, JobState
 
 SCHEMA = """
@@ -85,106 +83,17 @@ def gave_up(max_attempts: int) -> str:
             "this upload each time")
 
 
-class _Sqlite:
-    """One connection, one writer at a time (BEGIN IMMEDIATE), WAL for concurrent readers."""
-
-    lock_rows = ""  # SQLite locks the whole database for a write transaction
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                   timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an accepted upload survives a crash
-        self._db.executescript(SCHEMA.replace(
-            "CREATE INDEX IF NOT EXISTS items_owner ON items(owner);", ""))
-        columns = {r[1] for r in self._db.execute("PRAGMA table_info(items)")}
-        if "owner" not in columns:  # a data folder from before the cluster profile
-            self._db.execute("ALTER TABLE items ADD COLUMN owner TEXT")
-        self._db.execute("CREATE INDEX IF NOT EXISTS items_owner ON items(owner)")
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        self._db.close()
-
-
-class _PgConnection:
-    """Adapts psycopg to the sqlite3 calls the store makes (`?` placeholders)."""
-
-    def __init__(self, conn):
-        self._conn = conn
-
-    def execute(self, sql: str, args: Sequence = ()):
-        return self._conn.execute(sql.replace("?", "%s"), tuple(args))
-
-    def executemany(self, sql: str, rows: Sequence[Sequence]):
-        with self._conn.cursor() as cur:
-            cur.executemany(sql.replace("?", "%s"), rows)
-
-
-class _Postgres:
-    """One connection per store object, reopened when broken (e.g. a database restart)."""
-
-    lock_rows = " FOR UPDATE SKIP LOCKED"  # concurrent claimers take different rows
-
-    def __init__(self, url: str, connect_timeout: float = 10):
-        import psycopg
-
-        self._psycopg = psycopg
-        self._url, self._timeout = url, connect_timeout
-        self._conn = None
-        self._lock = threading.Lock()
-        with self.transaction() as db:
-            # Replicas starting together would race on CREATE TABLE IF NOT EXISTS.
-            db.execute("SELECT pg_advisory_xact_lock(?)", (zlib.crc32(b"vitrine-jobs"),))
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                db.execute(statement)
-
-    def _connection(self):
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = self._psycopg.connect(self._url, autocommit=True,
-                                               connect_timeout=int(self._timeout))
-        return self._conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[_PgConnection]:
-        with self._lock:
-            conn = self._connection()
-            with conn.transaction():
-                yield _PgConnection(conn)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-
-
-def _open(location: str | Path) -> _Sqlite | _Postgres:
-    text = str(location)
-    if text.startswith(("postgresql://", "postgres://")):
-        return _Postgres(text)
-    if text.startswith("sqlite:///"):
-        return _Sqlite(Path(text.removeprefix("sqlite:///")))
-    if "://" in text:
-        raise ValueError(f"unsupported job store {text!r}: use a path, sqlite:///path "
-                         "or postgresql://...")
-    return _Sqlite(Path(text))
+def _add_owner_column(db: sqlite3.Connection) -> None:
+    """A data folder from before the cluster profile has no `owner` column yet."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(items)")}
+    if columns and "owner" not in columns:
+        db.execute("ALTER TABLE items ADD COLUMN owner TEXT")
 
 
 class JobStore:
     def __init__(self, location: str | Path):
         """`location`: a SQLite file path, `sqlite:///path` or `postgresql://...`."""
-        self._db = _open(location)
+        self._db = open_database(location, SCHEMA, "job store", upgrade=_add_owner_column)
 
     def create_job(self, kind: str, items: Sequence[NewItem]) -> str:
         job_id = uuid.uuid4().hex

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from catalogue.db import open_database
 from catalogue.ingest import REFUSED
 from catalogue.schemas import ModerationStatus
 from catalogue.store.base import Filter, VectorStore
@@ -188,7 +188,7 @@ class Decision(StrEnum):
 DECISIONS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
     image_sha256 TEXT NOT NULL, product_id TEXT NOT NULL, decision TEXT NOT NULL,
-    category TEXT, score REAL, decided_at REAL NOT NULL,
+    category TEXT, score DOUBLE PRECISION, decided_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (image_sha256, product_id)
 );
 CREATE INDEX IF NOT EXISTS decisions_image ON decisions(image_sha256, decided_at);
@@ -196,23 +196,21 @@ CREATE INDEX IF NOT EXISTS decisions_image ON decisions(image_sha256, decided_at
 
 
 class DecisionStore:
-    """Managers' decisions by image SHA-256 and product id, in a SQLite file of their own."""
+    """Managers' decisions by image SHA-256 and product id: in a SQLite file of their own
+    (local profile), or in the cluster's PostgreSQL, shared by every replica and worker."""
 
-    def __init__(self, path: Path):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                   timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a decision, once answered, is kept
-        self._db.executescript(DECISIONS_SCHEMA)
-        self._lock = threading.Lock()
+    def __init__(self, location: str | Path):
+        """`location`: a SQLite file path, `sqlite:///path` or `postgresql://...`."""
+        self._db = open_database(location, DECISIONS_SCHEMA, "moderation decisions store")
 
     def record(self, image_sha256: str, product_id: str, decision: Decision,
                category: str | None = None, score: float | None = None) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, ?)",
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (image_sha256, product_id) DO UPDATE SET "
+                "decision = excluded.decision, category = excluded.category, "
+                "score = excluded.score, decided_at = excluded.decided_at",
                 (image_sha256, product_id, Decision(decision).value, category, score,
                  time.time()))
 
@@ -221,8 +219,8 @@ class DecisionStore:
         if not digests:
             return {}
         marks = ",".join("?" * len(digests))
-        with self._lock:
-            rows = self._db.execute(
+        with self._db.transaction() as db:
+            rows = db.execute(
                 f"SELECT image_sha256, decision FROM decisions WHERE image_sha256 IN ({marks}) "
                 "ORDER BY decided_at", list(digests)).fetchall()
         return {digest: Decision(decision) for digest, decision in rows}  # latest wins
@@ -279,8 +277,9 @@ class Moderator:
         self._lock = threading.Lock()
 
     @classmethod
-    def build(cls, settings: ModerationSettings, data_dir: Path, encoder: Encoder
-              ) -> Moderator:
+    def build(cls, settings: ModerationSettings, data_dir: Path, encoder: Encoder,
+              decisions: str | Path | None = None) -> Moderator:
+        """`decisions`: where managers' decisions are kept (default: a file in data_dir)."""
         path = settings.policy_path(data_dir)
         policy = settings.load_policy(data_dir)
         if policy.calibrated_for and policy.calibrated_for != encoder.model_id:
@@ -294,7 +293,7 @@ class Moderator:
                 log.warning("moderation examples in %s are for %s, not %s: prompts only",
                             examples_path(path), examples.model_id, encoder.model_id)
                 examples = None
-        return cls(policy, encoder, DecisionStore(decisions_path(data_dir)), examples,
+        return cls(policy, encoder, DecisionStore(decisions or decisions_path(data_dir)), examples,
                    settings.max_matched_prompts)
 
     @property

@@ -42,7 +42,9 @@ class Services:
 
     def __post_init__(self):
         moderation, tagging = ModerationSettings(), TaggingSettings()
-        self.moderation = Moderator.build(moderation, self.settings.data_dir, self.encoder)
+        # Decisions live with the job state: PostgreSQL in a cluster, a file under data_dir.
+        self.moderation = Moderator.build(moderation, self.settings.data_dir, self.encoder,
+                                          self.settings.jobs_url or None)
         self.tagger = Tagger(tagging, self.encoder, self.store)
         # Moderation first: a refused image needs no tags.
         enrichers = [e for e, on in ((self.moderation, moderation.enabled),

@@ -26,6 +26,7 @@ from catalogue.moderation import (
     examples_path,
     precision_recall,
 )
+from tests.cluster_postgres import postgres_schema
 from tests.conftest import enrichers_on, make_app, upload, wait_job
 
 # ---------------------------------------------------------------- calibration, synthetic
@@ -125,12 +126,22 @@ def test_policy_file_and_threshold_overrides(tmp_path, monkeypatch):
         ModerationSettings().load_policy(tmp_path)
 
 
-def test_decisions_survive_reopening_and_the_latest_wins(tmp_path):
-    store = DecisionStore(tmp_path / "m.sqlite3")
+@pytest.fixture(params=["sqlite", "postgres"])
+def decisions_at(request, tmp_path):
+    """Where decisions are kept: a file (local profile) or the cluster's PostgreSQL."""
+    if request.param == "sqlite":
+        yield tmp_path / "m.sqlite3"
+    else:
+        with postgres_schema("decisions") as url:
+            yield url
+
+
+def test_decisions_survive_reopening_and_the_latest_wins(decisions_at):
+    store = DecisionStore(decisions_at)
     store.record("a" * 64, "p1", Decision.approve, "blank", 0.7)
     store.record("b" * 64, "p2", Decision.reject)
     store.close()
-    store = DecisionStore(tmp_path / "m.sqlite3")
+    store = DecisionStore(decisions_at)
     assert store.lookup(["a" * 64, "b" * 64, "c" * 64]) == {"a" * 64: Decision.approve,
                                                              "b" * 64: Decision.reject}
     store.record("a" * 64, "p3", Decision.reject)  # same image, another product
@@ -315,3 +326,14 @@ def test_calibrate_moderation_command_writes_thresholds_and_examples(
 def enriched_app(data_dir, encoder):
     with enrichers_on():
         return make_app(data_dir, encoder)
+
+
+def test_replicas_see_each_others_decisions(decisions_at):
+    """Two API replicas (or a replica and a worker) open the same decisions database."""
+    replica_a, replica_b = DecisionStore(decisions_at), DecisionStore(decisions_at)
+    replica_a.record("d" * 64, "p9", Decision.reject, "weapon", 0.9)
+    assert replica_b.lookup(["d" * 64]) == {"d" * 64: Decision.reject}
+    replica_b.record("d" * 64, "p9", Decision.approve)  # the same product decided again
+    assert replica_a.lookup(["d" * 64]) == {"d" * 64: Decision.approve}
+    replica_a.close()
+    replica_b.close()
