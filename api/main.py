@@ -7,6 +7,7 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 
 from api.limits import BodySizeLimit
@@ -73,6 +74,8 @@ def create_app(settings: ApiSettings | None = None, services=None) -> FastAPI:
     app.include_router(media.router)
     app.include_router(pages.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Pages, scripts and JSON shrink about 3x; Starlette leaves images (already compressed) be.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
 
     @app.exception_handler(UnknownProduct)
     async def unknown_product(request: Request, exc: UnknownProduct):

@@ -647,3 +647,16 @@ def test_pages_and_static_files_are_public_and_self_contained(keyed_client):
     for sneaky in ("/static/../routes/pages.py", "/static/%2e%2e/routes/pages.py",
                    "/static/nope.js"):
         assert keyed_client.get(sneaky).status_code == 404
+
+
+def test_pages_scripts_and_json_are_gzipped_images_are_not(open_client):
+    client = open_client
+    ingest_one(client, "gz-1", image_bytes("red", fmt="JPEG", seed=9))
+    gzip = {"Accept-Encoding": "gzip"}
+    for path in ("/", "/admin", "/static/js/shop.js", "/static/css/app.css", "/openapi.json"):
+        response = client.get(path, headers=gzip)
+        assert response.status_code == 200, path
+        assert response.headers.get("content-encoding") == "gzip", path
+    image = client.get("/v1/products/gz-1/image", headers=gzip)
+    assert image.status_code == 200 and "content-encoding" not in image.headers
+    assert image.content[:2] == b"\xff\xd8"  # the JPEG itself, untouched
