@@ -18,8 +18,8 @@ texture and sensor noise (about 60-100 kB each, as catalogue photos are).
     recorded), then what `Ingest.run_pending` does - claim a batch, `Ingest.process` it:
     read originals from the media store and decode them (on every core), batched fast
     preprocessing, one forward pass per batch, upsert into an EdgeStore, record each
-    item done. Stages are timed
-    by wrapping the functions the pipeline calls; "other" is the rest of the loop.
+    item done. Stages are timed by wrapping the functions the pipeline calls; "other"
+    is the rest of the loop.
 (c) model only: `get_image_features` on pre-made pixel tensors, same dtype and batch size.
 
 torch uses as many threads as this process may use cores (a control repeats the rounds

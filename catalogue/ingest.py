@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,7 @@ from catalogue.schemas import ModerationStatus, ProductCreate
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import StoredPoint, VectorStore, point_id
 from catalogue.tagging import carry_predictions
-from embedding.encoder import Encoder, usable_cores
+from embedding.encoder import Encoder, map_on_cores
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +138,7 @@ class Ingest:
             except (ImageError, KeyError) as exc:
                 return exc
 
-        workers = min(len(items), usable_cores())
-        if workers <= 1:
-            return [one(it) for it in items]
-        with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
-            return list(pool.map(one, items))
+        return map_on_cores(one, items, "decode")
 
     def encode(self, ready: Sequence[tuple[Item, Image.Image | None, StoredPoint | None]]
                ) -> list[StoredPoint]:

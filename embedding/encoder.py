@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from embedding.settings import EmbeddingSettings
 
+T, R = TypeVar("T"), TypeVar("R")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -41,6 +43,16 @@ def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def map_on_cores(fn: Callable[[T], R], items: Sequence[T], name: str) -> list[R]:
+    """`fn` over `items` in order, on a thread per usable core: for work that releases the
+    GIL (Pillow's decoders and resizing, file reads)."""
+    workers = min(len(items), usable_cores())
+    if workers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(workers, thread_name_prefix=name) as pool:
+        return list(pool.map(fn, items))
 
 
 @dataclass(frozen=True)
@@ -98,12 +110,7 @@ class Preprocessing:
         return np.asarray(image, dtype=np.uint8)
 
     def __call__(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        workers = min(len(images), usable_cores())
-        if workers > 1:  # Pillow resizes outside the GIL: a batch can use every core
-            with ThreadPoolExecutor(workers, thread_name_prefix="preprocess") as pool:
-                arrays = list(pool.map(self.to_array, images))
-        else:
-            arrays = [self.to_array(im) for im in images]
+        arrays = map_on_cores(self.to_array, images, "preprocess")  # Pillow resizes outside the GIL
         # Channels first while still uint8 (a quarter of the bytes to move), then
         # normalise in place: the same float32 operations as the HF processor, bit for bit.
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
