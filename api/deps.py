@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.settings import ApiSettings
-from catalogue.services import Services
+from vitrine.wiring import Services
 
 
 def get_services(request: Request) -> Services:

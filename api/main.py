@@ -32,7 +32,7 @@ def local_dispatch(services):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    from catalogue.services import Services
+    from vitrine.wiring import Services
 
     if getattr(app.state, "services", None) is None:  # tests may inject their own
         app.state.services = Services.build()

@@ -7,7 +7,7 @@ Same machine, same model, same vector store for every row: the tiny random CLIP 
 tests (`Architecture.tiny("clip")`, 32 px input) by default, so the figures show what the
 queueing costs rather than what the model costs; `--model FOLDER` runs any saved
 CLIP/SigLIP instead (e.g. data/models/vit-b32-random that bench.ingest builds). The
-store is the Qdrant stand-in (tests/qdrant_standin.py) over HTTP for both profiles.
+store is the Qdrant stand-in (testkit/qdrant_standin.py) over HTTP for both profiles.
 
 Uploads are accepted first, exactly as the API accepts them (validated, original
 stored, one job per upload recorded); the clock runs from the first task published
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def photos(n: int) -> list[bytes]:
-    from tests.conftest import image_bytes
+    from testkit.images import image_bytes
 
     return [image_bytes(size=(256, 320), fmt="JPEG", seed=i) for i in range(n)]
 
@@ -64,7 +64,7 @@ def wait_done(jobs, job_ids: list[str], timeout: float) -> None:
 
 def open_ingest(model: str, qdrant_url: str, data_dir: Path, jobs_url: str,
                 collection: str):
-    from catalogue.services import Services
+    from vitrine.wiring import Services
     from catalogue.settings import CatalogueSettings
     from embedding.encoder import Encoder
 
@@ -167,10 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.uploads, args.pings = 128, 50
 
-    from embedding.factory import Architecture, make_random_model
-    from tests.cluster_postgres import postgres_schema
-    from tests.conftest import CORPUS
-    from tests.integration.cluster import PYTHON, Cluster, free_port, http_ready, wait_for
+    from embedding.architecture import Architecture
+    from testkit.models import make_random_model
+    from testkit.postgres import postgres_schema
+    from testkit.models import CORPUS
+    from testkit.cluster import PYTHON, Cluster, free_port, http_ready, wait_for
 
     load_before = os.getloadavg()
     with ExitStack() as stack:
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.start_redis()
         env["VITRINE_BROKER_URL"] = f"redis://127.0.0.1:{cluster.redis_port}/0"
         os.environ.update({k: v for k, v in env.items() if k.startswith("VITRINE_")})
-        cluster.start("qdrant", [PYTHON, "tests/qdrant_standin.py", "--port",
+        cluster.start("qdrant", [PYTHON, "testkit/qdrant_standin.py", "--port",
                                  str(qdrant_port)])
         qdrant_url = env["VITRINE_QDRANT_URL"]
         wait_for(lambda: http_ready(f"{qdrant_url}/healthz"), 60, "the Qdrant stand-in")

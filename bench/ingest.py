@@ -89,7 +89,8 @@ def ensure_vit_b32(folder: Path = MODEL_DIR) -> Path:
     folder = Path(folder)
     if (folder / "config.json").exists() and any(folder.glob("*.safetensors")):
         return folder
-    from embedding.factory import Architecture, make_random_model
+    from embedding.architecture import Architecture
+    from testkit.models import make_random_model
 
     log.info("building a random ViT-B/32-sized CLIP into %s (once)", folder)
     tmp = folder.with_name(folder.name + ".partial")

@@ -34,7 +34,7 @@ import torch
 from PIL import Image
 
 from bench.common import RESULTS_DIR, machine_info, markdown_table
-from catalogue.demo import read_styles
+from demo.generator import read_styles
 from catalogue.moderation import (
     DEFAULT_POLICY,
     DecisionStore,

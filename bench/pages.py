@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from api.threaded import serve_in_thread
+from testkit.threaded import serve_in_thread
 from bench.common import RESULTS_DIR, machine_info, markdown_table
 
 log = logging.getLogger("bench.pages")
@@ -51,14 +51,15 @@ PAGE_TYPES = ("document", "stylesheet", "script")
 
 
 def build_services(data_dir: Path, model: str | None, catalogue: Path | None, products: int):
-    from catalogue.demo import generate
+    from demo.generator import generate
     from catalogue.importer import import_catalogue
-    from catalogue.services import Services
+    from vitrine.wiring import Services
     from catalogue.settings import CatalogueSettings
     from embedding.encoder import Encoder
 
     if model is None:
-        from embedding.factory import Architecture, make_random_model
+        from embedding.architecture import Architecture
+        from testkit.models import make_random_model
 
         model = str(make_random_model(data_dir / "tiny-clip", Architecture.tiny("clip"), CORPUS))
     if catalogue is None:

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.training                 # everything (about 15 minutes)
     .venv/bin/python -m bench.training --skip-training # evaluate the models already there
 
-1. The demo model (embedding.training.DEMO_RECIPE), from scratch on the
+1. The demo model (training.train.DEMO_RECIPE), from scratch on the
    3000-product demo catalogue with English captions only. Its tokenizer was
    trained on English and German catalogue text, so German queries tokenise into
    real words, but their embeddings never received a gradient: German-query
@@ -31,7 +31,7 @@ log = logging.getLogger("bench.training")
 
 
 def _train_in_child(kind: str, catalogue_csv: str, out_dir: str, base: str | None) -> dict:
-    from embedding.training import GERMAN_FINETUNE, train, train_demo_model
+    from training.train import GERMAN_FINETUNE, train, train_demo_model
 
     load_before = os.getloadavg()
     if kind == "demo":
@@ -55,7 +55,7 @@ def run_training(kind: str, catalogue_csv: Path, out_dir: Path, base: Path | Non
 def ensure_catalogue(folder: Path, n_products: int) -> Path:
     csv_path = folder / "styles.csv"
     if not csv_path.exists():
-        from catalogue.demo import generate
+        from demo.generator import generate
 
         log.info("generating the demo catalogue (%d products) in %s", n_products, folder)
         generate(folder, n_products=n_products, seed=0)
@@ -78,7 +78,7 @@ def _load(record: dict) -> str:
 
 
 def report(results: dict) -> str:
-    from embedding.evaluate import KS
+    from training.evaluate import KS
 
     demo, german = results["evaluation"]["demo"], results["evaluation"].get("demo_de")
     out = ["# Training: the demo model and its German fine-tune", "",
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = p.parse_args(argv)
 
-    from embedding.evaluate import evaluate, format_table
+    from training.evaluate import evaluate, format_table
 
     csv_path = ensure_catalogue(args.catalogue, args.products)
     demo, german = args.models / "demo", args.models / "demo-de"

@@ -28,7 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalogue.schemas import SHOPPER_VISIBLE, ProductPublic
 from catalogue.store.base import Filter, VectorStore
-from embedding.captions import article_name
+from catalogue.captions import article_name
 from embedding.encoder import Encoder
 from embedding.zeroshot import classify
 

@@ -17,7 +17,9 @@ from PIL import Image
 
 from catalogue.settings import CatalogueSettings
 from embedding.encoder import Encoder
-from embedding.factory import Architecture, make_random_model
+from embedding.architecture import Architecture
+from testkit.images import image_bytes
+from testkit.models import CORPUS, make_random_model
 
 # Tiny random models score prompts at random, so moderation and auto-tagging would flag
 # and tag at random: they are off unless a test turns them on (enrichers_on), on a demo model.
@@ -32,10 +34,6 @@ def enrichers_on():
         patch.setenv("VITRINE_MODERATION_ENABLED", "true")
         patch.setenv("VITRINE_TAGGING_ENABLED", "true")
         yield
-
-
-CORPUS = ["a red dress with white dots", "black trousers for men", "blue striped shirt",
-          "Kleid mit Punkten", "rotes Kleid", "green jacket", "white sneakers"] * 20
 
 
 @pytest.fixture(scope="session")
@@ -55,23 +53,9 @@ def tiny_encoder(tiny_clip_dir) -> Encoder:
     return Encoder(model=str(tiny_clip_dir))
 
 
-def image_bytes(colour="red", size=(64, 64), fmt="PNG", seed: int | None = None) -> bytes:
-    """A small product-like picture: a coloured square on white, optionally with noise."""
-    image = Image.new("RGB", size, "white")
-    inner = Image.new("RGB", (size[0] // 2, size[1] // 2), colour)
-    image.paste(inner, (size[0] // 4, size[1] // 4))
-    if seed is not None:  # a distinct, reproducible texture per seed
-        rng = np.random.default_rng(seed)
-        noise = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
-        image = Image.blend(image, noise, 0.5)
-    buf = io.BytesIO()
-    image.save(buf, fmt)
-    return buf.getvalue()
-
-
 def make_app(data_dir: Path, encoder: Encoder, **settings):
     from api.main import create_app
-    from catalogue.services import Services
+    from vitrine.wiring import Services
     from catalogue.store.base import VectorStore  # noqa: F401
 
     catalogue = CatalogueSettings(data_dir=data_dir, **settings)
@@ -125,7 +109,7 @@ class DemoModel:
 
 def demo_test_recipe():
     """The demo architecture, trained briefly (about a minute on two quiet cores)."""
-    from embedding.training import DEMO_RECIPE
+    from training.train import DEMO_RECIPE
 
     return DEMO_RECIPE.arch, DEMO_RECIPE.config.model_copy(update={
         "epochs": 48, "batch_size": 64, "val_fraction": 0.1, "max_minutes": None,
@@ -138,8 +122,8 @@ def _demo_cache_key(arch, config) -> str:
     cost every run a retraining; its own tests cover it."""
     import hashlib
 
-    from catalogue import demo
-    from embedding import captions
+    import demo.generator as demo
+    from catalogue import captions
 
     digest = hashlib.sha256(repr((arch, config.model_dump(), DEMO_TEST_PRODUCTS,
                                   DEMO_TEST_PROHIBITED, DEMO_TEST_SEED)).encode())
@@ -157,8 +141,8 @@ def demo_model() -> DemoModel:
     import os
     import shutil
 
-    from catalogue.demo import generate
-    from embedding.training import train
+    from demo.generator import generate
+    from training.train import train
 
     arch, config = demo_test_recipe()
     root = Path(os.environ.get("VITRINE_TEST_CACHE",

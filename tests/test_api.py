@@ -231,7 +231,7 @@ def test_search_needs_a_query(client):
 def test_whole_body_limit(tmp_path, tiny_encoder):
     from api.main import create_app
     from api.settings import ApiSettings
-    from catalogue.services import Services
+    from vitrine.wiring import Services
 
     services = Services.build(CatalogueSettings(data_dir=tmp_path), encoder=tiny_encoder)
     app = create_app(ApiSettings(max_body_bytes=50_000), services)
@@ -258,7 +258,7 @@ def test_restart_keeps_data_and_jobs(tmp_path, tiny_encoder):
 def test_interrupted_job_resumes_after_restart(tmp_path, tiny_encoder):
     """An upload accepted but not processed when the process died is indexed on restart."""
     from catalogue.ingest import Upload
-    from catalogue.services import Services
+    from vitrine.wiring import Services
 
     data = tmp_path / "data"
     services = Services.build(CatalogueSettings(data_dir=data), encoder=tiny_encoder)

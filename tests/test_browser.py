@@ -23,10 +23,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import hash_key
-from api.threaded import serve_in_thread
+from testkit.threaded import serve_in_thread
 from catalogue.store.base import point_id
 from embedding.encoder import Encoder
-from tests.conftest import image_bytes
+from testkit.images import image_bytes
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -80,7 +80,7 @@ class Live:
 def build_app(data_dir: Path, encoder: Encoder, api_keys: dict[str, str] | None = None):
     from api.main import create_app
     from api.settings import ApiSettings
-    from catalogue.services import Services
+    from vitrine.wiring import Services
     from catalogue.settings import CatalogueSettings
 
     # Moderation judged by a random test model would hide products by chance; the

@@ -13,7 +13,7 @@ from catalogue.media import MediaStore
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import point_id
 from catalogue.store.server import ServerStore
-from tests.conftest import image_bytes
+from testkit.images import image_bytes
 from workers import batch
 from workers.settings import WorkerSettings
 
@@ -208,7 +208,7 @@ def test_cluster_api_answers_503_when_the_broker_is_down(tmp_path, tiny_encoder,
     from api.auth import hash_key
     from api.main import create_app
     from api.settings import ApiSettings
-    from catalogue.services import Services
+    from vitrine.wiring import Services
 
     monkeypatch.setenv("VITRINE_BROKER_URL", "redis://127.0.0.1:1/0")  # nothing listens
     monkeypatch.setenv("VITRINE_WORKER_BROKER_TIMEOUT", "0.5")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from catalogue.jobs import JobStore, NewItem
-from tests.cluster_postgres import postgres_schema
+from testkit.postgres import postgres_schema
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The vector store contract, through qdrant-client over HTTP to the Qdrant stand-in.
 
 The store contract's tests are imported and run again with `store` bound to a
-`ServerStore` on a real HTTP URL (see tests/qdrant_standin.py for what that
+`ServerStore` on a real HTTP URL (see testkit/qdrant_standin.py for what that
 does and does not prove).
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from api.threaded import serve_in_thread
+from testkit.threaded import serve_in_thread
 from catalogue.store.server import ServerStore
-from tests.qdrant_standin import make_app
+from testkit.qdrant_standin import make_app
 from tests.test_store_contract import *  # noqa: F403 - the same tests, on this fixture
 from tests.test_store_contract import DIM
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catalogue.demo import (
+from demo.generator import (
     ARTICLE_TYPES,
     COLOURS,
     GENDERS,

@@ -14,8 +14,9 @@ import torch
 from PIL import Image
 
 from embedding.encoder import Encoder, ModelLoadError, Preprocessing, combine
-from embedding.factory import Architecture, make_random_model
-from tests.conftest import CORPUS
+from embedding.architecture import Architecture
+from testkit.models import make_random_model
+from testkit.models import CORPUS
 
 FAMILIES = ("clip", "siglip")
 # Odd sizes, both orientations, extreme aspect ratios, smaller than the model's input, and

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from catalogue.demo import generate, read_styles
+from demo.generator import generate, read_styles
 from catalogue.importer import CatalogueFormatError, read_catalogue
 from tests.conftest import image_bytes, wait_job
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from catalogue.demo import read_styles
+from demo.generator import read_styles
 from catalogue.moderation import (
     DEFAULT_POLICY,
     POLICY_FILENAME,
@@ -26,7 +26,7 @@ from catalogue.moderation import (
     examples_path,
     precision_recall,
 )
-from tests.cluster_postgres import postgres_schema
+from testkit.postgres import postgres_schema
 from tests.conftest import enrichers_on, make_app, upload, wait_job
 
 # ---------------------------------------------------------------- calibration, synthetic
@@ -303,7 +303,7 @@ def test_flagged_uploads_wait_in_the_queue_hidden_until_a_manager_decides(
 
 def test_calibrate_moderation_command_writes_thresholds_and_examples(
         demo_model, tmp_path, monkeypatch, capsys):
-    from catalogue.cli import main
+    from vitrine.cli import main
 
     monkeypatch.setenv("VITRINE_MODEL", str(demo_model.model))
     monkeypatch.setenv("VITRINE_DATA_DIR", str(tmp_path / "data"))

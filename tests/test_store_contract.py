@@ -157,7 +157,7 @@ def test_search_beam_width_is_accepted(store):
 
 @pytest.mark.parametrize("backend", ["edge", "server"])
 def test_hnsw_ef_setting_reaches_the_store(backend, tmp_path, monkeypatch):
-    from catalogue.services import open_store
+    from vitrine.wiring import open_store
     from catalogue.settings import CatalogueSettings
 
     monkeypatch.setenv("VITRINE_HNSW_EF", "64")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from catalogue.demo import read_styles
+from demo.generator import read_styles
 from catalogue.store.base import Filter
 from catalogue.tagging import (
     DEFAULT_VOCABULARY,

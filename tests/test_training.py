@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from catalogue.demo import generate, read_styles
-from embedding.captions import (
+from demo.generator import generate, read_styles
+from catalogue.captions import (
     Caption,
     article_name,
     attribute_query,
@@ -18,9 +18,10 @@ from embedding.captions import (
     visible_attributes,
 )
 from embedding.encoder import Encoder
-from embedding.factory import Architecture, make_random_model
+from embedding.architecture import Architecture
+from testkit.models import make_random_model
 from embedding.losses import ContrastiveHead, info_nce_loss, sigmoid_loss
-from embedding.training import (
+from training.train import (
     TrainConfig,
     positives_mask,
     split_products,

@@ -47,7 +47,7 @@ class ServicesTask(Task):
     @property
     def services(self):
         if self._services is None:
-            from catalogue.services import Services
+            from vitrine.wiring import Services
             from embedding.encoder import Encoder
 
             if ServicesTask._encoder is None:

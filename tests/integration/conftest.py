@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from api.auth import hash_key
-from tests.conftest import image_bytes
-from tests.integration.cluster import PYTHON, Cluster, free_port, http_ready, wait_for
+from testkit.images import image_bytes
+from testkit.cluster import PYTHON, Cluster, free_port, http_ready, wait_for
 
 API_KEY = "cluster-test-manager-key"
 HEADERS = {"X-API-Key": API_KEY}
@@ -36,7 +36,7 @@ WORKER_ENV = {
 
 @pytest.fixture(scope="module")
 def jobs_url(tmp_path_factory):
-    from tests.cluster_postgres import postgres_schema
+    from testkit.postgres import postgres_schema
 
     try:
         with postgres_schema("cluster") as url:
@@ -117,7 +117,7 @@ def cluster(tmp_path_factory, tiny_clip_dir, jobs_url):
         c.start_redis()
         env["VITRINE_BROKER_URL"] = f"redis://127.0.0.1:{c.redis_port}/0"
         c.qdrant_url = env["VITRINE_QDRANT_URL"]
-        c.qdrant_args = [PYTHON, "tests/qdrant_standin.py", "--port", str(qdrant_port),
+        c.qdrant_args = [PYTHON, "testkit/qdrant_standin.py", "--port", str(qdrant_port),
                          "--path", str(tmp / "qdrant")]
         standin = c.start("qdrant", c.qdrant_args)
         wait_for(lambda: http_ready(f"{c.qdrant_url}/healthz"), 30, "the Qdrant stand-in")

@@ -15,7 +15,7 @@ import time
 import pytest
 import redis
 
-from tests.integration.cluster import PYTHON, ROOT, wait_for
+from testkit.cluster import PYTHON, ROOT, wait_for
 from tests.integration.conftest import points_for
 
 pytestmark = pytest.mark.integration
@@ -125,7 +125,7 @@ def test_the_same_task_delivered_twice_leaves_one_point(cluster, workers):
 
 
 def test_qdrant_outage_fails_nothing_and_uploads_finish_when_it_returns(cluster, workers):
-    from tests.integration.cluster import http_ready
+    from testkit.cluster import http_ready
 
     worker = workers("w-qdrant")
     warm = accepted(cluster.api.upload("qdrant-up", seed=119))  # the worker has its stores

@@ -21,7 +21,7 @@ replicas, consistency and write-ordering guarantees), `wait=True` semantics on
 a real cluster, and real error codes and messages (here: 404 for a missing
 collection, 400 for anything else the engine refuses, 500 for surprises).
 
-Run it alone: `python tests/qdrant_standin.py --port 6333 [--path DIR]`.
+Run it alone: `python testkit/qdrant_standin.py --port 6333 [--path DIR]`.
 """
 
 from __future__ import annotations

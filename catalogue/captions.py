@@ -13,7 +13,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from catalogue.demo import GERMAN
+from demo.generator import GERMAN
 
 LANGUAGES = ("en", "de")
 VISIBLE = ("articleType", "baseColour", "pattern")

@@ -119,11 +119,3 @@ def save_model(folder: Path, model, processor, tokenizer) -> Path:
     processor.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
-
-
-def make_random_model(folder: Path, arch: Architecture, corpus: Iterable[str],
-                      seed: int = 0) -> Path:
-    """Train a tokenizer on `corpus`, build a random model and save all of it to `folder`."""
-    tokenizer = train_tokenizer(corpus, arch.vocab_size, arch.context_length, arch.family)
-    model, processor = build_model(arch, tokenizer, seed)
-    return save_model(folder, model, processor, tokenizer)

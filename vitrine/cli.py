@@ -20,7 +20,7 @@ def fail(message: str) -> int:
 
 
 def build_services():
-    from catalogue.services import Services
+    from vitrine.wiring import Services
 
     return Services.build()
 
@@ -77,7 +77,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_demo_catalogue(args) -> int:
-    from catalogue.demo import generate
+    from demo.generator import generate
 
     csv_path = generate(Path(args.out), n_products=args.products, seed=args.seed)
     print(f"demo catalogue written to {csv_path.parent}")
@@ -90,7 +90,7 @@ def demo_paths(data_dir: Path) -> tuple[Path, Path]:
 
 def cmd_demo(args) -> int:
     """Generate the demo catalogue and train the demo model if needed, import, serve."""
-    from catalogue.demo import generate
+    from demo.generator import generate
     from catalogue.settings import CatalogueSettings
 
     data_dir = CatalogueSettings().data_dir
@@ -99,13 +99,13 @@ def cmd_demo(args) -> int:
         print(f"generating the demo catalogue ({DEMO_PRODUCTS} products) in {catalogue}")
         generate(catalogue, n_products=DEMO_PRODUCTS, seed=0)
     if not (model / "config.json").exists():
-        from embedding.training import train_demo_model
+        from training.train import train_demo_model
 
         print(f"training the demo model into {model} (about 10 minutes on 2 cores, once)")
         train_demo_model(catalogue / "styles.csv", model)
     os.environ.setdefault("VITRINE_MODEL", str(model))
     from catalogue.moderation import POLICY_FILENAME, calibrate_policy_file
-    from catalogue.services import Services
+    from vitrine.wiring import Services
     from embedding.encoder import Encoder
 
     encoder = Encoder()
@@ -138,7 +138,7 @@ def cmd_import(args) -> int:
 
 
 def train_config(args):
-    from embedding.training import TrainConfig
+    from training.train import TrainConfig
 
     fields = {k: v for k, v in {
         "loss": args.loss, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
@@ -149,7 +149,7 @@ def train_config(args):
 
 
 def cmd_train(args) -> int:
-    from embedding.training import DEMO_RECIPE, train
+    from training.train import DEMO_RECIPE, train
 
     base = getattr(args, "model", None)
     result = train(base, Path(args.catalogue), Path(args.out), train_config(args),
@@ -161,7 +161,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from embedding.evaluate import evaluate, format_table
+    from training.evaluate import evaluate, format_table
 
     results = evaluate(args.model, Path(args.catalogue),
                        Path(args.split) if args.split else None, tuple(args.languages))

@@ -4,7 +4,7 @@ Every image is drawn from its own row (article type, colour, pattern), so what a
 learns from the demo catalogue can be checked against the csv. A few prohibited images
 (weapons, scenes, blanks, text) follow the products so moderation has something to reject.
 
-    from catalogue.demo import generate, read_styles
+    from demo.generator import generate, read_styles
     rows = read_styles(generate(Path("data/demo"), n_products=3000))
 """
 

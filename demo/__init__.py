@@ -1,0 +1,1 @@
+"""The synthetic demo catalogue. Only the demo command (and tests) import it."""

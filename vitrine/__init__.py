@@ -1,0 +1,1 @@
+"""The composition root: the CLI and the wiring that builds the parts from settings."""
