@@ -64,9 +64,9 @@ def wait_done(jobs, job_ids: list[str], timeout: float) -> None:
 
 def open_ingest(model: str, qdrant_url: str, data_dir: Path, jobs_url: str,
                 collection: str):
-    from vitrine.wiring import Services
     from catalogue.settings import CatalogueSettings
     from embedding.encoder import Encoder
+    from vitrine.wiring import Services
 
     os.environ["VITRINE_MODERATION_ENABLED"] = "false"  # a random model's verdicts
     settings = CatalogueSettings(data_dir=data_dir, store="server", qdrant_url=qdrant_url,
@@ -168,10 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         args.uploads, args.pings = 128, 50
 
     from embedding.architecture import Architecture
-    from testkit.models import make_random_model
-    from testkit.postgres import postgres_schema
-    from testkit.models import CORPUS
     from testkit.cluster import PYTHON, Cluster, free_port, http_ready, wait_for
+    from testkit.models import CORPUS, make_random_model
+    from testkit.postgres import postgres_schema
 
     load_before = os.getloadavg()
     with ExitStack() as stack:

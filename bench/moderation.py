@@ -34,7 +34,6 @@ import torch
 from PIL import Image
 
 from bench.common import RESULTS_DIR, machine_info, markdown_table
-from demo.generator import read_styles
 from catalogue.moderation import (
     DEFAULT_POLICY,
     DecisionStore,
@@ -44,6 +43,7 @@ from catalogue.moderation import (
     encode_files,
     evaluate,
 )
+from catalogue.styles import read_styles
 from catalogue.tagging import Tagger, TaggingSettings
 from embedding.encoder import Encoder
 

@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from testkit.threaded import serve_in_thread
 from bench.common import RESULTS_DIR, machine_info, markdown_table
+from testkit.threaded import serve_in_thread
 
 log = logging.getLogger("bench.pages")
 
@@ -51,11 +51,11 @@ PAGE_TYPES = ("document", "stylesheet", "script")
 
 
 def build_services(data_dir: Path, model: str | None, catalogue: Path | None, products: int):
-    from demo.generator import generate
     from catalogue.importer import import_catalogue
-    from vitrine.wiring import Services
     from catalogue.settings import CatalogueSettings
+    from demo.generator import generate
     from embedding.encoder import Encoder
+    from vitrine.wiring import Services
 
     if model is None:
         from embedding.architecture import Architecture

@@ -13,7 +13,6 @@ Rows with problems are reported by line number and the rest are imported.
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import zipfile
@@ -26,13 +25,9 @@ from tqdm import tqdm
 
 from catalogue.ingest import Ingest, Upload
 from catalogue.jobs import NewItem
+from catalogue.styles import CatalogueFormatError, iter_styles
 
-KAGGLE_REQUIRED = ("id", "articleType", "baseColour", "productDisplayName")
 MAX_ARCHIVE_BYTES = 4 * 1024**3
-
-
-class CatalogueFormatError(ValueError):
-    """The catalogue as a whole can't be read (as opposed to one bad row)."""
 
 
 @dataclass
@@ -68,20 +63,13 @@ def kaggle_metadata(r: dict[str, str]) -> dict[str, Any]:
 
 
 def read_kaggle(folder: Path) -> Iterator[Row]:
-    styles = folder / "styles.csv"
-    with styles.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in KAGGLE_REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise CatalogueFormatError(f"{styles} lacks the columns {', '.join(missing)}")
-        for r in reader:
-            line = reader.line_num
-            if None in r:  # more cells than columns: the row is misaligned
-                yield Row(line, None, None, f"line {line}: more cells than the header has")
-                continue
-            metadata = kaggle_metadata(r)
-            image = folder / "images" / f"{metadata.get('id', '')}.jpg"
-            yield Row(line, metadata, image)
+    for line, r in iter_styles(folder / "styles.csv"):
+        if None in r:  # more cells than columns: the row is misaligned
+            yield Row(line, None, None, f"line {line}: more cells than the header has")
+            continue
+        metadata = kaggle_metadata(r)
+        image = folder / "images" / f"{metadata.get('id', '')}.jpg"
+        yield Row(line, metadata, image)
 
 
 def read_jsonl(path: Path) -> Iterator[Row]:

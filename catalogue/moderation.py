@@ -565,7 +565,7 @@ def labelled_catalogue(catalogue_csv: Path, max_negatives: int | None = None, se
                        ) -> tuple[list[Path], list[str]]:
     """Image paths and labels ("" for a normal product) from a styles.csv with a
     `moderation` column; normal products subsampled to `max_negatives`."""
-    from demo.generator import read_styles
+    from catalogue.styles import read_styles
 
     rows = read_styles(catalogue_csv)
     if rows and "moderation" not in rows[0]:

@@ -26,9 +26,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from catalogue.captions import article_name
 from catalogue.schemas import SHOPPER_VISIBLE, ProductPublic
 from catalogue.store.base import Filter, VectorStore
-from catalogue.captions import article_name
 from embedding.encoder import Encoder
 from embedding.zeroshot import classify
 

@@ -4,7 +4,8 @@ Every image is drawn from its own row (article type, colour, pattern), so what a
 learns from the demo catalogue can be checked against the csv. A few prohibited images
 (weapons, scenes, blanks, text) follow the products so moderation has something to reject.
 
-    from demo.generator import generate, read_styles
+    from catalogue.styles import read_styles
+    from demo.generator import generate
     rows = read_styles(generate(Path("data/demo"), n_products=3000))
 """
 
@@ -1304,9 +1305,3 @@ def generate(
         image, quality = _image(item, image_size, seed)
         image.save(images / f"{item.id}.jpg", "JPEG", quality=quality)
     return csv_path
-
-
-def read_styles(csv_path: Path) -> list[dict[str, str]]:
-    """The rows of a styles.csv written by `generate`, as strings keyed by column."""
-    with Path(csv_path).open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))

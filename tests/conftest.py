@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -10,14 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from catalogue.settings import CatalogueSettings
-from embedding.encoder import Encoder
 from embedding.architecture import Architecture
+from embedding.encoder import Encoder
 from testkit.images import image_bytes
 from testkit.models import CORPUS, make_random_model
 
@@ -55,8 +52,8 @@ def tiny_encoder(tiny_clip_dir) -> Encoder:
 
 def make_app(data_dir: Path, encoder: Encoder, **settings):
     from api.main import create_app
-    from vitrine.wiring import Services
     from catalogue.store.base import VectorStore  # noqa: F401
+    from vitrine.wiring import Services
 
     catalogue = CatalogueSettings(data_dir=data_dir, **settings)
     services = Services.build(catalogue, encoder=encoder)

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from api.auth import RANK, RequireRole, Role, hash_key
 from api.main import create_app
 from api.settings import ApiSettings
-from vitrine.wiring import Services
 from catalogue.settings import CatalogueSettings
+from vitrine.wiring import Services
 
 KEYS = {"shopper": "shop-key-123", "manager": "manage-key-456"}
 

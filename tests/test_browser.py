@@ -23,10 +23,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import hash_key
-from testkit.threaded import serve_in_thread
 from catalogue.store.base import point_id
 from embedding.encoder import Encoder
 from testkit.images import image_bytes
+from testkit.threaded import serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -80,8 +80,8 @@ class Live:
 def build_app(data_dir: Path, encoder: Encoder, api_keys: dict[str, str] | None = None):
     from api.main import create_app
     from api.settings import ApiSettings
-    from vitrine.wiring import Services
     from catalogue.settings import CatalogueSettings
+    from vitrine.wiring import Services
 
     # Moderation judged by a random test model would hide products by chance; the
     # moderation test flags one itself.

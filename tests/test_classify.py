@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from demo.generator import read_styles
 from catalogue.captions import attribute_query
+from catalogue.styles import read_styles
 from embedding.zeroshot import classify
 from tests.conftest import ingest, make_app
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from testkit.threaded import serve_in_thread
 from catalogue.store.server import ServerStore
 from testkit.qdrant_standin import make_app
+from testkit.threaded import serve_in_thread
 from tests.test_store_contract import *  # noqa: F403 - the same tests, on this fixture
 from tests.test_store_contract import DIM
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from catalogue.styles import read_styles
 from demo.generator import (
     ARTICLE_TYPES,
     COLOURS,
@@ -14,7 +15,6 @@ from demo.generator import (
     PATTERNS,
     PROHIBITED,
     generate,
-    read_styles,
 )
 
 N_PRODUCTS = 120

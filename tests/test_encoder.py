@@ -13,10 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from embedding.encoder import Encoder, ModelLoadError, Preprocessing, combine
 from embedding.architecture import Architecture
-from testkit.models import make_random_model
-from testkit.models import CORPUS
+from embedding.encoder import Encoder, ModelLoadError, Preprocessing, combine
+from testkit.models import CORPUS, make_random_model
 
 FAMILIES = ("clip", "siglip")
 # Odd sizes, both orientations, extreme aspect ratios, smaller than the model's input, and

@@ -7,8 +7,9 @@ import zipfile
 
 import pytest
 
-from demo.generator import generate, read_styles
 from catalogue.importer import CatalogueFormatError, read_catalogue
+from catalogue.styles import read_styles
+from demo.generator import generate
 from tests.conftest import image_bytes, wait_job
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from demo.generator import read_styles
 from catalogue.moderation import (
     DEFAULT_POLICY,
     POLICY_FILENAME,
@@ -26,6 +25,7 @@ from catalogue.moderation import (
     examples_path,
     precision_recall,
 )
+from catalogue.styles import read_styles
 from testkit.postgres import postgres_schema
 from tests.conftest import enrichers_on, make_app, upload, wait_job
 

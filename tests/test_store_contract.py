@@ -157,8 +157,8 @@ def test_search_beam_width_is_accepted(store):
 
 @pytest.mark.parametrize("backend", ["edge", "server"])
 def test_hnsw_ef_setting_reaches_the_store(backend, tmp_path, monkeypatch):
-    from vitrine.wiring import open_store
     from catalogue.settings import CatalogueSettings
+    from vitrine.wiring import open_store
 
     monkeypatch.setenv("VITRINE_HNSW_EF", "64")
     settings = CatalogueSettings(data_dir=tmp_path, store=backend, qdrant_url=":memory:")

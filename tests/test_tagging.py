@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from demo.generator import read_styles
 from catalogue.store.base import Filter
+from catalogue.styles import read_styles
 from catalogue.tagging import (
     DEFAULT_VOCABULARY,
     Tagger,

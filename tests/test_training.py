@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from demo.generator import generate, read_styles
 from catalogue.captions import (
     Caption,
     article_name,
@@ -17,17 +16,19 @@ from catalogue.captions import (
     labelled_captions,
     visible_attributes,
 )
-from embedding.encoder import Encoder
+from catalogue.styles import read_styles
+from demo.generator import generate
 from embedding.architecture import Architecture
-from testkit.models import make_random_model
+from embedding.encoder import Encoder
 from embedding.losses import ContrastiveHead, info_nce_loss, sigmoid_loss
+from embedding.zeroshot import class_embeddings, classify
+from testkit.models import make_random_model
 from training.train import (
     TrainConfig,
     positives_mask,
     split_products,
     train,
 )
-from embedding.zeroshot import class_embeddings, classify
 
 
 def unit(x):

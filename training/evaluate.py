@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from embedding import metrics
 from catalogue.captions import article_name, attribute_query
+from embedding import metrics
 from embedding.encoder import Encoder
-from training.train import read_split
 from embedding.zeroshot import DEFAULT_TEMPLATES, classify
+from training.train import read_split
 
 KS = (1, 5, 10, 50)
 QUERY_FIELDS = {"en": ("productDisplayName", "description"), "de": ("description_de",)}
@@ -98,7 +98,7 @@ def evaluate(model_dir: str | Path, catalogue_csv: Path, split_path: Path | None
     one, every product of the catalogue is used (right for a model that never saw
     the catalogue, such as a hub checkpoint).
     """
-    from demo.generator import read_styles
+    from catalogue.styles import read_styles
 
     started = time.perf_counter()
     catalogue_csv = Path(catalogue_csv)

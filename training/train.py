@@ -36,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from catalogue.captions import Caption, caption_corpus, labelled_captions, visible_attributes
-from embedding.encoder import Preprocessing
 from embedding.architecture import Architecture, build_model, save_model, train_tokenizer
+from embedding.encoder import Preprocessing
 from embedding.losses import ContrastiveHead
 
 log = logging.getLogger(__name__)
@@ -319,7 +319,7 @@ def train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
 
 def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
            config: TrainConfig, arch: Architecture | None) -> TrainResult:
-    from demo.generator import read_styles
+    from catalogue.styles import read_styles
 
     started, cpu_started = time.perf_counter(), time.process_time()
     deadline = started + 60.0 * config.max_minutes if config.max_minutes else None

@@ -90,8 +90,8 @@ def demo_paths(data_dir: Path) -> tuple[Path, Path]:
 
 def cmd_demo(args) -> int:
     """Generate the demo catalogue and train the demo model if needed, import, serve."""
-    from demo.generator import generate
     from catalogue.settings import CatalogueSettings
+    from demo.generator import generate
 
     data_dir = CatalogueSettings().data_dir
     catalogue, model = demo_paths(data_dir)
@@ -105,8 +105,8 @@ def cmd_demo(args) -> int:
         train_demo_model(catalogue / "styles.csv", model)
     os.environ.setdefault("VITRINE_MODEL", str(model))
     from catalogue.moderation import POLICY_FILENAME, calibrate_policy_file
-    from vitrine.wiring import Services
     from embedding.encoder import Encoder
+    from vitrine.wiring import Services
 
     encoder = Encoder()
     if not (data_dir / POLICY_FILENAME).exists():

@@ -47,8 +47,8 @@ class ServicesTask(Task):
     @property
     def services(self):
         if self._services is None:
-            from vitrine.wiring import Services
             from embedding.encoder import Encoder
+            from vitrine.wiring import Services
 
             if ServicesTask._encoder is None:
                 ServicesTask._encoder = Encoder()

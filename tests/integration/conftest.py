@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from api.auth import hash_key
-from testkit.images import image_bytes
 from testkit.cluster import PYTHON, Cluster, free_port, http_ready, wait_for
+from testkit.images import image_bytes
 
 API_KEY = "cluster-test-manager-key"
 HEADERS = {"X-API-Key": API_KEY}
