@@ -28,8 +28,9 @@ test-tools:
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 
-test: $(INSTALLED) test-tools  ## every test: unit, API, integration (Redis, Celery), browser
+test: $(INSTALLED) test-tools lint  ## lint and types, then every test: unit, API, integration, browser
 	$(PY) -m pytest
 
-lint: $(INSTALLED)
+lint: $(INSTALLED)  ## ruff over the tree, mypy over the production packages
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy

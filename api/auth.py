@@ -9,20 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from enum import StrEnum
 
 from fastapi import Depends, HTTPException, Request
 
+from catalogue.schemas import RANK, Role
+
 API_KEY_HEADER = "X-API-Key"
-
-
-class Role(StrEnum):
-    public = "public"  # health checks, docs and the web pages' static files
-    shopper = "shopper"  # search, facets, similar, classify
-    manager = "manager"  # uploads, updates, deletes, moderation, imports
-
-
-RANK = {Role.public: 0, Role.shopper: 1, Role.manager: 2}
 
 
 def hash_key(key: str) -> str:

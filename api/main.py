@@ -1,9 +1,11 @@
-"""The FastAPI gateway. Importing this module loads no model and opens no store:
-the lifespan does, once, and routes get them through api.deps."""
+"""The FastAPI gateway. Importing this module loads no model and opens no store: the
+composition root (vitrine.wiring) hands `create_app` a way to build the parts, the
+lifespan builds them once, and routes get them through api.deps."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -13,58 +15,45 @@ from fastapi.responses import JSONResponse
 from api.limits import BodySizeLimit
 from api.routes import classify, health, imports, media, moderation, pages, products, search
 from api.settings import ApiSettings
+from catalogue.dispatch import DispatchUnavailable
 from catalogue.images import ImageError
-from catalogue.ingest import StoreUnavailable
-from catalogue.search import UnknownProduct
-from workers.dispatch import BrokerUnavailable
+from catalogue.ingest import StoreUnavailable, UploadRejected
+from catalogue.products import UnknownProduct
+from catalogue.services import Services
 
 log = logging.getLogger("vitrine")
 
 
-def local_dispatch(services):
-    """Local profile: ingest runs in a thread of this process."""
-    from catalogue.runner import LocalRunner
-
-    runner = LocalRunner(services.ingest, services.settings.max_attempts)
-    runner.start()
-    return runner, (lambda job_id: runner.notify())
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    from vitrine.wiring import Services
-
-    if getattr(app.state, "services", None) is None:  # tests may inject their own
-        app.state.services = Services.build()
-    services = app.state.services
-    if app.state.api_settings.profile == "cluster":  # uploads go to Celery workers
-        from workers.dispatch import cluster_dispatch
-
-        runner, app.state.dispatch = cluster_dispatch(services)
-    else:
-        runner, app.state.dispatch = local_dispatch(services)
-    log.info("Vitrine ready: model %s (%d-d), %d products", services.encoder.model_id,
-             services.encoder.dim, services.store.count())
-    try:
-        yield
-    finally:
-        runner.stop()
-        if getattr(app.state, "owns_services", True):
-            services.close()
-
-
-def create_app(settings: ApiSettings | None = None, services=None) -> FastAPI:
-    settings = settings or ApiSettings()
+def create_app(settings: ApiSettings, start: Callable[[], Services],
+               owns_services: bool = True) -> FastAPI:
+    """The gateway. `start` builds (or hands over) the parts; the lifespan calls it once,
+    starts their dispatch, and closes them at shutdown when `owns_services`."""
     if settings.profile == "cluster" and not settings.api_keys:
         raise RuntimeError("the cluster profile needs API keys: set VITRINE_API_KEYS to a JSON "
                            "object of SHA-256 key digests -> role (vitrine hash-key KEY)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = start()
+        services.dispatch.start()
+        app.state.services = services
+        log.info("Vitrine ready: model %s (%d-d), %d products", services.encoder.model_id,
+                 services.encoder.dim, services.store.count())
+        try:
+            yield
+        finally:
+            app.state.services = None
+            if owns_services:
+                services.close()
+            else:
+                services.dispatch.stop()
+
     app = FastAPI(title="Vitrine", version="1.0",
                   description="Fashion product search: text, image and combined queries "
                               "over a CLIP-family model and Qdrant.",
                   lifespan=lifespan)
     app.state.api_settings = settings
-    app.state.services = services
-    app.state.owns_services = services is None
+    app.state.services = None
     app.include_router(health.router)
     app.include_router(products.router)
     app.include_router(search.router)
@@ -85,8 +74,12 @@ def create_app(settings: ApiSettings | None = None, services=None) -> FastAPI:
     async def bad_image(request: Request, exc: ImageError):
         return JSONResponse({"detail": f"bad image: {exc}"}, status_code=422)
 
-    @app.exception_handler(BrokerUnavailable)
-    async def broker_down(request: Request, exc: BrokerUnavailable):
+    @app.exception_handler(UploadRejected)
+    async def upload_rejected(request: Request, exc: UploadRejected):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(DispatchUnavailable)
+    async def dispatch_down(request: Request, exc: DispatchUnavailable):
         return JSONResponse({"detail": f"{exc}; nothing was accepted, try again"},
                             status_code=503, headers={"Retry-After": "5"})
 

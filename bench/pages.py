@@ -50,12 +50,13 @@ CORPUS = ["a red dress with white dots", "black trousers for men", "blue striped
 PAGE_TYPES = ("document", "stylesheet", "script")
 
 
-def build_services(data_dir: Path, model: str | None, catalogue: Path | None, products: int):
+def catalogue_services(data_dir: Path, model: str | None, catalogue: Path | None,
+                       products: int):
     from catalogue.importer import import_catalogue
     from catalogue.settings import CatalogueSettings
     from demo.generator import generate
     from embedding.encoder import Encoder
-    from vitrine.wiring import Services
+    from vitrine.wiring import build_services
 
     if model is None:
         from embedding.architecture import Architecture
@@ -66,12 +67,11 @@ def build_services(data_dir: Path, model: str | None, catalogue: Path | None, pr
         catalogue = data_dir / "catalogue"
         generate(catalogue, n_products=products, seed=0, image_size=128, n_prohibited=0,
                  progress=False)
-    services = Services.build(CatalogueSettings(data_dir=data_dir / "data"),
+    services = build_services(CatalogueSettings(data_dir=data_dir / "data"),
                               encoder=Encoder(model=model))
     started = time.perf_counter()
-    job_id = import_catalogue(services.ingest, catalogue)
-    while services.ingest.run_pending(job_id=job_id):
-        pass
+    job_id = import_catalogue(services.ingest, catalogue).job_id
+    services.ingest.run_pending()
     job = services.jobs.get(job_id)
     log.info("imported %d products (%d failed) in %.1f s", job.succeeded, job.failed,
              time.perf_counter() - started)
@@ -209,13 +209,13 @@ def main(argv: list[str] | None = None) -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from api.main import create_app
+    from vitrine.wiring import create_api
+
 
     with tempfile.TemporaryDirectory(prefix="vitrine-bench-pages-") as tmp:
-        services = build_services(Path(tmp), args.model, args.catalogue, args.products)
+        services = catalogue_services(Path(tmp), args.model, args.catalogue, args.products)
         products = services.store.count()
-        app = create_app(services=services)
-        app.state.owns_services = True
+        app = create_api(services=services)
         url, stop = serve_in_thread(app, timeout=120)
         try:
             with sync_playwright() as pw:

@@ -6,7 +6,7 @@
 A few thousand products with synthetic, CLIP-like image vectors and realistic payloads
 are written straight into an EdgeStore in a temporary data folder (and indexed), which
 is then closed. `vitrine serve` starts on 127.0.0.1 over that folder with the
-ViT-B/32-sized random model (bench/ingest.py builds it once into
+ViT-B/32-sized random model (bench/ingest/workload.py builds it once into
 data/models/vit-b32-random): every query goes through its 12-layer, 512-wide text
 tower. A sequential httpx client sends fashion phrases, without filters and with
 them, after a warm-up; latency is measured at the client, request to parsed JSON.
@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.common import latency_summary, markdown_table, run_record, text_table, write_results
-from bench.ingest import FASHION_PHRASES, ensure_vit_b32
+from bench.ingest.workload import FASHION_PHRASES, ensure_vit_b32
 
 log = logging.getLogger("bench.search_http")
 

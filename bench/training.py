@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.training                 # everything (about 15 minutes)
     .venv/bin/python -m bench.training --skip-training # evaluate the models already there
 
-1. The demo model (training.train.DEMO_RECIPE), from scratch on the
+1. The demo model (training.config.DEMO_RECIPE), from scratch on the
    3000-product demo catalogue with English captions only. Its tokenizer was
    trained on English and German catalogue text, so German queries tokenise into
    real words, but their embeddings never received a gradient: German-query
@@ -31,7 +31,8 @@ log = logging.getLogger("bench.training")
 
 
 def _train_in_child(kind: str, catalogue_csv: str, out_dir: str, base: str | None) -> dict:
-    from training.train import GERMAN_FINETUNE, train, train_demo_model
+    from training.config import GERMAN_FINETUNE
+    from training.loop import train, train_demo_model
 
     load_before = os.getloadavg()
     if kind == "demo":

@@ -4,7 +4,8 @@ A catalogue row (Kaggle "Fashion Product Images" columns) gives several short
 captions in the words shoppers type ("a red dress", "striped t-shirt in navy
 blue"), its display name and its free-text descriptions. Attribute captions
 come in English and German; the German ones decline the colour adjective by
-the noun's gender ("ein rotes Kleid", "eine rote Hose", "rote Schuhe").
+the noun's gender ("ein rotes Kleid", "eine rote Hose", "rote Schuhe"). The words
+and the grammar tables are catalogue.vocabulary's, shared with the demo catalogue.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from demo.generator import GERMAN
+from catalogue.vocabulary import (
+    ARTICLE_DE,
+    ARTICLE_NAMES,
+    GENDER_DE,
+    GENDER_EN,
+    GENDER_POSSESSIVE,
+    GENUS_DE,
+    GERMAN,
+    PLURAL_NAMES,
+    adjective_de,
+)
 
 LANGUAGES = ("en", "de")
 VISIBLE = ("articleType", "baseColour", "pattern")
@@ -31,70 +42,6 @@ class Caption:
     text: str
     attributes: frozenset[tuple[str, str]] | None
 
-
-# Kaggle article types (plural, CamelCase) -> what people call one of them; the
-# first name is the canonical one used in queries and zero-shot prompts.
-ARTICLE_NAMES: dict[str, tuple[str, ...]] = {
-    "Tshirts": ("t-shirt", "tee", "tshirt"),
-    "Shirts": ("shirt",),
-    "Tops": ("top",),
-    "Dresses": ("dress",),
-    "Skirts": ("skirt",),
-    "Trousers": ("trousers", "pants"),
-    "Jeans": ("jeans", "denim jeans"),
-    "Shorts": ("shorts",),
-    "Track Pants": ("track pants",),
-    "Leggings": ("leggings",),
-    "Jackets": ("jacket",),
-    "Coats": ("coat",),
-    "Sweaters": ("sweater", "jumper"),
-    "Sweatshirts": ("sweatshirt",),
-    "Kurtas": ("kurta",),
-    "Casual Shoes": ("shoes", "casual shoes"),
-    "Formal Shoes": ("formal shoes",),
-    "Sports Shoes": ("sneakers", "sports shoes", "trainers"),
-    "Sandals": ("sandals",),
-    "Flip Flops": ("flip flops",),
-    "Heels": ("heels",),
-    "Flats": ("flats",),
-    "Boots": ("boots",),
-    "Handbags": ("bag", "handbag"),
-    "Backpacks": ("backpack",),
-    "Clutches": ("clutch",),
-    "Wallets": ("wallet",),
-    "Belts": ("belt",),
-    "Caps": ("cap", "baseball cap"),
-    "Scarves": ("scarf",),
-    "Socks": ("socks",),
-    "Ties": ("tie",),
-    "Watches": ("watch",),
-    "Sunglasses": ("sunglasses",),
-    "Earrings": ("earrings",),
-    "Necklace and Chains": ("necklace",),
-    "Briefs": ("briefs",),
-}
-PLURAL_NAMES = frozenset({
-    "trousers", "pants", "jeans", "denim jeans", "shorts", "track pants", "leggings", "shoes",
-    "casual shoes", "formal shoes", "sneakers", "sports shoes", "trainers", "sandals",
-    "flip flops", "heels", "flats", "boots", "socks", "sunglasses", "earrings", "briefs",
-})
-GENDER_EN = {"Men": "men", "Women": "women", "Boys": "boys", "Girls": "girls",
-             "Unisex": "men and women"}
-GENDER_POSSESSIVE = {"Men": "men's", "Women": "women's", "Boys": "boys'", "Girls": "girls'",
-                     "Unisex": "unisex"}
-
-# German nouns of the demo catalogue (catalogue.demo.GERMAN) -> grammatical gender;
-# "pl" for nouns used in the plural. It picks the article and the adjective ending.
-GENUS_DE = {
-    "T-Shirt": "n", "Hemd": "n", "Kleid": "n", "Rock": "m", "Hose": "f", "Jeans": "f",
-    "Shorts": "pl", "Jacke": "f", "Mantel": "m", "Schuhe": "pl", "Turnschuhe": "pl",
-    "Sandalen": "pl", "Stiefel": "pl", "Tasche": "f", "Hut": "m", "Schal": "m", "Socken": "pl",
-}
-INDECLINABLE_DE = frozenset({"rosa", "lila", "orange", "beige"})
-ENDING_DE = {"m": "er", "f": "e", "n": "es", "pl": "e"}  # after "ein", or with no article
-ARTICLE_DE = {"m": "ein", "f": "eine", "n": "ein", "pl": ""}
-GENDER_DE = {"Men": "Herren", "Women": "Damen", "Boys": "Jungen", "Girls": "Mädchen",
-             "Unisex": "Damen und Herren"}
 
 EN_TEMPLATES = (
     "{a} {colour} {article}",
@@ -151,7 +98,7 @@ def colour_de(colour: str, article_type: str) -> str:
     """The German colour adjective declined for the article's noun ("rotes" for Kleid)."""
     stem = GERMAN.get(colour, colour.lower())
     genus = GENUS_DE.get(GERMAN.get(article_type, ""), "n")
-    return stem if stem in INDECLINABLE_DE else stem + ENDING_DE[genus]
+    return adjective_de(stem, genus)
 
 
 def attribute_query(colour: str, article_type: str, language: str = "en") -> str:
@@ -228,7 +175,7 @@ def _german(row: Mapping[str, str], rng: random.Random) -> list[Caption]:
             shown = ""
         if shown:
             # before a noun the pattern is declined like the colour; after "in Rot" it is too
-            shown = shown if shown in INDECLINABLE_DE else shown + ENDING_DE[genus]
+            shown = adjective_de(shown, genus)
         text = template.format(ein=ARTICLE_DE[genus], colour=colour_de(colour, article_type),
                                Colour=GERMAN[colour].capitalize(), pattern=shown, article=noun,
                                gender=GENDER_DE.get(row.get("gender", ""), "alle"))

@@ -23,8 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from catalogue.ingest import Ingest, Upload
-from catalogue.jobs import NewItem
+from catalogue.ingest import Accepted, Ingest, Upload
 from catalogue.styles import CatalogueFormatError, iter_styles
 
 MAX_ARCHIVE_BYTES = 4 * 1024**3
@@ -117,38 +116,30 @@ def read_catalogue(path: Path) -> Iterator[Row]:
     raise CatalogueFormatError(f"{path} is neither a folder with styles.csv nor a .jsonl file")
 
 
-def prepare_rows(ingest: Ingest, rows: Iterator[Row], progress: bool = False) -> list[NewItem]:
-    """Validate every row and store its original; bad rows become failed items with reasons."""
-    items = []
+def uploads_of(rows: Iterator[Row], progress: bool = False) -> Iterator[Upload]:
+    """Each row as an upload, its image read only when it is its turn; a row that can't be
+    read becomes an upload already known bad, with the reason."""
     for row in tqdm(rows, desc="reading catalogue", unit="product", disable=not progress):
-        if row.error:
-            items.append(NewItem(_product_id(row.metadata), error=row.error))
+        where = f"line {row.line}"
+        if row.error or row.image is None:
+            yield Upload(row.metadata, None, error=row.error or "no image")
             continue
         try:
             data = row.image.read_bytes()
         except OSError as exc:
-            items.append(NewItem(_product_id(row.metadata),
-                                 error=f"line {row.line}: image unreadable: {exc.strerror or exc}"
-                                       f" ({row.image.name})"))
+            yield Upload(row.metadata, None, where=where,
+                         error=f"image unreadable: {exc.strerror or exc} ({row.image.name})")
             continue
-        item = ingest.prepare(Upload(row.metadata, data))
-        if item.error:
-            item.error = f"line {row.line}: {item.error}"
-        items.append(item)
-    return items
+        yield Upload(row.metadata, data, where=where)
 
 
-def _product_id(metadata: dict | None) -> str | None:
-    value = (metadata or {}).get("id")
-    return str(value) if value not in (None, "") else None
-
-
-def import_catalogue(ingest: Ingest, path: Path, progress: bool = False) -> str:
-    """Record an import job for the catalogue at `path`; returns the job id."""
-    items = prepare_rows(ingest, read_catalogue(path), progress)
-    if not items:
+def import_catalogue(ingest: Ingest, path: Path, progress: bool = False) -> Accepted:
+    """Record an import job for the catalogue at `path`."""
+    accepted = ingest.accept(uploads_of(read_catalogue(path), progress), kind="import")
+    if accepted.accepted + accepted.rejected == 0:
+        ingest.jobs.withdraw(accepted.job_id)
         raise CatalogueFormatError(f"{path} holds no products")
-    return ingest.jobs.create_job("import", items)
+    return accepted
 
 
 def extract_archive(archive: Path, target: Path, max_bytes: int = MAX_ARCHIVE_BYTES) -> Path:

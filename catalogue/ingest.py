@@ -1,14 +1,17 @@
-"""The ingest pipeline: accept uploads, then decode, encode and upsert in batches.
+"""The one ingest path: accept uploads, then claim, decode, encode and upsert in batches.
 
-Both profiles run exactly these functions: the local profile from a thread in
-the API process, the cluster profile from Celery tasks.
+`Ingest.accept` is the only way in: the upload routes, catalogue imports (HTTP
+and `vitrine import`) all call it. `Ingest.run_batch` is the only driver: it
+claims a batch from the job store and processes it; the local runner and
+`vitrine import` call it until nothing is left (`run_pending`), a Celery task
+calls it once per delivery.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +39,47 @@ def validation_message(exc: ValidationError) -> str:
                      for e in exc.errors())
 
 
+POLL_SECONDS = 0.02  # how often a batch waiting for company looks for more uploads
+
+
+class UploadRejected(ValueError):
+    """A single upload that can't be accepted (422): nothing was stored or recorded."""
+
+
 @dataclass
 class Upload:
-    """One product as received: raw metadata and the bytes of its image."""
+    """One product as received: raw metadata and the bytes of its image.
+
+    `error` marks an upload already known bad by its reader (a catalogue row that
+    can't be parsed): it is recorded as failed with that reason. `where` ("line 12")
+    prefixes every reason, so a catalogue's errors point at their rows.
+    """
 
     metadata: dict[str, Any] | Any
     image: bytes | None
+    error: str | None = None
+    where: str | None = None
+
+
+@dataclass
+class Accepted:
+    job_id: str
+    accepted: int
+    rejected: int
+
+
+def take_batch(jobs: JobStore, size: int, wait_s: float = 0, owner: str | None = None
+               ) -> list[Item]:
+    """Claim a batch: up to `size` fresh items, topped up for `wait_s`; or one suspect alone
+    (an item tried before, whose worker may have died on it: it takes no company)."""
+    items = jobs.claim(size, owner=owner)
+    if not items or items[0].attempts > 1:
+        return items
+    deadline = time.monotonic() + wait_s
+    while len(items) < size and (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, POLL_SECONDS))
+        items += jobs.claim(size - len(items), owner=owner, fresh_only=True)
+    return items
 
 
 # Hooks that enrich a payload from the image embedding (moderation, auto-tagging).
@@ -61,7 +99,15 @@ class Ingest:
     # -- accepting ---------------------------------------------------------------------
     def prepare(self, upload: Upload) -> NewItem:
         """Validate one upload and store its original; a bad one becomes a failed item."""
+        item = self._prepare(upload)
+        if item.error and upload.where:
+            item.error = f"{upload.where}: {item.error}"
+        return item
+
+    def _prepare(self, upload: Upload) -> NewItem:
         raw_id = upload.metadata.get("id") if isinstance(upload.metadata, dict) else None
+        if upload.error:
+            return NewItem(str(raw_id) if raw_id not in (None, "") else None, error=upload.error)
         try:
             product = ProductCreate.model_validate(upload.metadata)
         except ValidationError as exc:
@@ -78,9 +124,20 @@ class Ingest:
         metadata = {**product.model_dump(), "version": time.time()}
         return NewItem(product.id, metadata, digest)
 
-    def accept(self, uploads: Sequence[Upload], kind: str = "upload") -> str:
-        """Store originals and record a job; returns its id. Nothing is encoded yet."""
-        return self.jobs.create_job(kind, [self.prepare(u) for u in uploads])
+    def accept(self, uploads: Iterable[Upload], kind: str = "upload",
+               strict: bool = False) -> Accepted:
+        """Validate each upload, store its original durably and record one job; nothing is
+        encoded yet. A bad upload becomes a failed item with its reason, or, with `strict`
+        (a single product), UploadRejected before anything is recorded. `uploads` is read
+        lazily, so a large catalogue is never held in memory."""
+        items = []
+        for upload in uploads:
+            item = self.prepare(upload)
+            if strict and item.error:
+                raise UploadRejected(item.error)
+            items.append(item)
+        rejected = sum(1 for it in items if it.error)
+        return Accepted(self.jobs.create_job(kind, items), len(items) - rejected, rejected)
 
     # -- processing --------------------------------------------------------------------
     def process(self, items: Sequence[Item]) -> None:
@@ -143,17 +200,17 @@ class Ingest:
     def encode(self, ready: Sequence[tuple[Item, Image.Image | None, StoredPoint | None]]
                ) -> list[StoredPoint]:
         """One forward pass for every new image, then the enrichers on those embeddings."""
-        fresh = [i for i, (_, image, _) in enumerate(ready) if image is not None]
-        vectors = self.encoder.encode_images([ready[i][1] for i in fresh]) if fresh else None
         points = [StoredPoint(point_id(it.product_id),
                               self.payload(it, old, fresh_image=image is not None),
-                              None if image is not None else old.vector)
+                              old.vector if image is None and old is not None else None)
                   for it, image, old in ready]
-        for row, i in enumerate(fresh):
-            points[i].vector = vectors[row]
+        fresh = [(i, image) for i, (_, image, _) in enumerate(ready) if image is not None]
         if fresh:
+            vectors = self.encoder.encode_images([image for _, image in fresh])
+            for row, (i, _) in enumerate(fresh):
+                points[i].vector = vectors[row]
             for enrich in self.enrichers:
-                enrich([points[i].payload for i in fresh], vectors)
+                enrich([points[i].payload for i, _ in fresh], vectors)
         return points
 
     def payload(self, item: Item, old: StoredPoint | None, fresh_image: bool) -> dict[str, Any]:
@@ -170,11 +227,25 @@ class Ingest:
             carry_predictions(payload)
         return payload
 
-    def run_pending(self, batch_size: int | None = None, job_id: str | None = None) -> int:
-        """Process queued items until none are left; returns how many were taken."""
-        batch_size = batch_size or self.settings.ingest_batch_size
+    # -- the driver --------------------------------------------------------------------
+    def run_batch(self, size: int | None = None, wait_s: float = 0, owner: str | None = None,
+                  before_process: Callable[[list[Item]], None] | None = None) -> int:
+        """Claim one batch of queued items (of any job) and process it; returns how many
+        were taken. `owner` (a Celery task id) lets a redelivery find what it held;
+        `before_process` lets tests act between the claim and the work."""
+        items = take_batch(self.jobs, size or self.settings.ingest_batch_size, wait_s, owner)
+        if items:
+            if before_process:
+                before_process(items)
+            self.process(items)  # StoreUnavailable: items released for a later try
+        return len(items)
+
+    def run_pending(self, on_batch: Callable[[int], None] | None = None) -> int:
+        """Process queued items until none are left; returns how many were taken.
+        `on_batch(n)` is told after each batch (progress bars)."""
         taken = 0
-        while items := self.jobs.claim(batch_size, job_id):
-            taken += len(items)
-            self.process(items)
+        while n := self.run_batch():
+            taken += n
+            if on_batch:
+                on_batch(n)
         return taken

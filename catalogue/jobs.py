@@ -51,11 +51,14 @@ ITEM_COLUMNS = "job_id, idx, product_id, metadata, image_sha256, attempts"
 
 @dataclass
 class Item:
+    """An item as claimed for processing (failed-on-arrival items never are, so these
+    fields are always set here; the empty values only stand in for listing such rows)."""
+
     job_id: str
     idx: int
-    product_id: str | None
-    metadata: dict[str, Any] | None
-    image_sha256: str | None
+    product_id: str
+    metadata: dict[str, Any]
+    image_sha256: str
     attempts: int = 0
 
     @property
@@ -74,8 +77,8 @@ class NewItem:
 
 
 def _item(row: Sequence[Any], attempts_delta: int = 0) -> Item:
-    return Item(row[0], row[1], row[2], json.loads(row[3]) if row[3] else None, row[4],
-                row[5] + attempts_delta)
+    return Item(row[0], row[1], row[2] or "", json.loads(row[3]) if row[3] else {},
+                row[4] or "", row[5] + attempts_delta)
 
 
 def gave_up(max_attempts: int) -> str:

@@ -1,8 +1,10 @@
-"""Content-addressed storage of uploaded originals.
+"""Content-addressed storage of uploaded originals: the role, and a folder that fills it.
 
-An original is written (and fsynced) before its upload is acknowledged, under
-the SHA-256 of its bytes: re-uploading the same file stores nothing new, and
-any worker that can read the folder can process any upload.
+An original is written durably before its upload is acknowledged, under the
+SHA-256 of its bytes: re-uploading the same file stores nothing new, and any
+worker that can read the store can process any upload. Two stores fill the
+role: `FolderMediaStore` (a local folder or shared volume) and
+`catalogue.media_s3.S3MediaStore` (a bucket); `vitrine.wiring` picks one.
 """
 
 from __future__ import annotations
@@ -11,17 +13,33 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 
-class MediaStore:
+class MediaStore(Protocol):
+    def put(self, data: bytes) -> str:
+        """Store `data` durably; returns its SHA-256 (hex)."""
+
+    def get(self, digest: str) -> bytes:
+        """The bytes stored under `digest`; KeyError if none, ValueError if not a digest."""
+
+    def exists(self, digest: str) -> bool: ...
+
+
+def media_key(digest: str) -> str:
+    """Where an original lives below the store's root: fanned out by its first bytes."""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"not a SHA-256 digest: {digest!r}")
+    return f"{digest[:2]}/{digest[2:4]}/{digest}"
+
+
+class FolderMediaStore:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: str) -> Path:
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise ValueError(f"not a SHA-256 digest: {digest!r}")
-        return self.root / digest[:2] / digest[2:4] / digest
+        return self.root / media_key(digest)
 
     def put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
@@ -49,12 +67,3 @@ class MediaStore:
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).exists()
-
-
-def open_media(settings) -> MediaStore:
-    """The originals store the settings name: a folder (shared volume) or s3://bucket/prefix."""
-    if settings.media_url.startswith("s3://"):
-        from catalogue.media_s3 import S3MediaStore
-
-        return S3MediaStore.from_url(settings.media_url, settings.s3_endpoint_url)
-    return MediaStore(settings.media_dir)

@@ -1,6 +1,6 @@
 """Uploaded originals in an S3-compatible bucket, for workers that share no volume.
 
-Same contract as `MediaStore`: content-addressed by SHA-256, written before the
+Fills the `catalogue.media.MediaStore` role: content-addressed by SHA-256, written before the
 upload is acknowledged (S3 PUT is durable once it returns), `get` raises
 KeyError for a missing original. Needs the `s3` extra (boto3); credentials come
 from boto3's usual chain (environment, config files, instance role).
@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import urllib.parse
 
-from catalogue.media import MediaStore
+from catalogue.media import media_key
 
 
-class S3MediaStore(MediaStore):
+class S3MediaStore:
     def __init__(self, client, bucket: str, prefix: str = ""):
-        # No local folder: MediaStore.__init__ would create one.
         self.client, self.bucket = client, bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
@@ -35,13 +34,7 @@ class S3MediaStore(MediaStore):
         return cls(client, parsed.netloc, parsed.path)
 
     def key(self, digest: str) -> str:
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise ValueError(f"not a SHA-256 digest: {digest!r}")
-        return f"{self.prefix}{digest[:2]}/{digest[2:4]}/{digest}"
-
-    def path(self, digest: str):
-        raise FileNotFoundError(f"originals are in s3://{self.bucket}/{self.prefix}, "
-                                "not in a local folder")
+        return self.prefix + media_key(digest)
 
     def put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()

@@ -1,4 +1,10 @@
-"""The local profile's ingest worker: a thread in the API process."""
+"""The local profile's dispatch: ingest runs in a thread of the API process.
+
+It fills the `catalogue.dispatch.Dispatch` role: `submit` wakes the thread,
+which processes queued items in batches through `Ingest.run_pending` (the same
+driver `vitrine import` and the Celery tasks use) and then lets the store index
+what it took.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,6 @@ log = logging.getLogger(__name__)
 
 
 class LocalRunner:
-    """Processes queued items in batches; wakes when a job is submitted."""
-
     def __init__(self, ingest: Ingest, max_attempts: int = 3, idle_seconds: float = 2.0):
         self.ingest = ingest
         self.max_attempts = max_attempts
@@ -29,13 +33,14 @@ class LocalRunner:
             log.info("requeued %d interrupted uploads", requeued)
         self._thread.start()
 
-    def notify(self) -> None:
+    def submit(self, job_id: str) -> None:
         self._wake.set()
 
     def stop(self, timeout: float = 30) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -49,9 +54,7 @@ class LocalRunner:
                 log.exception("ingest batch failed")
                 taken = 0
             if taken:
-                optimize = getattr(self.ingest.store, "optimize_in_background", None)
-                if optimize:
-                    optimize()
+                self.ingest.store.optimize_in_background()
                 continue
             self._wake.wait(self.idle_seconds)
             self._wake.clear()

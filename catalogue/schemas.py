@@ -18,6 +18,18 @@ class ModerationStatus(StrEnum):
 
 
 SHOPPER_VISIBLE = (ModerationStatus.visible.value, ModerationStatus.approved.value)
+"""Statuses a shopper may see; the rule that uses them lives in catalogue.products."""
+
+
+class Role(StrEnum):
+    """Who is asking. A catalogue manager may do everything a shopper may."""
+
+    public = "public"  # health checks, docs and the web pages' static files
+    shopper = "shopper"  # search, facets, similar, classify
+    manager = "manager"  # uploads, updates, deletes, moderation, imports
+
+
+RANK = {Role.public: 0, Role.shopper: 1, Role.manager: 2}
 
 
 # Field types shared by creation and update, so their limits can't drift apart.

@@ -7,30 +7,20 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from catalogue.schemas import (
-    SHOPPER_VISIBLE,
-    ProductFilters,
-    ProductPublic,
-    SearchResult,
-    SearchResults,
-)
-from catalogue.store.base import FACET_FIELDS, Filter, VectorStore, point_id
+from catalogue.products import ProductRepository, to_public, visibility_filter
+from catalogue.schemas import ProductFilters, Role, SearchResult, SearchResults
+from catalogue.store.base import FACET_FIELDS, Filter, VectorStore
 from embedding.encoder import Encoder, combine
 
 # Facets are counted over at most this many hits when a relevance cutoff applies.
 FACET_WINDOW = 1000
 
 
-class UnknownProduct(LookupError):
-    def __init__(self, product_id: str):
-        super().__init__(f"unknown product {product_id!r}")
-        self.product_id = product_id
-
-
-def store_filter(filters: ProductFilters | None, shopper: bool = True,
+def store_filter(filters: ProductFilters | None, role: Role = Role.shopper,
                  exclude_ids: Sequence[str] = ()) -> Filter:
-    """Product filters -> store filter; shoppers never see flagged or rejected items."""
-    f = Filter(exclude_ids=list(exclude_ids))
+    """Product filters -> store filter, narrowed to what `role` may see."""
+    f = visibility_filter(role)
+    f.exclude_ids = list(exclude_ids)
     if filters:
         for key in ("category", "colour", "gender", "brand"):
             values = getattr(filters, key)
@@ -38,21 +28,12 @@ def store_filter(filters: ProductFilters | None, shopper: bool = True,
                 f.any[key] = values
         if filters.price_min is not None or filters.price_max is not None:
             f.range["price"] = (filters.price_min, filters.price_max)
-    if shopper:
-        f.any["moderation_status"] = list(SHOPPER_VISIBLE)
     return f
 
 
 class Search:
-    def __init__(self, encoder: Encoder, store: VectorStore):
-        self.encoder, self.store = encoder, store
-
-    def product_vector(self, product_id: str) -> np.ndarray:
-        """A shopper-visible product's image vector; a hidden one is as good as unknown."""
-        found = self.store.retrieve([point_id(product_id)], with_vectors=True)
-        if not found or found[0].payload.get("moderation_status") not in SHOPPER_VISIBLE:
-            raise UnknownProduct(product_id)
-        return found[0].vector
+    def __init__(self, encoder: Encoder, store: VectorStore, products: ProductRepository):
+        self.encoder, self.store, self.products = encoder, store, products
 
     def query_vector(self, text: str | None = None, image: Image.Image | None = None,
                      product_id: str | None = None, alpha: float = 0.5,
@@ -62,7 +43,7 @@ class Search:
         if image is not None:
             image_vec = self.encoder.encode_images([image])[0]
         elif product_id:
-            image_vec = self.product_vector(product_id)
+            image_vec = self.products.vector(product_id, Role.shopper)
         else:
             image_vec = None
         negative_vec = self.encoder.encode_texts([negative])[0] if negative else None
@@ -76,8 +57,7 @@ class Search:
         more = len(hits) > limit
         return SearchResults(
             results=[SearchResult(product_id=h.payload["product_id"], score=h.score,
-                                  product=ProductPublic.model_validate(
-                                      {**h.payload, "id": h.payload["product_id"]}))
+                                  product=to_public(h.payload))
                      for h in hits[:limit]],
             limit=limit, offset=offset, next_offset=offset + limit if more else None)
 

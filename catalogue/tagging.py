@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from catalogue.captions import article_name
 from catalogue.schemas import SHOPPER_VISIBLE, ProductPublic
 from catalogue.store.base import Filter, VectorStore
+from catalogue.vocabulary import COLOURS, COMMON_ARTICLE_TYPES, PATTERNS
 from embedding.encoder import Encoder
 from embedding.zeroshot import classify
 
@@ -38,13 +39,9 @@ TAGGABLE = ("category", "colour", "gender", "pattern")
 _REFERENCE = re.compile(r"\{([a-z_]+)\}")
 
 DEFAULT_VOCABULARY: dict[str, list[str]] = {
-    "category": ["Tshirts", "Shirts", "Tops", "Dresses", "Skirts", "Trousers", "Jeans", "Shorts",
-                 "Jackets", "Coats", "Sweaters", "Casual Shoes", "Sports Shoes", "Sandals",
-                 "Heels", "Boots", "Handbags", "Backpacks", "Caps", "Scarves", "Socks",
-                 "Belts", "Watches", "Sunglasses"],
-    "colour": ["Black", "White", "Red", "Blue", "Navy Blue", "Green", "Yellow", "Pink",
-               "Purple", "Brown", "Grey", "Orange", "Beige"],
-    "pattern": ["plain", "striped", "dotted", "checked", "floral"],
+    "category": list(COMMON_ARTICLE_TYPES),
+    "colour": list(COLOURS),
+    "pattern": list(PATTERNS),
 }
 DEFAULT_TEMPLATES: dict[str, list[str]] = {
     "category": ["a photo of a {}", "a product photo of a {}", "a {}", "{}",
@@ -190,35 +187,3 @@ def carry_predictions(payload: dict[str, Any]) -> None:
     for field, guess in predicted.items():
         if guess.get("applied"):
             payload[field] = guess["value"]
-
-
-# ---------------------------------------------------------------- managers' listing
-
-
-class ProductsPage(BaseModel):
-    data: list[ProductPublic]
-    next_offset: str | None = Field(None, description="Pass as offset for the next page")
-
-
-def list_products(store: VectorStore, limit: int = 50, offset: str | None = None,
-                  predicted: bool = False, max_scan: int = 5000) -> ProductsPage:
-    """Products in point-id order, all of them (flagged ones too) or only those with
-    predicted fields. The store cannot filter on "has a prediction", so at most
-    `max_scan` points are read per page: a short page with a next_offset means go on."""
-    found: list[ProductPublic] = []
-    cursor, scanned = offset, 0
-    while scanned < max_scan:
-        batch = min(256, max_scan - scanned) if predicted else limit + 1
-        points, after = store.scroll(None, limit=batch, offset=cursor)
-        scanned += len(points)
-        for point in points:
-            if predicted and not point.payload.get("predicted"):
-                continue
-            if len(found) == limit:  # one more than a page: the next page starts here
-                return ProductsPage(data=found, next_offset=point.id)
-            found.append(ProductPublic.model_validate(
-                {**point.payload, "id": point.payload["product_id"]}))
-        if after is None:
-            return ProductsPage(data=found, next_offset=None)
-        cursor = after
-    return ProductsPage(data=found, next_offset=cursor)

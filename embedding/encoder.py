@@ -4,6 +4,10 @@
 same path: `from_pretrained` on a hub id or a local folder. Everything the
 model needs to see an image the way it was trained (size, crop, mean, std,
 resampling) is read from the processor saved beside the weights.
+
+Building an `Encoder` loads nothing and changes nothing in the process: the model loads on
+`load()` or first use, and the process-wide thread settings are
+`embedding.runtime.configure_threads()`, which the composition root calls at start.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from typing import TypeVar
 import numpy as np
 import torch
 from PIL import Image
-from threadpoolctl import threadpool_limits
 
 from embedding.settings import EmbeddingSettings
 
@@ -119,23 +122,48 @@ class Preprocessing:
 
 
 class Encoder:
-    """Encode images and texts into one L2-normalised float32 space."""
+    """Encode images and texts into one L2-normalised float32 space.
 
-    def __init__(self, settings: EmbeddingSettings | None = None, **overrides):
+    Building one only records its settings. The weights, tokenizer and image processor
+    load on `load()` (once; later calls do nothing) or on first use, so a process can build
+    its parts first and pay for the model once, where it chooses. `dim`, `family` and
+    `context_length` come from the model's config alone, without the weights.
+    """
+
+    def __init__(self, settings: EmbeddingSettings | str | os.PathLike | None = None,
+                 **overrides):
+        if isinstance(settings, (str, os.PathLike)):  # Encoder("hub/id") or Encoder(folder)
+            settings, overrides = None, {"model": os.fspath(settings), **overrides}
         self.settings = (settings or EmbeddingSettings()).model_copy(update=overrides)
         self.model_id = self.settings.model
         self.device = torch.device(self.settings.device)
+        if self.settings.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.settings.dtype!r}")
         self.dtype = DTYPES[self.settings.dtype]
         # One forward pass at a time: torch already uses every core for one batch,
         # and interleaved requests would only contend for them.
         self._lock = threading.Lock()
-        # torch's intra-op pool owns the cores. numpy's BLAS only multiplies small matrices
-        # here (moderation, tagging, mixing queries); with a thread per core, its pool spins
-        # beside torch's after each call and slows both. Measured on 2 cores, demo model:
-        # a 32-image batch's moderation right after the forward pass took 2.9 ms instead of
-        # 0.5 ms, and the next forward pass 18.5 ms instead of 12.1 ms.
-        threadpool_limits(1, user_api="blas")
-        self._load()
+        # Loading's own lock: the encode methods call load() and only then take the
+        # forward-pass lock, which is not reentrant.
+        self._load_lock = threading.Lock()
+        self._config = None
+        self._model = self._tokenizer = self._image_processor = self._preprocess = None
+
+    # -- loading -------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> Encoder:
+        """Load the model, tokenizer and image processor, once; returns self.
+
+        Raises ModelLoadError, saying how to point VITRINE_MODEL at a local folder.
+        """
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:  # another thread may have loaded it meanwhile
+                    self._load()
+        return self
 
     def _load(self) -> None:
         from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
@@ -143,29 +171,86 @@ class Encoder:
 
         hf_logging.disable_progress_bar()
         try:
-            self.model = AutoModel.from_pretrained(self.model_id, dtype=self.dtype)
-            self.tokenizer = AutoTokenizer.from_pretrained(self.model_id)
-            self.image_processor = AutoImageProcessor.from_pretrained(self.model_id)
+            model = AutoModel.from_pretrained(self.model_id, dtype=self.dtype)
+            tokenizer = AutoTokenizer.from_pretrained(self.model_id)
+            image_processor = AutoImageProcessor.from_pretrained(self.model_id)
         except (OSError, ValueError) as exc:
-            raise ModelLoadError(
-                f"could not load the model {self.model_id!r}: {exc}\n"
-                "Set VITRINE_MODEL to a local folder holding a Hugging Face CLIP or SigLIP "
-                "model (config.json, weights, tokenizer and preprocessor files), e.g. "
-                "VITRINE_MODEL=data/models/demo after `vitrine demo` has trained one, "
-                "or to a hub id when this machine can reach the hub."
-            ) from exc
-        if not hasattr(self.model, "get_image_features"):
-            raise ModelLoadError(f"{self.model_id!r} is a {type(self.model).__name__}, "
+            raise self._load_error(exc) from exc
+        if not hasattr(model, "get_image_features"):
+            raise ModelLoadError(f"{self.model_id!r} is a {type(model).__name__}, "
                                  "not a CLIP-family model with image and text towers")
-        self.model.to(self.device).eval()
-        self.preprocess = Preprocessing.from_processor(self.image_processor)
-        self.family = self.model.config.model_type  # "clip", "siglip", ...
-        self.context_length = self.model.config.text_config.max_position_embeddings
+        model.to(self.device).eval()
+        self._tokenizer, self._image_processor = tokenizer, image_processor
+        self._preprocess = Preprocessing.from_processor(image_processor)
+        if self._config is None:
+            self._config = model.config
+        self._model = model  # last: a thread that sees it sees everything above
+
+    def _load_error(self, exc: Exception) -> ModelLoadError:
+        return ModelLoadError(
+            f"could not load the model {self.model_id!r}: {exc}\n"
+            "Set VITRINE_MODEL to a local folder holding a Hugging Face CLIP or SigLIP "
+            "model (config.json, weights, tokenizer and preprocessor files), e.g. "
+            "VITRINE_MODEL=data/models/demo after `vitrine demo` has trained one, "
+            "or to a hub id when this machine can reach the hub.")
+
+    @property
+    def model(self):
+        return self.load()._model
+
+    @property
+    def tokenizer(self):
+        return self.load()._tokenizer
+
+    @property
+    def image_processor(self):
+        return self.load()._image_processor
+
+    @property
+    def preprocess(self) -> Preprocessing:
+        return self.load()._preprocess
+
+    # -- what the config alone tells -----------------------------------------------------------
+    @property
+    def config(self):
+        """The model's config: config.json only, through the path the weights take."""
+        if self._config is None:
+            from transformers import AutoConfig
+
+            try:
+                self._config = AutoConfig.from_pretrained(self.model_id)
+            except (OSError, ValueError) as exc:
+                raise self._load_error(exc) from exc
+        return self._config
+
+    @property
+    def family(self) -> str:
+        return self.config.model_type  # "clip", "siglip", ...
+
+    @property
+    def context_length(self) -> int:
+        return self.config.text_config.max_position_embeddings
 
     @cached_property
     def dim(self) -> int:
-        return int(self.encode_texts(["a"]).shape[1])
+        """Length of the image and text vectors."""
+        config = self.config
+        if getattr(config, "projection_dim", None):  # CLIP: both towers project to it
+            return int(config.projection_dim)
+        text, vision = getattr(config, "text_config", None), getattr(config, "vision_config", None)
+        if text is None or vision is None:
+            raise ModelLoadError(f"{self.model_id!r} is a {config.model_type!r} model, "
+                                 "not a CLIP-family model with image and text towers")
+        # SigLIP has no projection layer: an image vector is the vision tower's width; the
+        # text head projects to projection_size (the text width unless set).
+        image, text_size = vision.hidden_size, getattr(text, "projection_size", None)
+        text_size = text_size or text.hidden_size
+        if image != text_size:
+            raise ModelLoadError(f"{self.model_id!r} makes {image}-d image vectors but "
+                                 f"{text_size}-d text vectors: they cannot share one space")
+        return int(image)
 
+    # -- encoding ------------------------------------------------------------------------------
     @property
     def logit_scale(self) -> float:
         return float(self.model.logit_scale.detach().exp())
@@ -177,15 +262,17 @@ class Encoder:
     @torch.inference_mode()
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         """Preprocessed pixel batch -> (n, dim) unit vectors."""
+        model = self.model
         with self._lock:
             pixels = pixels.to(self.device, self.dtype)
-            return self._features(self.model.get_image_features(pixel_values=pixels))
+            return self._features(model.get_image_features(pixel_values=pixels))
 
     def encode_images(self, images: Sequence[Image.Image], batch_size: int | None = None
                       ) -> np.ndarray:
         """RGB images -> (n, dim) float32 unit vectors, `batch_size` at a time."""
         batch_size = batch_size or self.settings.batch_size
-        out = [self.encode_pixels(self.preprocess(images[i:i + batch_size]))
+        preprocess = self.preprocess
+        out = [self.encode_pixels(preprocess(images[i:i + batch_size]))
                for i in range(0, len(images), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
@@ -193,19 +280,20 @@ class Encoder:
     def encode_texts(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Texts -> (n, dim) float32 unit vectors."""
         batch_size = batch_size or self.settings.batch_size
+        model, tokenizer = self.model, self.tokenizer
         # SigLIP pools the last position, so it was trained on max-length padding.
         padding = "max_length" if self.family == "siglip" else True
         out = []
         for i in range(0, len(texts), batch_size):
-            tokens = self.tokenizer(list(texts[i:i + batch_size]), padding=padding,
-                                    truncation=True, max_length=self.context_length,
-                                    return_tensors="pt")
+            tokens = tokenizer(list(texts[i:i + batch_size]), padding=padding,
+                               truncation=True, max_length=self.context_length,
+                               return_tensors="pt")
             inputs = {k: v.to(self.device) for k, v in tokens.items()
                       if k in ("input_ids", "attention_mask")}
             if self.family == "siglip":
                 inputs.pop("attention_mask")  # SigLIP attends to padding by design
             with self._lock:
-                out.append(self._features(self.model.get_text_features(**inputs)))
+                out.append(self._features(model.get_text_features(**inputs)))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
 

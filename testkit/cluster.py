@@ -125,12 +125,12 @@ class Cluster:
     # -- workers -----------------------------------------------------------------------
     def start_worker(self, name: str, extra_env: dict[str, str] | None = None) -> Proc:
         return self.start(name, [
-            PYTHON, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool=prefork",
+            PYTHON, "-m", "celery", "-A", "testkit.worker", "worker", "--pool=prefork",
             "--concurrency=1", "-Q", "ingest,maintenance", "-n", f"{name}@%h",
             "--without-gossip", "--without-mingle", "--loglevel=INFO"], extra_env)
 
     def start_beat(self) -> Proc:
-        return self.start("beat", [PYTHON, "-m", "celery", "-A", "workers.celery_app", "beat",
+        return self.start("beat", [PYTHON, "-m", "celery", "-A", "vitrine.worker", "beat",
                                    "-s", str(self.tmp / "beat-schedule"), "--loglevel=INFO"])
 
     def wait_worker_ready(self, proc: Proc, timeout: float = 60) -> None:

@@ -51,14 +51,12 @@ def tiny_encoder(tiny_clip_dir) -> Encoder:
 
 
 def make_app(data_dir: Path, encoder: Encoder, **settings):
-    from api.main import create_app
     from catalogue.store.base import VectorStore  # noqa: F401
-    from vitrine.wiring import Services
+    from vitrine.wiring import build_services, create_api
 
     catalogue = CatalogueSettings(data_dir=data_dir, **settings)
-    services = Services.build(catalogue, encoder=encoder)
-    app = create_app(services=services)
-    app.state.owns_services = True
+    services = build_services(catalogue, encoder=encoder)
+    app = create_api(services=services)
     return app
 
 
@@ -106,7 +104,7 @@ class DemoModel:
 
 def demo_test_recipe():
     """The demo architecture, trained briefly (about a minute on two quiet cores)."""
-    from training.train import DEMO_RECIPE
+    from training.config import DEMO_RECIPE
 
     return DEMO_RECIPE.arch, DEMO_RECIPE.config.model_copy(update={
         "epochs": 48, "batch_size": 64, "val_fraction": 0.1, "max_minutes": None,
@@ -119,13 +117,15 @@ def _demo_cache_key(arch, config) -> str:
     cost every run a retraining; its own tests cover it."""
     import hashlib
 
-    import demo.generator as demo
-    from catalogue import captions
+    import demo
+    from catalogue import captions, vocabulary
 
     digest = hashlib.sha256(repr((arch, config.model_dump(), DEMO_TEST_PRODUCTS,
                                   DEMO_TEST_PROHIBITED, DEMO_TEST_SEED)).encode())
-    for module in (demo, captions):
-        digest.update(Path(module.__file__).read_bytes())
+    sources = sorted(Path(demo.__file__).parent.glob("*.py"))
+    for path in [*sources, Path(captions.__file__), Path(vocabulary.__file__)]:
+        digest.update(f"{path.parent.name}/{path.name}".encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -139,7 +139,7 @@ def demo_model() -> DemoModel:
     import shutil
 
     from demo.generator import generate
-    from training.train import train
+    from training.loop import train
 
     arch, config = demo_test_recipe()
     root = Path(os.environ.get("VITRINE_TEST_CACHE",

@@ -229,12 +229,11 @@ def test_search_needs_a_query(client):
 
 
 def test_whole_body_limit(tmp_path, tiny_encoder):
-    from api.main import create_app
     from api.settings import ApiSettings
-    from vitrine.wiring import Services
+    from vitrine.wiring import build_services, create_api
 
-    services = Services.build(CatalogueSettings(data_dir=tmp_path), encoder=tiny_encoder)
-    app = create_app(ApiSettings(max_body_bytes=50_000), services)
+    services = build_services(CatalogueSettings(data_dir=tmp_path), encoder=tiny_encoder)
+    app = create_api(ApiSettings(max_body_bytes=50_000), services)
     with TestClient(app) as c:
         # Each part is small; together they exceed the cap.
         files = [("images", (f"{i}.png", image_bytes(seed=i, size=(96, 96)), "image/png"))
@@ -258,11 +257,11 @@ def test_restart_keeps_data_and_jobs(tmp_path, tiny_encoder):
 def test_interrupted_job_resumes_after_restart(tmp_path, tiny_encoder):
     """An upload accepted but not processed when the process died is indexed on restart."""
     from catalogue.ingest import Upload
-    from vitrine.wiring import Services
+    from vitrine.wiring import build_services
 
     data = tmp_path / "data"
-    services = Services.build(CatalogueSettings(data_dir=data), encoder=tiny_encoder)
-    job_id = services.ingest.accept([Upload({"id": "late"}, image_bytes())])
+    services = build_services(CatalogueSettings(data_dir=data), encoder=tiny_encoder)
+    job_id = services.ingest.accept([Upload({"id": "late"}, image_bytes())]).job_id
     services.jobs.claim(10)  # taken by a worker that then "dies"
     services.close()
     with TestClient(make_app(data, tiny_encoder)) as c:

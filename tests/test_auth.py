@@ -5,10 +5,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from api.auth import RANK, RequireRole, Role, hash_key
-from api.main import create_app
 from api.settings import ApiSettings
 from catalogue.settings import CatalogueSettings
-from vitrine.wiring import Services
+from vitrine.wiring import build_services, create_api
 
 KEYS = {"shopper": "shop-key-123", "manager": "manage-key-456"}
 
@@ -28,7 +27,7 @@ def declared_role(route: APIRoute) -> Role | None:
 
 
 def test_every_route_in_the_openapi_schema_declares_one_role():
-    app = create_app(ApiSettings())
+    app = create_api(ApiSettings())
     documented = {(path, method.upper()) for path, ops in app.openapi()["paths"].items()
                   for method in ops}
     routes = {(r.path, m): r for r in api_routes(app.routes) for m in r.methods}
@@ -39,15 +38,15 @@ def test_every_route_in_the_openapi_schema_declares_one_role():
 
 def test_cluster_profile_refuses_to_start_without_keys():
     with pytest.raises(RuntimeError, match="API keys"):
-        create_app(ApiSettings(profile="cluster"))
+        create_api(ApiSettings(profile="cluster"))
 
 
 @pytest.fixture(scope="module")
 def keyed_client(tmp_path_factory, tiny_encoder):
     settings = ApiSettings(api_keys={hash_key(k): role for role, k in KEYS.items()})
-    services = Services.build(CatalogueSettings(data_dir=tmp_path_factory.mktemp("auth")),
+    services = build_services(CatalogueSettings(data_dir=tmp_path_factory.mktemp("auth")),
                               encoder=tiny_encoder)
-    with TestClient(create_app(settings, services)) as c:
+    with TestClient(create_api(settings, services)) as c:
         yield c
 
 

@@ -78,18 +78,16 @@ class Live:
 
 
 def build_app(data_dir: Path, encoder: Encoder, api_keys: dict[str, str] | None = None):
-    from api.main import create_app
     from api.settings import ApiSettings
     from catalogue.settings import CatalogueSettings
-    from vitrine.wiring import Services
+    from vitrine.wiring import build_services, create_api
 
     # Moderation judged by a random test model would hide products by chance; the
     # moderation test flags one itself.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VITRINE_MODERATION_ENABLED", "false")
-        services = Services.build(CatalogueSettings(data_dir=data_dir), encoder=encoder)
-    app = create_app(ApiSettings(api_keys=api_keys or {}), services)
-    app.state.owns_services = True
+        services = build_services(CatalogueSettings(data_dir=data_dir), encoder=encoder)
+    app = create_api(ApiSettings(api_keys=api_keys or {}), services)
     return app
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from catalogue.ingest import Ingest, StoreUnavailable, Upload
 from catalogue.jobs import JobStore
-from catalogue.media import MediaStore
+from catalogue.media import FolderMediaStore
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import point_id
 from catalogue.store.server import ServerStore
@@ -23,7 +23,7 @@ def ingest(tmp_path, tiny_encoder):
     store = ServerStore.connect(":memory:", "products", tiny_encoder.dim)
     jobs = JobStore(tmp_path / "jobs.sqlite3")
     yield Ingest(CatalogueSettings(data_dir=tmp_path), tiny_encoder, store,
-                 MediaStore(tmp_path / "media"), jobs)
+                 FolderMediaStore(tmp_path / "media"), jobs)
     store.close()
     jobs.close()
 
@@ -33,13 +33,13 @@ def settings(**overrides) -> WorkerSettings:
 
 
 class Published(list):
-    def __call__(self, job_id):
-        self.append(job_id)
+    def __call__(self):
+        self.append("task")
 
 
 def accept(ingest: Ingest, *product_ids: str, seed: int = 0) -> str:
     return ingest.accept([Upload({"id": p, "title": p}, image_bytes(seed=seed + i))
-                          for i, p in enumerate(product_ids)])
+                          for i, p in enumerate(product_ids)]).job_id
 
 
 def test_one_task_batches_the_uploads_of_several_jobs(ingest, monkeypatch):
@@ -70,7 +70,7 @@ def test_follow_ups_are_published_while_uploads_are_left(ingest):
     accept(ingest, *[f"p{i}" for i in range(20)])
     published = Published()
     assert batch.run_batch(ingest, settings(batch_size=8), "t", published) == 8
-    assert published == [None, None]  # 12 left: two more tasks, not twelve
+    assert published == ["task", "task"]  # 12 left: two more tasks, not twelve
     published.clear()
     while batch.run_batch(ingest, settings(batch_size=8), None, published):
         pass
@@ -135,7 +135,7 @@ def test_sweep_requeues_stalled_uploads_and_publishes_for_them(ingest, monkeypat
     assert batch.sweep(ingest.jobs, s, published) == {"requeued": 1, "stale": 2,
                                                       "published": 1}
     monkeypatch.undo()
-    assert published == [None]
+    assert published == ["task"]
     assert batch.run_batch(ingest, s, None, Published()) == 1  # the suspect, alone
     assert batch.run_batch(ingest, s, None, Published()) == 1
 
@@ -191,12 +191,12 @@ def test_dispatch_withdraws_the_job_and_raises_when_the_broker_is_down(ingest):
     dispatch = CeleryDispatch(ingest.jobs, settings(), app=DownApp())
     job = accept(ingest, "p")
     with pytest.raises(BrokerUnavailable):
-        dispatch(job)
+        dispatch.submit(job)
     assert ingest.jobs.get(job) is None  # nothing half-done
     # A worker that already took part of a job (batching across jobs) keeps it: accepted.
     taken = accept(ingest, "q")
     ingest.jobs.claim(1)
-    dispatch(taken)
+    dispatch.submit(taken)
     assert ingest.jobs.get(taken) is not None
 
 
@@ -206,9 +206,8 @@ def test_cluster_api_answers_503_when_the_broker_is_down(tmp_path, tiny_encoder,
     from fastapi.testclient import TestClient
 
     from api.auth import hash_key
-    from api.main import create_app
     from api.settings import ApiSettings
-    from vitrine.wiring import Services
+    from vitrine.wiring import build_services, create_api
 
     monkeypatch.setenv("VITRINE_BROKER_URL", "redis://127.0.0.1:1/0")  # nothing listens
     monkeypatch.setenv("VITRINE_WORKER_BROKER_TIMEOUT", "0.5")
@@ -218,11 +217,11 @@ def test_cluster_api_answers_503_when_the_broker_is_down(tmp_path, tiny_encoder,
 
     worker_settings.get_worker_settings.cache_clear()
     monkeypatch.setattr(celery_app, "app", celery_app.make_celery())
-    services = Services.build(CatalogueSettings(data_dir=tmp_path, store="server",
-                                                qdrant_url=":memory:"), encoder=tiny_encoder)
-    app = create_app(ApiSettings(profile="cluster", api_keys={hash_key("k"): "manager"}),
+    services = build_services(CatalogueSettings(data_dir=tmp_path, store="server",
+                                                qdrant_url=":memory:"), encoder=tiny_encoder,
+                              profile="cluster")
+    app = create_api(ApiSettings(profile="cluster", api_keys={hash_key("k"): "manager"}),
                      services)
-    app.state.owns_services = True
     try:
         with TestClient(app) as client:
             response = client.post("/v1/products", headers={"X-API-Key": "k"},

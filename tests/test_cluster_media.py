@@ -6,8 +6,9 @@ import hashlib
 
 import pytest
 
-from catalogue.media import MediaStore, open_media
+from catalogue.media import FolderMediaStore
 from catalogue.settings import CatalogueSettings
+from vitrine.wiring import open_media
 
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
@@ -46,4 +47,4 @@ def test_s3_store_is_content_addressed_and_durable(s3, tmp_path):
 
 def test_default_is_the_local_folder(tmp_path):
     media = open_media(CatalogueSettings(data_dir=tmp_path))
-    assert type(media) is MediaStore and media.root == tmp_path / "media"
+    assert type(media) is FolderMediaStore and media.root == tmp_path / "media"

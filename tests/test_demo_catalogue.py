@@ -7,15 +7,19 @@ import pytest
 from PIL import Image
 
 from catalogue.styles import read_styles
-from demo.generator import (
+from catalogue.vocabulary import (
+    ARTICLE_NAMES,
     ARTICLE_TYPES,
     COLOURS,
     GENDERS,
+    GENUS_DE,
     GERMAN,
+    NOUN_DE,
     PATTERNS,
-    PROHIBITED,
-    generate,
 )
+from demo.articles import ARTICLES, PALETTE
+from demo.generator import generate
+from demo.prohibited import PROHIBITED
 
 N_PRODUCTS = 120
 N_PROHIBITED = 8
@@ -59,6 +63,15 @@ def rows(catalogue: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def products(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return [r for r in rows if not r["moderation"]]
+
+
+def test_the_demo_draws_and_names_every_word_of_the_vocabulary() -> None:
+    assert set(ARTICLES) == set(ARTICLE_TYPES)
+    assert set(PALETTE) == set(COLOURS)
+    for article_type, article in ARTICLES.items():
+        assert article.noun in ARTICLE_NAMES[article_type]
+        assert NOUN_DE[article_type] in GENUS_DE
+    assert set(GERMAN) == {*ARTICLE_TYPES, *COLOURS, *PATTERNS}
 
 
 def test_csv_has_the_kaggle_columns_then_ours_in_order(catalogue: Path) -> None:
@@ -176,7 +189,7 @@ def test_plain_products_show_their_named_colour(
     # The median, not the mean: soles, seams and outlines are not the named colour, and on
     # a small sandal they are a good part of the silhouette.
     names = list(COLOURS)
-    palette = np.array([COLOURS[n] for n in names], dtype=np.float32)
+    palette = np.array([PALETTE[n] for n in names], dtype=np.float32)
     plain = [r for r in products if r["pattern"] == "plain"]
     assert len(plain) >= 30
     for r in plain:

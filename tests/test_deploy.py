@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testkit.settings import known_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 COMPOSE_GPU = ROOT / "docker-compose.gpu.yml"
@@ -133,24 +135,6 @@ def test_worker_autoscaling_follows_the_celery_queue():
     assert objects[("Deployment", "vitrine-beat")]["spec"]["replicas"] == 1
 
 
-def known_settings() -> set[str]:
-    """Every VITRINE_* variable a settings class reads."""
-    from api.settings import ApiSettings
-    from catalogue.settings import CatalogueSettings
-    from embedding.settings import EmbeddingSettings
-    from workers.settings import WorkerSettings
-
-    names = set()
-    for cls in (ApiSettings, CatalogueSettings, EmbeddingSettings, WorkerSettings):
-        prefix = cls.model_config.get("env_prefix", "")
-        for field_name, field in cls.model_fields.items():
-            names.add(f"{prefix}{field_name}".upper())
-            alias = field.validation_alias
-            for choice in getattr(alias, "choices", [alias] if alias else []):
-                names.add(str(choice).upper())
-    return names
-
-
 def test_deployments_only_set_settings_that_exist():
     known = known_settings()
     compose = yaml.safe_load(COMPOSE.read_text())
@@ -160,4 +144,4 @@ def test_deployments_only_set_settings_that_exist():
     unknown = {n for n in used if n.startswith("VITRINE_") and n not in known}
     assert not unknown, f"no settings class reads {sorted(unknown)}"
     # And nothing sets a test-only hook.
-    assert not {n for n in used if n.startswith("VITRINE_TEST_")}
+    assert not {n for n in used if n.startswith(("VITRINE_TEST_", "TESTKIT_"))}

@@ -6,6 +6,8 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +44,11 @@ def encoder(family_dir) -> Encoder:
     return Encoder(model=str(family_dir[1]))
 
 
-def test_loads_from_a_folder_through_from_pretrained(family_dir, monkeypatch):
+@pytest.fixture
+def loads(monkeypatch) -> list[str]:
+    """The names AutoModel.from_pretrained is asked for (each one a load of the weights)."""
     from transformers import AutoModel
 
-    family, folder = family_dir
     asked = []
     original = AutoModel.from_pretrained.__func__
 
@@ -54,20 +57,59 @@ def test_loads_from_a_folder_through_from_pretrained(family_dir, monkeypatch):
         return original(cls, name, *args, **kwargs)
 
     monkeypatch.setattr(AutoModel, "from_pretrained", classmethod(spy))
-    encoder = Encoder(model=str(folder))
-    assert asked == [str(folder)]  # the very call a hub id goes through
+    return asked
+
+
+def test_loads_from_a_folder_through_from_pretrained(family_dir, loads):
+    family, folder = family_dir
+    encoder = Encoder(model=str(folder)).load()
+    assert loads == [str(folder)]  # the very call a hub id goes through
     assert encoder.family == family and encoder.model_id == str(folder)
     image_size = encoder.model.config.vision_config.image_size
     assert encoder.preprocess(noise_images([(50, 70)])).shape == (1, 3, image_size, image_size)
+    assert Encoder(str(folder)).model_id == str(folder)  # a hub id or folder, positionally
+
+
+def test_building_loads_nothing_and_first_use_loads(family_dir, loads):
+    encoder = Encoder(model=str(family_dir[1]))
+    assert loads == [] and not encoder.loaded and encoder._model is None
+    assert encoder.encode_texts(["dress"]).shape == (1, encoder.dim)  # no load() called
+    assert loads == [str(family_dir[1])] and encoder.loaded
+
+
+def test_load_is_idempotent_and_returns_the_encoder(family_dir, loads):
+    encoder = Encoder(model=str(family_dir[1]))
+    assert encoder.load() is encoder
+    model = encoder.model
+    assert encoder.load() is encoder and encoder.model is model
+    assert loads == [str(family_dir[1])]
+
+
+def test_threads_using_a_fresh_encoder_load_it_once(family_dir, loads):
+    encoder = Encoder(model=str(family_dir[1]))
+    start = threading.Barrier(4)
+
+    def first_use(i: int) -> np.ndarray:
+        start.wait()
+        if i % 2:
+            return encoder.encode_texts(["red dress"])
+        return encoder.encode_images(noise_images([(40, 30)]))
+
+    with ThreadPoolExecutor(4) as pool:
+        vectors = list(pool.map(first_use, range(4)))
+    assert loads == [str(family_dir[1])]
+    assert all(v.shape == (1, encoder.dim) for v in vectors)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_vector_size_comes_from_the_model(tmp_path, family):
+def test_vector_size_comes_from_the_config_without_the_weights(tmp_path, family, loads):
     arch = dataclasses.replace(Architecture.tiny(family), embed_dim=24)
     encoder = Encoder(model=str(make_random_model(tmp_path / family, arch, CORPUS)))
-    assert encoder.dim == 24
+    assert encoder.dim == 24 and encoder.family == family
+    assert not encoder.loaded and encoder._model is None and loads == []
     assert encoder.encode_images(noise_images([(40, 30)])).shape == (1, 24)
     assert encoder.encode_texts(["dress"]).shape == (1, 24)
+    assert encoder.loaded and encoder.dim == 24
 
 
 def test_vectors_are_float32_and_unit_norm(encoder):
@@ -184,10 +226,12 @@ def test_missing_model_folder_says_how_to_set_vitrine_model(tmp_path, offline, k
     folder = tmp_path / "models" / "fashion"
     if kind == "empty":
         folder.mkdir(parents=True)
-    with pytest.raises(ModelLoadError) as caught:
-        Encoder(model=str(folder))
-    message = str(caught.value)
-    assert str(folder) in message and "Set VITRINE_MODEL to a local folder" in message
+    encoder = Encoder(model=str(folder))  # building it does not look yet
+    for use in (Encoder.load, lambda e: e.dim):
+        with pytest.raises(ModelLoadError) as caught:
+            use(encoder)
+        message = str(caught.value)
+        assert str(folder) in message and "Set VITRINE_MODEL to a local folder" in message
 
 
 def test_serve_with_a_missing_model_exits_at_once_with_the_message(tmp_path):
@@ -200,3 +244,30 @@ def test_serve_with_a_missing_model_exits_at_once_with_the_message(tmp_path):
     assert done.returncode != 0
     assert "Set VITRINE_MODEL" in done.stderr and str(missing) in done.stderr
     assert "Vitrine on http" not in done.stdout  # it never got as far as serving
+
+
+# -- process-wide threads ----------------------------------------------------------------------
+def test_only_configure_threads_changes_the_blas_threads(tiny_clip_dir):
+    """In a fresh process, as these settings are the process's: an Encoder, loaded and used,
+    leaves the BLAS pool alone; configure_threads() holds it to one thread, and a second
+    call does nothing."""
+    code = f"""
+from threadpoolctl import threadpool_info, threadpool_limits
+from embedding.encoder import Encoder
+from embedding.runtime import configure_threads
+
+def blas():
+    return {{i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}}
+
+threadpool_limits(3, user_api="blas")
+Encoder(model={str(tiny_clip_dir)!r}).load().encode_texts(["red"])
+assert blas() == {{3}}, blas()
+configure_threads()
+assert blas() == {{1}}, blas()
+threadpool_limits(2, user_api="blas")
+configure_threads()
+assert blas() == {{2}}, blas()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr

@@ -359,7 +359,7 @@ def test_bad_original_reaching_the_worker_fails_its_item(capped, name):
     bad = NewItem("bad", {"id": "bad", "title": "", "version": 1.0},
                   services.media.put(bad_bytes(name)))
     job_id = services.jobs.create_job("upload", [bad, good])
-    capped.app.state.dispatch(job_id)
+    services.dispatch.submit(job_id)
     job = wait_job(capped, job_id)
     assert job["succeeded"] == 1 and job["failed"] == 1, job
     assert BAD[name].needle in job["errors"][0]["error"]

@@ -45,8 +45,8 @@ def test_import_reports_bad_rows_by_line_and_imports_the_rest(client, kaggle):
     from catalogue.importer import import_catalogue
 
     services = client.app.state.services
-    job_id = import_catalogue(services.ingest, kaggle)
-    client.app.state.dispatch(job_id)
+    job_id = import_catalogue(services.ingest, kaggle).job_id
+    services.dispatch.submit(job_id)
     job = wait_job(client, job_id, timeout=60)
     assert job["state"] == "done" and job["succeeded"] == 27 and job["failed"] == 3
     errors = sorted(e["error"] for e in job["errors"])
@@ -81,8 +81,8 @@ def test_jsonl_import(client, tmp_path):
 
     path = write_jsonl(tmp_path, JSONL)
     services = client.app.state.services
-    job_id = import_catalogue(services.ingest, path)
-    client.app.state.dispatch(job_id)
+    job_id = import_catalogue(services.ingest, path).job_id
+    services.dispatch.submit(job_id)
     job = wait_job(client, job_id)
     assert job["succeeded"] == 2 and job["failed"] == 4
     reasons = {e["error"].split(":")[0]: e["error"] for e in job["errors"]}

@@ -23,12 +23,9 @@ from embedding.encoder import Encoder
 from embedding.losses import ContrastiveHead, info_nce_loss, sigmoid_loss
 from embedding.zeroshot import class_embeddings, classify
 from testkit.models import make_random_model
-from training.train import (
-    TrainConfig,
-    positives_mask,
-    split_products,
-    train,
-)
+from training.config import TrainConfig
+from training.data import positives_mask, split_products
+from training.loop import train
 
 
 def unit(x):

@@ -29,7 +29,7 @@ from catalogue.captions import article_name, attribute_query
 from embedding import metrics
 from embedding.encoder import Encoder
 from embedding.zeroshot import DEFAULT_TEMPLATES, classify
-from training.train import read_split
+from training.data import read_split
 
 KS = (1, 5, 10, 50)
 QUERY_FIELDS = {"en": ("productDisplayName", "description"), "de": ("description_de",)}

@@ -20,26 +20,23 @@ def fail(message: str) -> int:
 
 
 def build_services():
-    from vitrine.wiring import Services
+    from vitrine.wiring import build_services
 
-    return Services.build()
+    return build_services()
 
 
 def run_import(services, path: Path) -> str:
     """Import a catalogue in this process, with progress bars; returns the job id."""
     from catalogue.importer import import_catalogue
 
-    job_id = import_catalogue(services.ingest, path, progress=True)
-    job = services.jobs.get(job_id)
-    with tqdm(total=job.total, initial=job.failed, desc="indexing", unit="product") as bar:
-        batch = services.settings.ingest_batch_size
-        while items := services.jobs.claim(batch, job_id):
-            services.ingest.process(items)
-            bar.update(len(items))
-    if hasattr(services.store, "optimize") and services.store.count() >= 1000:
+    accepted = import_catalogue(services.ingest, path, progress=True)
+    with tqdm(total=accepted.accepted + accepted.rejected, initial=accepted.rejected,
+              desc="indexing", unit="product") as bar:
+        services.ingest.run_pending(on_batch=bar.update)
+    if services.store.count() >= 1000:
         print("building the search index...", flush=True)
         services.store.optimize()
-    return job_id
+    return accepted.job_id
 
 
 def print_job(job) -> None:
@@ -53,13 +50,12 @@ def print_job(job) -> None:
 def serve(services, host: str | None, port: int | None) -> int:
     import uvicorn
 
-    from api.main import create_app
     from api.settings import ApiSettings
+    from vitrine.wiring import create_api
 
     settings = ApiSettings()
     host, port = host or settings.host, port or settings.port
-    app = create_app(settings, services)
-    app.state.owns_services = True
+    app = create_api(settings, services)
     print(f"Vitrine on http://{host}:{port}  (shop: /, catalogue managers: /admin, "
           f"API docs: /docs)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
@@ -99,22 +95,22 @@ def cmd_demo(args) -> int:
         print(f"generating the demo catalogue ({DEMO_PRODUCTS} products) in {catalogue}")
         generate(catalogue, n_products=DEMO_PRODUCTS, seed=0)
     if not (model / "config.json").exists():
-        from training.train import train_demo_model
+        from training.loop import train_demo_model
 
         print(f"training the demo model into {model} (about 10 minutes on 2 cores, once)")
         train_demo_model(catalogue / "styles.csv", model)
     os.environ.setdefault("VITRINE_MODEL", str(model))
     from catalogue.moderation import POLICY_FILENAME, calibrate_policy_file
     from embedding.encoder import Encoder
-    from vitrine.wiring import Services
+    from vitrine.wiring import build_services
 
-    encoder = Encoder()
+    encoder = Encoder().load()
     if not (data_dir / POLICY_FILENAME).exists():
         # Prompts alone can't moderate on a model that never saw a weapon: calibrate on
         # the demo catalogue's labelled items, which also keeps them as examples.
         print("calibrating moderation on the demo catalogue's labelled items")
         print(calibrate_policy_file(catalogue / "styles.csv", encoder=encoder, data_dir=data_dir))
-    services = Services.build(encoder=encoder)
+    services = build_services(encoder=encoder)
     if services.store.count() == 0:
         print_job(services.jobs.get(run_import(services, catalogue)))
     return serve(services, args.host, args.port)
@@ -138,7 +134,7 @@ def cmd_import(args) -> int:
 
 
 def train_config(args):
-    from training.train import TrainConfig
+    from training.config import TrainConfig
 
     fields = {k: v for k, v in {
         "loss": args.loss, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
@@ -149,7 +145,8 @@ def train_config(args):
 
 
 def cmd_train(args) -> int:
-    from training.train import DEMO_RECIPE, train
+    from training.config import DEMO_RECIPE
+    from training.loop import train
 
     base = getattr(args, "model", None)
     result = train(base, Path(args.catalogue), Path(args.out), train_config(args),

@@ -1,14 +1,29 @@
-"""Wiring: build the heavy parts once, from settings, for the API or a worker."""
+"""The composition root: builds every part from settings, once, for the process at hand.
+
+Each entry point starts here: the API (`uvicorn --factory vitrine.wiring:create_api`,
+or `vitrine serve`), a Celery worker (`celery -A vitrine.worker worker`) and
+the CLI's commands. Below this package nothing knows how the process was
+started: the API gets a `Services` through its lifespan, the worker tasks get
+one through `workers.tasks.ServicesTask.build`, and the profile decides only
+which parts fill which role (embedded or server store, folder or S3 media, a
+local runner or Celery for dispatch).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from fastapi import FastAPI
 
+from api.main import create_app
+from api.settings import ApiSettings
+from catalogue.dispatch import Dispatch
 from catalogue.ingest import Ingest
 from catalogue.jobs import JobStore
-from catalogue.media import MediaStore, open_media
+from catalogue.media import FolderMediaStore, MediaStore
 from catalogue.moderation import ModerationSettings, Moderator
+from catalogue.products import ProductRepository
+from catalogue.runner import LocalRunner
 from catalogue.search import Search
+from catalogue.services import Services
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import VectorStore
 from catalogue.tagging import Tagger, TaggingSettings
@@ -28,42 +43,62 @@ def open_store(settings: CatalogueSettings, dim: int) -> VectorStore:
                                settings.qdrant_api_key, hnsw_ef=settings.hnsw_ef)
 
 
-@dataclass
-class Services:
-    settings: CatalogueSettings
-    encoder: Encoder
-    store: VectorStore
-    media: MediaStore
-    jobs: JobStore
-    ingest: Ingest = field(init=False)
-    search: Search = field(init=False)
-    moderation: Moderator = field(init=False)
-    tagger: Tagger = field(init=False)
+def open_media(settings: CatalogueSettings) -> MediaStore:
+    """The originals store the settings name: a folder (shared volume) or s3://bucket/prefix."""
+    if settings.media_url.startswith("s3://"):
+        from catalogue.media_s3 import S3MediaStore
 
-    def __post_init__(self):
-        moderation, tagging = ModerationSettings(), TaggingSettings()
-        # Decisions live with the job state: PostgreSQL in a cluster, a file under data_dir.
-        self.moderation = Moderator.build(moderation, self.settings.data_dir, self.encoder,
-                                          self.settings.jobs_url or None)
-        self.tagger = Tagger(tagging, self.encoder, self.store)
-        # Moderation first: a refused image needs no tags.
-        enrichers = [e for e, on in ((self.moderation, moderation.enabled),
-                                     (self.tagger, tagging.enabled)) if on]
-        self.ingest = Ingest(self.settings, self.encoder, self.store, self.media, self.jobs,
-                             enrichers)
-        self.search = Search(self.encoder, self.store)
+        return S3MediaStore.from_url(settings.media_url, settings.s3_endpoint_url)
+    return FolderMediaStore(settings.media_dir)
 
-    @classmethod
-    def build(cls, settings: CatalogueSettings | None = None,
-              embedding: EmbeddingSettings | None = None,
-              encoder: Encoder | None = None) -> Services:
-        settings = settings or CatalogueSettings()
-        encoder = encoder or Encoder(embedding or EmbeddingSettings())
-        store = open_store(settings, encoder.dim)
-        return cls(settings, encoder, store, open_media(settings),
-                   JobStore(settings.jobs_url or settings.jobs_db))
 
-    def close(self) -> None:
-        self.store.close()
-        self.jobs.close()
-        self.moderation.close()
+def open_jobs(settings: CatalogueSettings) -> JobStore:
+    return JobStore(settings.jobs_url or settings.jobs_db)
+
+
+def choose_dispatch(profile: str, ingest: Ingest, settings: CatalogueSettings) -> Dispatch:
+    """Local: a thread of this process. Cluster: Celery tasks on the broker (imported only
+    here, so the local profile never loads Celery)."""
+    if profile == "cluster":
+        from workers.dispatch import CeleryDispatch
+
+        return CeleryDispatch(ingest.jobs)
+    return LocalRunner(ingest, settings.max_attempts)
+
+
+def build_services(settings: CatalogueSettings | None = None,
+                   embedding: EmbeddingSettings | None = None,
+                   encoder: Encoder | None = None, profile: str | None = None) -> Services:
+    """Every part, from settings (or the ones given). The model is loaded here, so a
+    wrong VITRINE_MODEL stops the process at start with ModelLoadError."""
+    settings = settings or CatalogueSettings()
+    encoder = (encoder or Encoder(embedding or EmbeddingSettings())).load()
+    store = open_store(settings, encoder.dim)
+    jobs = open_jobs(settings)
+    media = open_media(settings)
+    moderation_settings, tagging_settings = ModerationSettings(), TaggingSettings()
+    # Decisions live with the job state: PostgreSQL in a cluster, a file under data_dir.
+    moderation = Moderator.build(moderation_settings, settings.data_dir, encoder,
+                                 settings.jobs_url or None)
+    tagger = Tagger(tagging_settings, encoder, store)
+    # Moderation first: a refused image needs no tags.
+    enrichers = [e for e, on in ((moderation, moderation_settings.enabled),
+                                 (tagger, tagging_settings.enabled)) if on]
+    ingest = Ingest(settings, encoder, store, media, jobs, enrichers)
+    products = ProductRepository(store)
+    dispatch = choose_dispatch(profile or ApiSettings().profile, ingest, settings)
+    return Services(settings=settings, encoder=encoder, store=store, media=media, jobs=jobs,
+                    products=products, search=Search(encoder, store, products),
+                    moderation=moderation, tagger=tagger, ingest=ingest, dispatch=dispatch)
+
+
+def create_api(settings: ApiSettings | None = None, services: Services | None = None,
+               owns_services: bool = True) -> FastAPI:
+    """The API app; the parts are built in its lifespan (importing loads nothing), or
+    `services` are used as given (tests, `vitrine serve` after an import)."""
+    settings = settings or ApiSettings()
+
+    def start() -> Services:
+        return services or build_services(profile=settings.profile)
+
+    return create_app(settings, start, owns_services=owns_services)

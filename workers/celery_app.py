@@ -1,7 +1,7 @@
 """The Celery application: broker, delivery guarantees, time limits, queues, beat schedule.
 
-`celery -A workers.celery_app worker -Q ingest,maintenance` runs a worker;
-`celery -A workers.celery_app beat` the periodic sweep. Importing this module
+`celery -A vitrine.worker worker -Q ingest,maintenance` runs a worker;
+`celery -A vitrine.worker beat` the periodic sweep. Importing this module
 loads no model and touches no network.
 """
 

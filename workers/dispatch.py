@@ -1,5 +1,8 @@
 """The cluster profile's dispatch: the API publishes a Celery task for each recorded job.
 
+It fills the `catalogue.dispatch.Dispatch` role, as the local runner does in the
+local profile.
+
 The routes record the job (committed) and then call dispatch. If the broker
 cannot take the task, the job is withdrawn (its rows deleted) and the route
 answers 503: nothing was accepted, nothing is left half-done. A job no worker
@@ -13,14 +16,15 @@ from __future__ import annotations
 
 import logging
 
+from catalogue.dispatch import DispatchUnavailable
 from catalogue.jobs import JobStore
 from workers.settings import WorkerSettings, get_worker_settings
 
 log = logging.getLogger(__name__)
 
 
-class BrokerUnavailable(RuntimeError):
-    """The task queue could not take the job: nothing was accepted (answer 503)."""
+class BrokerUnavailable(DispatchUnavailable):
+    """The broker could not take the task."""
 
 
 class CeleryDispatch:
@@ -31,7 +35,11 @@ class CeleryDispatch:
         self.settings = settings or get_worker_settings()
         self.app = app or default_app
 
-    def publish(self, job_id: str | None) -> None:
+    def start(self) -> None:
+        """Nothing to start: the broker connection opens on the first publish."""
+
+    def publish(self) -> None:
+        """Publish one ingest task: a wake-up that claims a batch of any job's uploads."""
         import kombu.exceptions
         import redis.exceptions
 
@@ -40,7 +48,7 @@ class CeleryDispatch:
         try:
             # ignore_result: the result backend stays out of it (it would subscribe to the
             # task's result, and give up for good after a Redis outage).
-            self.app.send_task(INGEST_TASK, args=[job_id], queue=self.settings.queue,
+            self.app.send_task(INGEST_TASK, queue=self.settings.queue,
                                ignore_result=True, retry=True, retry_policy={
                                    "max_retries": self.settings.publish_retries,
                                    "interval_start": 0.1, "interval_step": 0.2,
@@ -49,9 +57,9 @@ class CeleryDispatch:
                 redis.exceptions.TimeoutError, OSError) as exc:
             raise BrokerUnavailable(f"the task queue is unreachable: {exc}") from exc
 
-    def __call__(self, job_id: str) -> None:
+    def submit(self, job_id: str) -> None:
         try:
-            self.publish(job_id)
+            self.publish()
         except BrokerUnavailable:
             if self.jobs.withdraw(job_id):
                 raise
@@ -60,9 +68,3 @@ class CeleryDispatch:
 
     def stop(self) -> None:
         self.app.close()
-
-
-def cluster_dispatch(services):
-    """Cluster profile: uploads go to Celery workers through the broker."""
-    dispatch = CeleryDispatch(services.jobs)
-    return dispatch, dispatch

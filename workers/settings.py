@@ -46,12 +46,6 @@ class WorkerSettings(BaseSettings):
     """Retries of a publish before the API answers 503."""
     broker_timeout: float = 3
     """Seconds to connect to, or wait on, the broker before giving up on one try."""
-    # -- test-only hooks: never set these in a deployment --------------------------------
-    test_task_sleep: float = Field(0, validation_alias="VITRINE_TEST_TASK_SLEEP")
-    """TEST ONLY: seconds each ingest task sleeps after claiming (to kill it mid-task)."""
-    test_crash_on: str | None = Field(None, validation_alias="VITRINE_TEST_CRASH_ON")
-    """TEST ONLY: a product id whose processing SIGKILLs the worker process (poison upload)."""
-
     @model_validator(mode="after")
     def check_limits(self) -> WorkerSettings:
         if not self.soft_time_limit < self.time_limit < self.visibility_timeout:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from catalogue.ingest import StoreUnavailable
+from catalogue.jobs import JobStore
+from catalogue.services import Services
+from embedding.encoder import Encoder
 from workers import batch
+from workers.batch import BeforeProcess
 from workers.celery_app import INGEST_TASK, PING_TASK, SWEEP_TASK, app
 from workers.settings import get_worker_settings
 
@@ -37,25 +42,35 @@ RETRY_ON = outage_errors()
 
 
 class ServicesTask(Task):
-    """Model and stores built once per worker process, on first use (Celery's DatabaseTask
-    pattern; not in worker_process_init, whose handlers get the child killed past 4 s)."""
+    """The parts built once per worker process, on first use (Celery's DatabaseTask
+    pattern; not in worker_process_init, whose handlers get the child killed past 4 s).
 
-    _encoder = None
-    _services = None
-    _jobs = None
+    How to build them is injected by the process's entry point (`vitrine.worker` sets
+    `build_services` and `open_jobs`), so this package never imports the composition
+    root. `before_process` is a hook between a batch's claim and its work, for tests
+    (`testkit.worker` sets it); production leaves it None.
+    """
+
+    build_services: Callable[..., Services] | None = None
+    open_jobs: Callable[[], JobStore] | None = None
+    before_process: BeforeProcess | None = None
+    _encoder: Encoder | None = None
+    _services: Services | None = None
+    _jobs: JobStore | None = None
 
     @property
-    def services(self):
-        if self._services is None:
-            from embedding.encoder import Encoder
-            from vitrine.wiring import Services
-
+    def services(self) -> Services:
+        if ServicesTask._services is None:
+            build = ServicesTask.build_services
+            if build is None:
+                raise RuntimeError("no way to build the worker's parts: start workers with "
+                                   "`celery -A vitrine.worker worker`")
             if ServicesTask._encoder is None:
                 ServicesTask._encoder = Encoder()
             # Loaded here, on first use, so it counts against the task's time limits: the
             # soft limit must cover a cold start (model load) on the slowest worker.
             try:
-                ServicesTask._services = Services.build(encoder=ServicesTask._encoder)
+                ServicesTask._services = build(encoder=ServicesTask._encoder)
             except SoftTimeLimitExceeded as exc:  # a cold start on a busy machine: again
                 ServicesTask._encoder = None
                 raise ServicesStarting("loading the model took longer than the task's soft "
@@ -67,16 +82,14 @@ class ServicesTask(Task):
         return ServicesTask._services
 
     @property
-    def jobs(self):
+    def jobs(self) -> JobStore:
         """The job store alone, for tasks that need no model (the sweep)."""
         if ServicesTask._services is not None:
             return ServicesTask._services.jobs
         if ServicesTask._jobs is None:
-            from catalogue.jobs import JobStore
-            from catalogue.settings import CatalogueSettings
-
-            settings = CatalogueSettings()
-            ServicesTask._jobs = JobStore(settings.jobs_url or settings.jobs_db)
+            if ServicesTask.open_jobs is None:
+                raise RuntimeError("start workers with `celery -A vitrine.worker worker`")
+            ServicesTask._jobs = ServicesTask.open_jobs()
         return ServicesTask._jobs
 
 
@@ -88,16 +101,16 @@ def is_connection_error(exc: BaseException) -> bool:
                             ResponseHandlingException))
 
 
-def publish_ingest(job_id: str | None) -> None:
-    ingest.apply_async(args=[job_id], retry=True, retry_policy={"max_retries": 2})
+def publish_ingest() -> None:
+    ingest.apply_async(retry=True, retry_policy={"max_retries": 2})
 
 
 @app.task(bind=True, base=ServicesTask, name=INGEST_TASK, autoretry_for=RETRY_ON,
           retry_backoff=1, retry_backoff_max=60, retry_jitter=True, max_retries=None)
-def ingest(self, job_id: str | None = None) -> int:
-    """Encode and index queued uploads, this job's and any others waiting: one batch."""
+def ingest(self) -> int:
+    """Encode and index one batch of queued uploads, of any job."""
     return batch.run_batch(self.services.ingest, get_worker_settings(), self.request.id,
-                           publish_ingest)
+                           publish_ingest, ServicesTask.before_process)
 
 
 @app.task(bind=True, base=ServicesTask, name=SWEEP_TASK, autoretry_for=RETRY_ON,

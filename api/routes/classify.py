@@ -6,12 +6,12 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from api.auth import SHOPPER
-from api.deps import ServicesDep
+from api.deps import EncoderDep, ProductsDep, SettingsDep
 from catalogue.images import decode_image
+from catalogue.schemas import Role
 from embedding.zeroshot import DEFAULT_TEMPLATES, classify
 
 router = APIRouter(prefix="/v1", tags=["classify"])
@@ -48,14 +48,9 @@ def parse_list(raw: str, adapter: TypeAdapter, name: str, most: int) -> list[str
     return values
 
 
-def visible_product_vector(services, product_id: str):
-    # Flagged products are hidden from shoppers here as in search (UnknownProduct -> 404).
-    return services.search.product_vector(product_id)[None]
-
-
 @router.post("/classify", response_model=Classification, dependencies=[SHOPPER])
-async def classify_image(
-        services: ServicesDep,
+def classify_image(
+        encoder: EncoderDep, products: ProductsDep, settings: SettingsDep,
         labels: Annotated[str, Form(description='JSON list of labels, e.g. ["dress", "coat"]')],
         image: Annotated[UploadFile | None, File(description="A photo to classify")] = None,
         product_id: Annotated[str | None, Form(description="Classify this product's image")
@@ -64,21 +59,20 @@ async def classify_image(
                                               'a {} placeholder, e.g. ["a photo of a {}"]')
                              ] = None):
     """Rank labels for an image: softmax over the model's logit scale times cosine, with
-    prompt ensembles."""
+    prompt ensembles. A plain `def`: decoding and the model run in the thread pool."""
     names = parse_list(labels, Labels, "labels", MAX_LABELS)
     prompts = (parse_list(templates, Templates, "templates", MAX_TEMPLATES) if templates
                else list(DEFAULT_TEMPLATES))
     has_image = image is not None and bool(image.filename)
     if has_image == bool(product_id):
         raise HTTPException(422, "give either an image or a product_id")
-    if has_image:
-        settings = services.settings
-        picture = decode_image(await image.read(), settings.max_image_bytes,
+    if image is not None and has_image:
+        picture = decode_image(image.file.read(), settings.max_image_bytes,
                                settings.max_image_pixels)
-        vector = await run_in_threadpool(lambda: services.encoder.encode_images([picture]))
-    else:
-        vector = visible_product_vector(services, product_id)
-    probs = await run_in_threadpool(classify, services.encoder, vector, names, prompts)
+        vector = encoder.encode_images([picture])
+    else:  # hidden from shoppers here as in search: 404
+        vector = products.vector(str(product_id), Role.shopper)[None]
+    probs = classify(encoder, vector, names, prompts)
     ranked = sorted(zip(names, probs[0].tolist(), strict=True), key=lambda x: -x[1])
     return Classification(labels=[LabelScore(label=n, probability=p) for n, p in ranked],
-                          model=services.encoder.model_id)
+                          model=encoder.model_id)

@@ -17,7 +17,7 @@ def healthz():
 @router.get("/readyz", dependencies=[PUBLIC])
 def readyz(request: Request):
     """The model is loaded and the store answers."""
-    services = getattr(request.app.state, "services", None)
+    services = request.app.state.services
     if services is None:
         return JSONResponse({"status": "starting"}, status_code=503)
     try:

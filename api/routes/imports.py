@@ -10,15 +10,15 @@ from typing import Annotated
 from fastapi import APIRouter, File, HTTPException, UploadFile
 
 from api.auth import MANAGER
-from api.deps import DispatchDep, ServicesDep
-from api.routes.products import JobAccepted
+from api.deps import DispatchDep, IngestDep
+from api.routes.products import JobAccepted, submit
 from catalogue.importer import CatalogueFormatError, extract_archive, import_catalogue
 
 router = APIRouter(prefix="/v1", tags=["imports"])
 
 
 @router.post("/imports", status_code=202, response_model=JobAccepted, dependencies=[MANAGER])
-def create_import(services: ServicesDep, dispatch: DispatchDep,
+def create_import(ingest: IngestDep, dispatch: DispatchDep,
                   archive: Annotated[UploadFile, File(description="zip: styles.csv + images/, "
                                                                   "or a .jsonl with images")]):
     """Import a catalogue archive; bad rows are reported by line number in the job."""
@@ -29,11 +29,9 @@ def create_import(services: ServicesDep, dispatch: DispatchDep,
             shutil.copyfileobj(archive.file, out)
         try:
             folder = extract_archive(zip_path, workdir / "catalogue")
-            job_id = import_catalogue(services.ingest, folder)
+            accepted = import_catalogue(ingest, folder)
         except CatalogueFormatError as exc:
             raise HTTPException(422, str(exc)) from None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    dispatch(job_id)
-    job = services.jobs.get(job_id)
-    return JobAccepted(job_id=job_id, accepted=job.total - job.failed, rejected=job.failed)
+    return submit(dispatch, accepted)

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from api.auth import RANK, SHOPPER, Role
-from api.deps import ServicesDep
-from catalogue.schemas import SHOPPER_VISIBLE
-from catalogue.store.base import point_id
+from api.auth import SHOPPER
+from api.deps import ApiSettingsDep, MediaDep, ProductsDep
+from catalogue.products import visible_to
+from catalogue.schemas import Role
 
 router = APIRouter(prefix="/v1", tags=["products"])
 
@@ -43,20 +43,17 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
                              "description": "The original photo as uploaded"},
                        304: {"description": "Not modified (ETag is the image's SHA-256)"},
                        404: {"description": "Unknown product, or hidden from shoppers"}})
-def read_product_image(product_id: str, request: Request, services: ServicesDep,
+def read_product_image(product_id: str, request: Request, products: ProductsDep,
+                       media: MediaDep, api_settings: ApiSettingsDep,
                        role: Annotated[Role, SHOPPER],
                        v: Annotated[str | None, Query(max_length=64, description=(
                            "The image's SHA-256, as in the product's image_sha256: the URL "
                            "is then content-addressed and cached for a year"))] = None):
     """The product's original photo; hidden (flagged, rejected) products' only to managers."""
-    point = services.store.get(point_id(product_id))
-    hidden = point is not None and point.payload.get("moderation_status",
-                                                     "visible") not in SHOPPER_VISIBLE
-    # A hidden product is as good as unknown to a shopper: same 404, nothing leaked.
-    if point is None or (hidden and RANK[role] < RANK[Role.manager]):
-        raise HTTPException(404, f"unknown product {product_id!r}")
+    point = products.point(product_id, role)  # hidden from this role: 404, nothing leaked
+    hidden = not visible_to(point.payload, Role.shopper)
     digest = point.payload["image_sha256"]
-    keyed = bool(request.app.state.api_settings.key_roles())
+    keyed = bool(api_settings.key_roles())
     scope = "private" if keyed or hidden else "public"
     # By id alone the URL may point at a new photo after a re-upload: revalidate (ETag).
     # With ?v=<sha256> it names one exact file forever.
@@ -65,7 +62,7 @@ def read_product_image(product_id: str, request: Request, services: ServicesDep,
     if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
     try:  # through the media store's own get(): a shared folder or an S3 bucket alike
-        data = services.media.get(digest)
+        data = media.get(digest)
     except (ValueError, KeyError):
         raise HTTPException(404, f"no image stored for product {product_id!r}") from None
     return Response(data, media_type=sniff_image_type(data[:16]), headers=headers)

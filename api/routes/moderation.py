@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.auth import MANAGER
-from api.deps import ServicesDep
+from api.deps import ModerationDep, ProductsDep, StoreDep
 from catalogue.moderation import Decision, ModerationQueue, decide, read_queue
 from catalogue.schemas import ModerationStatus
-from catalogue.store.base import point_id
+from catalogue.store.base import POINT_ID_PATTERN
 
 router = APIRouter(prefix="/v1/moderation", tags=["moderation"])
-
-POINT_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-
 
 class DecisionIn(BaseModel):
     decision: Decision
@@ -30,22 +27,21 @@ class DecisionOut(BaseModel):
 
 @router.get("/queue", response_model=ModerationQueue, dependencies=[MANAGER])
 def read_moderation_queue(
-        services: ServicesDep,
+        store: StoreDep,
         category: Annotated[str | None, Query(max_length=100,
                                               description="Only this policy category")] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[str | None, Query(pattern=POINT_ID,
+        offset: Annotated[str | None, Query(pattern=POINT_ID_PATTERN,
                                             description="next_offset of the previous page")
                           ] = None):
     """Products flagged by moderation, hidden from shoppers until a manager decides."""
-    return read_queue(services.store, category, limit, offset)
+    return read_queue(store, category, limit, offset)
 
 
 @router.post("/{product_id}", response_model=DecisionOut, dependencies=[MANAGER])
-def decide_product(product_id: str, body: DecisionIn, services: ServicesDep):
+def decide_product(product_id: str, body: DecisionIn, products: ProductsDep, store: StoreDep,
+                   moderation: ModerationDep):
     """Approve (searchable again) or reject (removed; the image stays refused) a product."""
-    point = services.store.get(point_id(product_id))
-    if point is None:
-        raise HTTPException(404, f"unknown product {product_id!r}")
-    status = decide(services.store, services.moderation.decisions, point, body.decision)
+    point = products.point(product_id)
+    status = decide(store, moderation.decisions, point, body.decision)
     return DecisionOut(product_id=product_id, decision=body.decision, moderation_status=status)

@@ -1,4 +1,7 @@
-"""Shoppers' routes: search by text, image or both; facets."""
+"""Shoppers' routes: search by text, image or both; facets.
+
+Plain `def` routes: encoding a query and decoding a photo run in Starlette's
+thread pool, never on the event loop."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from pydantic import BaseModel
 
 from api.auth import SHOPPER
-from api.deps import ServicesDep
+from api.deps import SearchDep, SettingsDep
 from catalogue.images import decode_image
 from catalogue.schemas import ProductFilters, SearchResults
 
@@ -25,17 +28,17 @@ class Facets(BaseModel):
 
 
 @router.get("/search", response_model=SearchResults, dependencies=[SHOPPER])
-def search_products(services: ServicesDep, filters: Annotated[ProductFilters, Query()],
+def search_products(search: SearchDep, filters: Annotated[ProductFilters, Query()],
                     q: Annotated[str, Query(min_length=1, max_length=500)],
                     limit: Limit = 20, offset: Offset = 0, min_score: MinScore = None):
     """Search by text, with filters."""
-    vector = services.search.query_vector(text=q)
-    return services.search.search(vector, filters, limit, offset, min_score)
+    vector = search.query_vector(text=q)
+    return search.search(vector, filters, limit, offset, min_score)
 
 
 @router.post("/search", response_model=SearchResults, dependencies=[SHOPPER])
-async def search_products_multimodal(
-        services: ServicesDep,
+def search_products_multimodal(
+        search: SearchDep, settings: SettingsDep,
         q: Annotated[str | None, Form(max_length=500)] = None,
         image: Annotated[UploadFile | None, File(description="A photo to search by")] = None,
         product_id: Annotated[str | None,
@@ -53,25 +56,23 @@ async def search_products_multimodal(
         offset: Annotated[int, Form(ge=0, le=10_000)] = 0,
         min_score: Annotated[float | None, Form(ge=-1, le=1)] = None):
     """Search by text, an uploaded image or a product's image, or a weighted mix."""
-    settings = services.settings
     picture = None
     if image is not None and image.filename:
-        picture = decode_image(await image.read(), settings.max_image_bytes,
+        picture = decode_image(image.file.read(), settings.max_image_bytes,
                                settings.max_image_pixels)
     if not q and picture is None and not product_id:
         raise HTTPException(422, "give a query text (q), an image, or a product_id")
     filters = ProductFilters(category=category, colour=colour, gender=gender, brand=brand,
                              price_min=price_min, price_max=price_max)
-    vector = services.search.query_vector(q, picture, product_id, alpha, negative,
-                                          negative_weight)
-    return services.search.search(vector, filters, limit, offset, min_score)
+    vector = search.query_vector(q, picture, product_id, alpha, negative, negative_weight)
+    return search.search(vector, filters, limit, offset, min_score)
 
 
 @router.get("/facets", response_model=Facets, dependencies=[SHOPPER])
-def read_facets(services: ServicesDep, filters: Annotated[ProductFilters, Query()],
+def read_facets(search: SearchDep, filters: Annotated[ProductFilters, Query()],
                 q: Annotated[str | None, Query(max_length=500)] = None,
                 min_score: MinScore = None):
     """Counts per category, colour, gender and brand under the filters (and cutoff)."""
-    vector = services.search.query_vector(text=q) if q and min_score is not None else None
-    facets, total = services.search.facets(filters, vector, min_score)
+    vector = search.query_vector(text=q) if q and min_score is not None else None
+    facets, total = search.facets(filters, vector, min_score)
     return Facets(facets=facets, total=total)

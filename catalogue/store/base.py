@@ -24,6 +24,10 @@ FACET_FIELDS = ("category", "colour", "gender", "brand")
 _POINT_NAMESPACE = uuid.UUID("5b1e9a52-3f0e-4c55-9d3e-6f1c2a7b8d90")
 
 
+POINT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+"""A point id as `point_id` makes them (a UUID): listing offsets are point ids."""
+
+
 def point_id(product_id: str) -> str:
     """The point id of a product: the same product always lands on the same point."""
     return str(uuid.uuid5(_POINT_NAMESPACE, product_id))

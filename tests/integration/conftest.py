@@ -126,7 +126,7 @@ def cluster(tmp_path_factory, tiny_clip_dir, jobs_url):
         for i in range(2):  # two replicas, one job store
             port = free_port()
             apis.append((c.start(f"api{i}", [
-                PYTHON, "-m", "uvicorn", "--factory", "api.main:create_app",
+                PYTHON, "-m", "uvicorn", "--factory", "vitrine.wiring:create_api",
                 "--host", "127.0.0.1", "--port", str(port)]), f"http://127.0.0.1:{port}"))
         for proc, url in apis:
             wait_for(lambda u=url, p=proc: http_ready(f"{u}/readyz") or not p.alive(), 90,

@@ -53,7 +53,7 @@ def test_uploads_flow_through_a_worker_and_become_searchable(cluster, workers):
 
 
 def test_worker_killed_mid_task_the_upload_still_ends_indexed_once(cluster, workers):
-    slow = workers("w-slow", VITRINE_TEST_TASK_SLEEP="6")
+    slow = workers("w-slow", TESTKIT_TASK_SLEEP="6")
     cluster.wait_worker_ready(slow)
     job = accepted(cluster.api.upload("killed-1", seed=7))
     wait_for(lambda: cluster.api.job(job)["state"] == "running", 20, "the task to start")
@@ -67,7 +67,7 @@ def test_worker_killed_mid_task_the_upload_still_ends_indexed_once(cluster, work
 
 
 def test_poison_upload_fails_after_max_attempts_while_others_flow(cluster, workers):
-    worker = workers("w-poison", VITRINE_TEST_CRASH_ON="poison")
+    worker = workers("w-poison", TESTKIT_CRASH_ON="poison")
     api = cluster.api
     poison = accepted(api.upload("poison", seed=1))
     batch = accepted(api.upload_batch(["beside-1", "beside-2", "beside-3"]))
@@ -81,11 +81,11 @@ def test_poison_upload_fails_after_max_attempts_while_others_flow(cluster, worke
     assert points_for(cluster, ["poison"]) == 0
     assert points_for(cluster, ["beside-1", "beside-2", "beside-3"]) == 3
     assert worker.alive()  # the pool child died each time; the worker replaced it
-    assert worker.log().count("VITRINE_TEST_CRASH_ON=poison") >= 3
+    assert worker.log().count("TESTKIT_CRASH_ON=poison") >= 3
 
 
 def test_redis_restart_under_backlog_loses_nothing_and_refuses_during_outage(cluster, workers):
-    worker = workers("w-outage", VITRINE_TEST_TASK_SLEEP="0.5")
+    worker = workers("w-outage", TESTKIT_TASK_SLEEP="0.5")
     api = cluster.api
     backlog = [accepted(api.upload(f"backlog-{i}", seed=40 + i, via=i)) for i in range(12)]
     cluster.wait_worker_ready(worker)

@@ -1,0 +1,159 @@
+"""What the loop is fed: the product split, the image cache, augmentation and batches.
+
+* products are split into training and validation BY PRODUCT, deterministically
+  from the seed; evaluation reads the same split back from split.json; rows
+  flagged for moderation are left out;
+* every image is preprocessed ONCE, exactly as the Encoder will see it, into a
+  uint8 tensor; each batch gets a cheap augmentation in torch (crop, flip and a
+  little brightness and contrast, never hue: colour is a label here);
+* a batch's positives are every caption/product pair the caption truly
+  describes, not just the diagonal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from catalogue.captions import Caption, visible_attributes
+from embedding.encoder import Preprocessing
+
+# ---------------------------------------------------------------- split
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[str]
+    validation: list[str]
+    excluded: list[str]  # moderation rows: not products, never trained on
+
+    def to_json(self, **extra) -> dict:
+        return {**extra, "train": self.train, "validation": self.validation,
+                "excluded": self.excluded}
+
+
+def split_products(rows: list[dict], val_fraction: float, seed: int) -> Split:
+    """Hold out a seeded random fraction of the products; the same input gives the same split."""
+    excluded = sorted(r["id"] for r in rows if r.get("moderation"))
+    ids = sorted({r["id"] for r in rows if not r.get("moderation")}, key=_id_key)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_val = int(round(val_fraction * len(ids)))
+    val = sorted((ids[i] for i in order[:n_val]), key=_id_key)
+    train = sorted((ids[i] for i in order[n_val:]), key=_id_key)
+    return Split(train, val, excluded)
+
+
+def _id_key(product_id: str):
+    return (0, int(product_id), "") if product_id.isdigit() else (1, 0, product_id)
+
+
+def read_split(path: Path) -> Split:
+    data = json.loads(Path(path).read_text())
+    return Split(data["train"], data["validation"], data.get("excluded", []))
+
+
+# ---------------------------------------------------------------- images
+
+
+def load_image_cache(rows: list[dict], image_dir: Path, prep: Preprocessing,
+                     progress: bool = False) -> torch.Tensor:
+    """(n, 3, H, W) uint8: every image resized and cropped once, as the Encoder does."""
+    arrays = []
+    for row in tqdm(rows, desc="images", unit="img", disable=not progress, leave=False):
+        with Image.open(Path(image_dir) / f"{row['id']}.jpg") as image:
+            arrays.append(prep.to_array(image))
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+class Augment:
+    """Batched, mild augmentation of a uint8 batch, then the model's normalisation.
+
+    Random resized crop (85-100 % of the side, aspect 0.9-1.1) and horizontal flip
+    through one affine grid, and +-8 % brightness and contrast. No hue or
+    saturation change: "red" must stay red.
+    """
+
+    def __init__(self, prep: Preprocessing, enabled: bool = True):
+        self.mean = torch.from_numpy(prep.mean)
+        self.std = torch.from_numpy(prep.std)
+        self.enabled = enabled
+
+    def __call__(self, batch: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        x = batch.float() / 255.0
+        if self.enabled:
+            n = x.shape[0]
+
+            def uniform(lo: float, hi: float) -> torch.Tensor:
+                return lo + (hi - lo) * torch.rand(n, generator=gen)
+
+            side = uniform(0.85, 1.0)
+            aspect = uniform(0.9, 1.1).sqrt()
+            sx, sy = (side * aspect).clamp(max=1.0), (side / aspect).clamp(max=1.0)
+            tx, ty = (1 - sx) * uniform(-1, 1), (1 - sy) * uniform(-1, 1)
+            flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+            theta = torch.zeros(n, 2, 3)
+            theta[:, 0, 0], theta[:, 0, 2] = sx * flip, tx
+            theta[:, 1, 1], theta[:, 1, 2] = sy, ty
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border",
+                              align_corners=False)
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            contrast = uniform(0.92, 1.08).view(n, 1, 1, 1)
+            brightness = uniform(0.92, 1.08).view(n, 1, 1, 1)
+            x = ((x - mean) * contrast + mean) * brightness
+            x = x.clamp(0.0, 1.0)
+        return (x - self.mean) / self.std
+
+
+# ---------------------------------------------------------------- batches
+
+
+def positives_mask(captions: list[Caption], shown: list[frozenset]) -> torch.Tensor:
+    """positives[i, j]: caption i truly describes product j (all it states, j shows).
+
+    "a red dress" is a positive for every red dress of the batch: treating those as
+    negatives would teach the model to tell apart what the caption cannot.
+    """
+    n = len(captions)
+    mask = torch.eye(n, dtype=torch.bool)
+    for i, caption in enumerate(captions):
+        for j in range(n):
+            if caption.attributes is not None:
+                mask[i, j] |= caption.attributes <= shown[j]
+            else:
+                mask[i, j] |= caption.text.lower() == captions[j].text.lower()
+    return mask
+
+
+class Batcher:
+    """Turns product indices and their captions into (pixels, tokens, positives)."""
+
+    def __init__(self, model, tokenizer, rows: list[dict], images: torch.Tensor,
+                 augment: Augment):
+        self.family = model.config.model_type
+        self.tokenizer = tokenizer
+        self.context_length = model.config.text_config.max_position_embeddings
+        self.shown = [visible_attributes(r) for r in rows]
+        self.images = images
+        self.augment = augment
+
+    def tokens(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        padding = "max_length" if self.family == "siglip" else True
+        tokens = self.tokenizer(texts, padding=padding, truncation=True,
+                                max_length=self.context_length, return_tensors="pt")
+        keep = ("input_ids",) if self.family == "siglip" else ("input_ids", "attention_mask")
+        return {k: tokens[k] for k in keep}
+
+    def __call__(self, index: torch.Tensor, captions: list[Caption],
+                 gen: torch.Generator | None):
+        pixels = self.augment(self.images[index], gen)
+        # rows are products, columns captions: positives[i, j] = caption j describes image i
+        positives = positives_mask(captions, [self.shown[i] for i in index.tolist()]).T
+        return pixels, self.tokens([c.text for c in captions]), positives
