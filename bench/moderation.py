@@ -148,6 +148,9 @@ def bench_cost(encoder: Encoder, moderator: Moderator, tagger: Tagger, images: l
 
 
 def main(argv: list[str] | None = None) -> int:
+    from embedding.runtime import configure_threads
+
+    configure_threads()  # as a served process does (vitrine.wiring)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="data/models/demo")

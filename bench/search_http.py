@@ -278,6 +278,9 @@ def report(res: dict) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from embedding.runtime import configure_threads
+
+    configure_threads()  # as a served process does (vitrine.wiring)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise

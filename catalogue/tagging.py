@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalogue.captions import article_name
-from catalogue.schemas import SHOPPER_VISIBLE, ProductPublic
+from catalogue.schemas import SHOPPER_VISIBLE
 from catalogue.store.base import Filter, VectorStore
 from catalogue.vocabulary import COLOURS, COMMON_ARTICLE_TYPES, PATTERNS
 from embedding.encoder import Encoder

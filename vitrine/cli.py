@@ -259,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
+    from embedding.runtime import configure_threads
+
+    configure_threads()  # once, before any command builds an encoder
     return args.func(args)
 
 

@@ -28,6 +28,7 @@ from catalogue.settings import CatalogueSettings
 from catalogue.store.base import VectorStore
 from catalogue.tagging import Tagger, TaggingSettings
 from embedding.encoder import Encoder
+from embedding.runtime import configure_threads
 from embedding.settings import EmbeddingSettings
 
 
@@ -70,7 +71,9 @@ def build_services(settings: CatalogueSettings | None = None,
                    embedding: EmbeddingSettings | None = None,
                    encoder: Encoder | None = None, profile: str | None = None) -> Services:
     """Every part, from settings (or the ones given). The model is loaded here, so a
-    wrong VITRINE_MODEL stops the process at start with ModelLoadError."""
+    wrong VITRINE_MODEL stops the process at start with ModelLoadError; and the process's
+    thread settings are made here, once, before any work."""
+    configure_threads()
     settings = settings or CatalogueSettings()
     encoder = (encoder or Encoder(embedding or EmbeddingSettings())).load()
     store = open_store(settings, encoder.dim)
