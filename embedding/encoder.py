@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -26,7 +26,8 @@ from PIL import Image
 
 from embedding.settings import EmbeddingSettings
 
-T, R = TypeVar("T"), TypeVar("R")
+T = TypeVar("T")
+R = TypeVar("R")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -84,7 +85,7 @@ class Preprocessing:
             crop = (cs["height"], cs["width"]) if isinstance(cs, dict) else (cs.height, cs.width)
         return cls(
             resize_shortest=shortest,
-            resize_to=None if shortest else (height, width),
+            resize_to=None if shortest else (height, width),  # type: ignore[arg-type]
             crop=crop,
             mean=np.asarray(p.image_mean, dtype=np.float32).reshape(1, 3, 1, 1),
             std=np.asarray(p.image_std, dtype=np.float32).reshape(1, 3, 1, 1),
@@ -103,6 +104,7 @@ class Preprocessing:
             new = (short, long) if w <= h else (long, short)
             image = image.resize(new, resample=self.resample)
         else:
+            assert self.resize_to is not None  # from_processor sets one of the two
             h, w = self.resize_to
             image = image.resize((w, h), resample=self.resample)
         if self.crop:
@@ -133,7 +135,8 @@ class Encoder:
     def __init__(self, settings: EmbeddingSettings | str | os.PathLike | None = None,
                  **overrides):
         if isinstance(settings, (str, os.PathLike)):  # Encoder("hub/id") or Encoder(folder)
-            settings, overrides = None, {"model": os.fspath(settings), **overrides}
+            overrides = {"model": os.fspath(settings), **overrides}
+            settings = None
         self.settings = (settings or EmbeddingSettings()).model_copy(update=overrides)
         self.model_id = self.settings.model
         self.device = torch.device(self.settings.device)
@@ -146,8 +149,11 @@ class Encoder:
         # Loading's own lock: the encode methods call load() and only then take the
         # forward-pass lock, which is not reentrant.
         self._load_lock = threading.Lock()
-        self._config = None
-        self._model = self._tokenizer = self._image_processor = self._preprocess = None
+        self._config: Any = None
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._image_processor: Any = None
+        self._preprocess: Preprocessing | None = None
 
     # -- loading -------------------------------------------------------------------------------
     @property
@@ -208,7 +214,9 @@ class Encoder:
 
     @property
     def preprocess(self) -> Preprocessing:
-        return self.load()._preprocess
+        preprocess = self.load()._preprocess
+        assert preprocess is not None  # load() sets it
+        return preprocess
 
     # -- what the config alone tells -----------------------------------------------------------
     @property
@@ -306,9 +314,9 @@ def combine(text: np.ndarray | None = None, image: np.ndarray | None = None, alp
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    if text is None and image is None:
-        raise ValueError("a query needs text, an image, or both")
     if text is None:
+        if image is None:
+            raise ValueError("a query needs text, an image, or both")
         query = image
     elif image is None:
         query = text

@@ -1,5 +1,7 @@
 """What only the embedded backend does: persistence, exclusivity, copy-and-swap indexing."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -32,23 +34,54 @@ def test_second_open_is_refused(tmp_path):
     store.close()
 
 
-def test_optimize_swaps_in_indexed_copy_and_keeps_concurrent_writes(tmp_path):
+class HeldOptimizer:
+    """Holds `store`'s next optimization open between taking its copy and swapping it in.
+
+    `copied` is set once the copy is taken; the real child process then indexes it,
+    and the swap waits for `release` (at most `HOLD_SECONDS`, so that a test that
+    never gets to release fails instead of hanging).
+    """
+
+    HOLD_SECONDS = 60
+
+    def __init__(self, store, monkeypatch):
+        self.copied, self.release = threading.Event(), threading.Event()
+        index_copy = store._index_copy
+
+        def index_and_hold(path):
+            self.copied.set()
+            index_copy(path)
+            self.release.wait(self.HOLD_SECONDS)
+
+        monkeypatch.setattr(store, "_index_copy", index_and_hold)
+
+    def wait_until_copied(self) -> None:
+        assert self.copied.wait(self.HOLD_SECONDS), "the optimizer never took a copy"
+
+
+def test_optimize_swaps_in_indexed_copy_and_keeps_concurrent_writes(tmp_path, monkeypatch):
     store = EdgeStore(tmp_path, 16, optimize_threshold=100, indexing_threshold_kb=1)
     pts = points(400)
     store.upsert(pts[:300])
     assert store.unindexed() == 300
+    held = HeldOptimizer(store, monkeypatch)
     assert store.optimize_in_background()
-    # Writes while the child process indexes the copy must survive the swap.
+    held.wait_until_copied()
+    assert not store.optimize_in_background(force=True)  # one at a time
+    # The copy was taken without these writes: only the replay at the swap keeps them.
     store.upsert(pts[300:])
     store.delete([pts[0].id])
     store.set_payload([pts[1].id], {"colour": "green"})
-    hits_during = store.search(pts[5].vector, limit=1)
+    assert store.optimizing
+    held.release.set()
     store.wait_for_optimizer()
-    assert hits_during[0].id == pts[5].id
+    assert not store.optimizing
     assert store.count() == 399
     assert store.get(pts[0].id) is None
     assert store.get(pts[1].id).payload["colour"] == "green"
-    assert store.unindexed() < 300  # the first 300 are in the HNSW index now
+    # The copy's 300 are in the HNSW index, the 100 replayed writes are not yet (99 counted:
+    # the deleted point still counts as indexed until the engine vacuums it).
+    assert 0 < store.unindexed() <= 100
     assert store.search(pts[350].vector, limit=1)[0].id == pts[350].id
     store.close()
     reopened = EdgeStore(tmp_path, 16)
@@ -57,45 +90,42 @@ def test_optimize_swaps_in_indexed_copy_and_keeps_concurrent_writes(tmp_path):
     reopened.close()
 
 
-def test_search_keeps_answering_while_the_index_is_built(tmp_path):
-    import threading
-    import time
+def test_search_keeps_answering_while_the_index_is_built(tmp_path, monkeypatch):
+    """Searches finish inside an optimization, not only before and after it.
 
+    They start once the copy is taken, as the child process starts indexing it, and
+    the optimization is held open until they are done: it is still in progress after
+    the last one. A search that waited for the optimization would return only after
+    the hold gave up and the swap was made, when `optimizing` is False again."""
     store = EdgeStore(tmp_path, 16, optimize_threshold=100, indexing_threshold_kb=1)
     pts = points(3000)
     store.upsert(pts)
-    latencies, done = [], threading.Event()
-
-    def search_loop():
-        while not done.is_set():
-            t = time.perf_counter()
-            store.search(pts[0].vector, limit=5)
-            latencies.append(time.perf_counter() - t)
-
-    reader = threading.Thread(target=search_loop)
-    reader.start()
-    store.optimize()
-    done.set()
-    reader.join()
-    assert store.unindexed() == 0
-    assert len(latencies) > 20  # searches ran throughout, not only before and after
+    held = HeldOptimizer(store, monkeypatch)
+    assert store.optimize_in_background()
+    held.wait_until_copied()
+    found = [store.search(p.vector, limit=1)[0].id for p in pts[:50]]
+    assert store.optimizing
+    held.release.set()
+    store.wait_for_optimizer()
+    assert not store.optimizing and store.unindexed() == 0
+    assert found == [p.id for p in pts[:50]]
     assert store.search(pts[7].vector, limit=1)[0].id == pts[7].id
     store.close()
 
 
-def test_hnsw_ef_reaches_the_index(tmp_path):
-    """A wider search beam finds more of the exact top 10 once the HNSW index is built.
+def test_a_narrow_beam_loses_recall_once_the_index_is_built(tmp_path):
+    """A wider search beam finds more of the exact top 10 when the HNSW index is searched.
 
-    The engine scans segments under its full-scan threshold (10 MB of vectors) exactly,
-    whatever the beam: 20,000 random 128-d vectors are just over it, and hard for HNSW.
+    The engine scans segments under its full-scan threshold exactly, whatever the beam;
+    at 1 KB every segment of these 3,000 random 64-d vectors is searched through the
+    graph, and random vectors are hard for HNSW (recall about 0.5 at ef 10, 1.0 at 400).
     """
-    dim, k = 128, 10
-    store = EdgeStore(tmp_path, dim, indexing_threshold_kb=1)
-    pts = points(20_000, dim)
-    store.upsert(pts)
+    dim, k = 64, 10
+    store = EdgeStore(tmp_path, dim, indexing_threshold_kb=1, full_scan_threshold_kb=1)
+    store.upsert(points(3000, dim))
     store.optimize()
     assert store.unindexed() == 0
-    queries = [p.vector for p in points(60, dim, seed=1)]
+    queries = [p.vector for p in points(40, dim, seed=1)]
 
     def recall(ef):
         store.hnsw_ef = ef
@@ -107,5 +137,5 @@ def test_hnsw_ef_reaches_the_index(tmp_path):
 
     narrow, wide = recall(10), recall(400)
     store.close()
-    assert wide >= 0.9, wide
-    assert narrow < wide - 0.3, (narrow, wide)
+    assert wide >= 0.95, wide
+    assert narrow < wide - 0.2, (narrow, wide)

@@ -145,14 +145,61 @@ def test_wrong_vector_size_is_refused(store):
     assert store.count() == 0
 
 
-def test_search_beam_width_is_accepted(store):
-    """`hnsw_ef` goes with every search; on a collection this small search is exact anyway."""
+def sent_beam_widths(store, monkeypatch) -> list:
+    """The `hnsw_ef` of each search request `store` hands its engine from now on."""
+    sent = []
+    if isinstance(store, EdgeStore):
+        shard = store._shard
+
+        class RecordingShard:
+            def __getattr__(self, name):
+                return getattr(shard, name)
+
+            def query(self, request):
+                sent.append(request.params.hnsw_ef)
+                return shard.query(request)
+
+        monkeypatch.setattr(store, "_shard", RecordingShard())
+    else:
+        query_points = store.client.query_points
+
+        def recording_query_points(*args, **kwargs):
+            sent.append(kwargs["search_params"].hnsw_ef)
+            return query_points(*args, **kwargs)
+
+        monkeypatch.setattr(store.client, "query_points", recording_query_points)
+    return sent
+
+
+def test_beam_width_goes_with_every_search(store, monkeypatch):
+    """`hnsw_ef` is in each search request, and None leaves the engine its default.
+
+    Results cannot show it here: Edge scans small segments exactly whatever the beam,
+    and qdrant-client's local mode always searches exactly. That a narrow beam does cost
+    recall once an index is built is shown on Edge in test_edge_store.py."""
     points = make_points()
     store.upsert(points)
+    sent = sent_beam_widths(store, monkeypatch)
+    store.search(points[0].vector)
     store.hnsw_ef = 16
-    q = points[7].vector
-    assert ([h.id for h in store.search(q, limit=5)]
-            == [h.id for h in store.search(q, limit=5, exact=True)])
+    store.search(points[0].vector, Filter(match={"colour": "red"}), limit=3)
+    store.hnsw_ef = 200
+    store.search(points[0].vector, offset=5)
+    assert sent == [None, 16, 200]
+
+
+def test_indexing_methods_answer_on_every_store(store):
+    """What callers use to keep the index fresh, with no question of which backend it is."""
+    points = make_points()
+    store.upsert(points)
+    assert 0 <= store.unindexed() <= store.count()
+    assert not store.optimizing
+    assert store.optimize_in_background() is False  # 30 points are below every threshold
+    store.wait_for_optimizer(timeout=60)
+    store.optimize()
+    assert not store.optimizing
+    assert 0 <= store.unindexed() <= store.count() == 30
+    assert store.search(points[4].vector, limit=1)[0].id == points[4].id
 
 
 @pytest.mark.parametrize("backend", ["edge", "server"])

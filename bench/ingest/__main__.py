@@ -26,6 +26,9 @@ from bench.ingest.workload import ensure_vit_b32, product_photos, set_threads
 
 
 def main(argv: list[str] | None = None) -> int:
+    from embedding.runtime import configure_threads
+
+    configure_threads()  # as an ingest worker does (vitrine.wiring)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="python -m bench.ingest",
                                      description=bench.ingest.__doc__.split("\n\n")[0])

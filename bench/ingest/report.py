@@ -123,9 +123,8 @@ def notes(res: dict) -> list[str]:
                 f"model-only ({summary['vs_model']:.0%}): the faster the forward pass, the more "
                 "the CPU work around it shows - "
                 + ", ".join(f"{k} {v:.1%}" for k, v in top) + " of wall time. Job "
-                "bookkeeping is one SQLite transaction, an fsync, per item "
-                "(`JobStore.finish`); finishing a batch in one transaction would remove most "
-                "of it.")
+                "bookkeeping is the claim and one SQLite transaction, an fsync, per batch "
+                "(`JobStore.claim`, `JobStore.finish_many`).")
     cores = res["machine"]["usable_cores"]
     load = max(float(res["load_before"].split()[0]), float(res["load_after"].split()[0]))
     if load > cores:

@@ -1,16 +1,19 @@
 """The vector store interface: one surface, an embedded and a server backend.
 
-Backends translate the small domain `Filter` below into their own filter
-objects; everything above the store speaks only these types.
+Everything above the store speaks only these types and calls only the methods
+of `VectorStore`, indexing included: a backend that indexes by itself keeps the
+documented no-op defaults, so callers never ask which backend they hold. The
+domain `Filter` is translated once, by `to_engine_filter`: the embedded engine
+(qdrant_edge) and qdrant-client build filters from the same condition classes.
 """
 
 from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -45,6 +48,41 @@ class Filter:
 
     def is_empty(self) -> bool:
         return not (self.match or self.any or self.range or self.exclude or self.exclude_ids)
+
+
+class FilterModels(NamedTuple):
+    """One engine's filter classes, for `to_engine_filter`.
+
+    qdrant_edge and qdrant_client.models take the same keywords for `Filter(must,
+    must_not)`, `FieldCondition(key, match, range)`, `MatchValue(value)` and
+    `MatchAny(any)`; they differ only in the float range's class name (`RangeFloat`,
+    `Range`) and in the id condition's argument, hence `Range` and `has_id` here.
+    """
+
+    Filter: Callable[..., Any]
+    FieldCondition: Callable[..., Any]
+    MatchValue: Callable[..., Any]
+    MatchAny: Callable[..., Any]
+    Range: Callable[..., Any]  # gte=, lte=
+    has_id: Callable[[set[str]], Any]  # the condition "point id is one of these"
+
+
+def to_engine_filter(f: Filter | None, models: FilterModels) -> Any:
+    """`f` as the engine's filter object, or None (no filter) when `f` has no conditions."""
+    if f is None or f.is_empty():
+        return None
+    must: list = [models.FieldCondition(key=k, match=models.MatchValue(value=v))
+                  for k, v in f.match.items()]
+    must += [models.FieldCondition(key=k, match=models.MatchAny(any=list(v)))
+             for k, v in f.any.items()]
+    must += [models.FieldCondition(key=k, range=models.Range(gte=lo, lte=hi))
+             for k, (lo, hi) in f.range.items()]
+    # must_not + MatchAny rather than MatchExcept: a point without the field is kept.
+    must_not: list = [models.FieldCondition(key=k, match=models.MatchAny(any=list(v)))
+                      for k, v in f.exclude.items()]
+    if f.exclude_ids:
+        must_not.append(models.has_id(set(f.exclude_ids)))
+    return models.Filter(must=must or None, must_not=must_not or None)
 
 
 @dataclass
@@ -100,8 +138,27 @@ class VectorStore(ABC):
     def facet(self, key: str, filter: Filter | None = None, limit: int = 50) -> dict[str, int]:
         """Exact counts of each value of `key` among points matching `filter`."""
 
+    # -- indexing: no-ops by default, for a backend that indexes by itself -------------
+    def unindexed(self) -> int:
+        """Points not yet in the vector index, searched by brute force until they are;
+        0 by default, for a backend that does not say."""
+        return 0
+
+    @property
+    def optimizing(self) -> bool:
+        """True while `optimize()` runs in this process (search keeps answering)."""
+        return False
+
     def optimize(self) -> None:  # noqa: B027 - a no-op where the backend indexes by itself
-        """Build indexes for points added since the last call."""
+        """Index the points added since the last call, blocking the caller until done."""
+
+    def optimize_in_background(self, force: bool = False) -> bool:
+        """Start `optimize()` without waiting if enough points await indexing (any, with
+        `force`); True if one started. Never starts one by default."""
+        return False
+
+    def wait_for_optimizer(self, timeout: float | None = None) -> None:  # noqa: B027
+        """Wait for a background `optimize()` to finish, at most `timeout` seconds."""
 
     def close(self) -> None:  # noqa: B027
         """Release files and connections."""

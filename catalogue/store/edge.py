@@ -26,28 +26,25 @@ from catalogue.store.base import (
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
     Filter,
+    FilterModels,
     Hit,
     StoredPoint,
     VectorStore,
+    to_engine_filter,
 )
 
 log = logging.getLogger(__name__)
 
 READ_GRACE_SECONDS = 5.0
+# Qdrant's HNSW defaults, needed in full when only the full-scan threshold is set.
+_HNSW_M, _HNSW_EF_CONSTRUCT = 16, 100
+
+EDGE_FILTERS = FilterModels(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny,
+                            qe.RangeFloat, lambda ids: qe.HasIdCondition(point_ids=ids))
 
 
-def to_edge_filter(f: Filter | None) -> qe.Filter | None:
-    if f is None or f.is_empty():
-        return None
-    must: list = [qe.FieldCondition(k, match=qe.MatchValue(v)) for k, v in f.match.items()]
-    must += [qe.FieldCondition(k, match=qe.MatchAny(list(v))) for k, v in f.any.items()]
-    must += [qe.FieldCondition(k, range=qe.RangeFloat(gte=lo, lte=hi))
-             for k, (lo, hi) in f.range.items()]
-    must_not: list = [qe.FieldCondition(k, match=qe.MatchAny(list(v)))
-                      for k, v in f.exclude.items()]
-    if f.exclude_ids:
-        must_not.append(qe.HasIdCondition(set(f.exclude_ids)))
-    return qe.Filter(must=must or None, must_not=must_not or None)
+def _filter(f: Filter | None) -> qe.Filter | None:
+    return to_engine_filter(f, EDGE_FILTERS)
 
 
 def _vector(v) -> np.ndarray | None:
@@ -62,11 +59,16 @@ class EdgeStore(VectorStore):
     """A Qdrant Edge shard under `folder`, generation-numbered for copy-and-swap."""
 
     def __init__(self, folder: Path, dim: int, optimize_threshold: int = 10_000,
-                 indexing_threshold_kb: int | None = None, hnsw_ef: int | None = None):
+                 indexing_threshold_kb: int | None = None, hnsw_ef: int | None = None,
+                 full_scan_threshold_kb: int | None = None):
         """`optimize_threshold`: unindexed points that make a background optimize worth it;
-        `indexing_threshold_kb`: segments smaller than this stay brute force (engine default)."""
+        `indexing_threshold_kb`: segments smaller than this get no index (engine default);
+        `full_scan_threshold_kb`: indexed segments smaller than this are still searched
+        exactly (engine default: 10 MB of vectors). Both thresholds apply when the shard
+        is created; an existing shard keeps its own."""
         self.folder = Path(folder)
         self.indexing_threshold_kb = indexing_threshold_kb
+        self.full_scan_threshold_kb = full_scan_threshold_kb
         self.folder.mkdir(parents=True, exist_ok=True)
         self.dim, self.hnsw_ef = dim, hnsw_ef
         self.optimize_threshold = optimize_threshold
@@ -102,9 +104,12 @@ class EdgeStore(VectorStore):
             return qe.EdgeShard.load(str(path))
         optimizers = (qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
                       if self.indexing_threshold_kb is not None else None)
+        hnsw = (qe.HnswIndexConfig(m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT,
+                                   full_scan_threshold=self.full_scan_threshold_kb)
+                if self.full_scan_threshold_kb is not None else None)
         config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=self.dim,
                                                            distance=qe.Distance.Cosine),
-                               optimizers=optimizers)
+                               hnsw_config=hnsw, optimizers=optimizers)
         shard = qe.EdgeShard.create(str(path), config)
         for name in KEYWORD_FIELDS:
             shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
@@ -147,33 +152,38 @@ class EdgeStore(VectorStore):
         return [by_id[i] for i in ids if i in by_id]
 
     def count(self, filter: Filter | None = None) -> int:
-        return self._shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(filter)))
+        return self._shard.count(qe.CountRequest(exact=True, filter=_filter(filter)))
 
     def search(self, vector, filter=None, limit=10, offset=0, score_threshold=None,
                exact=False) -> list[Hit]:
         request = qe.QueryRequest(
             limit=limit, offset=offset or None,
             query=qe.Query.Nearest(np.asarray(vector, np.float32).tolist()),
-            filter=to_edge_filter(filter), with_payload=True, score_threshold=score_threshold,
+            filter=_filter(filter), with_payload=True, score_threshold=score_threshold,
             params=qe.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef))
         points = self._shard.query(request)
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
 
     def scroll(self, filter=None, limit=100, offset=None):
         records, next_id = self._shard.scroll(qe.ScrollRequest(
-            offset=offset, limit=limit, filter=to_edge_filter(filter), with_payload=True))
+            offset=offset, limit=limit, filter=_filter(filter), with_payload=True))
         points = [StoredPoint(str(r.id), r.payload or {}) for r in records]
         return points, (str(next_id) if next_id is not None else None)
 
     def facet(self, key, filter=None, limit=50) -> dict[str, int]:
         response = self._shard.facet(qe.FacetRequest(key, limit=limit, exact=True,
-                                                     filter=to_edge_filter(filter)))
+                                                     filter=_filter(filter)))
         return {str(h.value): int(h.count) for h in response.hits}
 
     # -- indexing ----------------------------------------------------------------------
     def unindexed(self) -> int:
         info = self._shard.info()
         return info.points_count - info.indexed_vectors_count
+
+    @property
+    def optimizing(self) -> bool:
+        """From the copy to the swap: writes meanwhile are kept for replay."""
+        return self._pending is not None
 
     def optimize(self) -> None:
         """Build the HNSW index now, blocking the caller but not searches."""
@@ -186,13 +196,12 @@ class EdgeStore(VectorStore):
             shutil.copytree(self._path(self._generation), target)
             self._pending = []
         try:
-            subprocess.run([sys.executable, "-m", "catalogue.store.edge", str(target)],
-                           check=True, capture_output=True, text=True)
-        except subprocess.CalledProcessError as exc:
+            self._index_copy(target)
+        except BaseException:
             with self._lock:
                 self._pending = None
             shutil.rmtree(target, ignore_errors=True)
-            raise RuntimeError(f"optimizing the shard failed: {exc.stderr[-2000:]}") from exc
+            raise
         with self._lock:
             fresh = qe.EdgeShard.load(str(target))
             for op in self._pending:
@@ -207,12 +216,21 @@ class EdgeStore(VectorStore):
         retire.start()
 
     @staticmethod
+    def _index_copy(path: Path) -> None:
+        """Index the shard copy at `path` in a child process, so this one keeps searching."""
+        try:
+            subprocess.run([sys.executable, "-m", "catalogue.store.edge", str(path)],
+                           check=True, capture_output=True, text=True)
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"optimizing the shard failed: {exc.stderr[-2000:]}") from exc
+
+    @staticmethod
     def _retire(shard: qe.EdgeShard, path: Path) -> None:
         shard.close()
         shutil.rmtree(path, ignore_errors=True)
 
     def optimize_in_background(self, force: bool = False) -> bool:
-        """Start `optimize()` in a thread if enough points await indexing."""
+        """Start `optimize()` in a thread if `optimize_threshold` points await indexing."""
         if self._optimizer and self._optimizer.is_alive():
             return False
         if not force and self.unindexed() < self.optimize_threshold:

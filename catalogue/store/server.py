@@ -3,6 +3,9 @@
 The same class runs against `QdrantClient(url=...)` in the cluster profile and
 against qdrant-client's in-process local mode (`location=":memory:"` or
 `path=...`) in tests, so the client code under test is the code that ships.
+The server's optimizer indexes new points by itself, so the indexing methods
+keep `VectorStore`'s no-op defaults except `unindexed()`, which the server
+reports.
 """
 
 from __future__ import annotations
@@ -17,26 +20,20 @@ from catalogue.store.base import (
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
     Filter,
+    FilterModels,
     Hit,
     StoredPoint,
     VectorStore,
+    to_engine_filter,
 )
 
+SERVER_FILTERS = FilterModels(models.Filter, models.FieldCondition, models.MatchValue,
+                              models.MatchAny, models.Range,
+                              lambda ids: models.HasIdCondition(has_id=list(ids)))
 
-def to_qdrant_filter(f: Filter | None) -> models.Filter | None:
-    if f is None or f.is_empty():
-        return None
-    must: list = [models.FieldCondition(key=k, match=models.MatchValue(value=v))
-                  for k, v in f.match.items()]
-    must += [models.FieldCondition(key=k, match=models.MatchAny(any=list(v)))
-             for k, v in f.any.items()]
-    must += [models.FieldCondition(key=k, range=models.Range(gte=lo, lte=hi))
-             for k, (lo, hi) in f.range.items()]
-    must_not: list = [models.FieldCondition(key=k, match=models.MatchAny(any=list(v)))
-                      for k, v in f.exclude.items()]
-    if f.exclude_ids:
-        must_not.append(models.HasIdCondition(has_id=list(f.exclude_ids)))
-    return models.Filter(must=must or None, must_not=must_not or None)
+
+def _filter(f: Filter | None) -> models.Filter | None:
+    return to_engine_filter(f, SERVER_FILTERS)
 
 
 class ServerStore(VectorStore):
@@ -98,28 +95,33 @@ class ServerStore(VectorStore):
         return [by_id[i] for i in ids if i in by_id]
 
     def count(self, filter: Filter | None = None) -> int:
-        return self.client.count(self.collection, count_filter=to_qdrant_filter(filter),
+        return self.client.count(self.collection, count_filter=_filter(filter),
                                  exact=True).count
 
     def search(self, vector, filter=None, limit=10, offset=0, score_threshold=None,
                exact=False) -> list[Hit]:
         response = self.client.query_points(
             self.collection, query=np.asarray(vector, np.float32).tolist(),
-            query_filter=to_qdrant_filter(filter), limit=limit, offset=offset or None,
+            query_filter=_filter(filter), limit=limit, offset=offset or None,
             score_threshold=score_threshold, with_payload=True,
             search_params=models.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef))
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
 
     def scroll(self, filter=None, limit=100, offset=None):
-        records, next_id = self.client.scroll(self.collection, scroll_filter=to_qdrant_filter(
-            filter), limit=limit, offset=offset, with_payload=True)
+        records, next_id = self.client.scroll(self.collection, scroll_filter=_filter(filter),
+                                              limit=limit, offset=offset, with_payload=True)
         points = [StoredPoint(str(r.id), r.payload or {}) for r in records]
         return points, (str(next_id) if next_id is not None else None)
 
     def facet(self, key, filter=None, limit=50) -> dict[str, int]:
-        response = self.client.facet(self.collection, key, facet_filter=to_qdrant_filter(filter),
+        response = self.client.facet(self.collection, key, facet_filter=_filter(filter),
                                      limit=limit, exact=True)
         return {str(h.value): int(h.count) for h in response.hits}
+
+    def unindexed(self) -> int:
+        """As the server counts it (approximate); local mode indexes nothing, so all points."""
+        info = self.client.get_collection(self.collection)
+        return (info.points_count or 0) - (info.indexed_vectors_count or 0)
 
     def close(self) -> None:
         self.client.close()
