@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -32,57 +33,27 @@ def get_api_settings(request: Request) -> ApiSettings:
     return settings
 
 
-_Services = Annotated[Services, Depends(get_services)]
+def part(name: str) -> Callable[[Services], object]:
+    """A dependency that hands a route one part of the services, by attribute name (checked
+    here, at import, so a wrong name fails every test rather than one request)."""
+    if name not in Services.__dataclass_fields__:
+        raise AttributeError(f"Services has no part {name!r}")
 
+    def get_part(services: Annotated[Services, Depends(get_services)]) -> object:
+        return getattr(services, name)
 
-def get_settings(services: _Services) -> CatalogueSettings:
-    return services.settings
-
-
-def get_encoder(services: _Services) -> Encoder:
-    return services.encoder
-
-
-def get_store(services: _Services) -> VectorStore:
-    return services.store
-
-
-def get_media(services: _Services) -> MediaStore:
-    return services.media
-
-
-def get_jobs(services: _Services) -> JobStore:
-    return services.jobs
-
-
-def get_products(services: _Services) -> ProductRepository:
-    return services.products
-
-
-def get_search(services: _Services) -> Search:
-    return services.search
-
-
-def get_ingest(services: _Services) -> Ingest:
-    return services.ingest
-
-
-def get_dispatch(services: _Services) -> Dispatch:
-    return services.dispatch
-
-
-def get_moderation(services: _Services) -> Moderator:
-    return services.moderation
+    get_part.__name__ = f"get_{name}"
+    return get_part
 
 
 ApiSettingsDep = Annotated[ApiSettings, Depends(get_api_settings)]
-SettingsDep = Annotated[CatalogueSettings, Depends(get_settings)]
-EncoderDep = Annotated[Encoder, Depends(get_encoder)]
-StoreDep = Annotated[VectorStore, Depends(get_store)]
-MediaDep = Annotated[MediaStore, Depends(get_media)]
-JobsDep = Annotated[JobStore, Depends(get_jobs)]
-ProductsDep = Annotated[ProductRepository, Depends(get_products)]
-SearchDep = Annotated[Search, Depends(get_search)]
-IngestDep = Annotated[Ingest, Depends(get_ingest)]
-DispatchDep = Annotated[Dispatch, Depends(get_dispatch)]
-ModerationDep = Annotated[Moderator, Depends(get_moderation)]
+SettingsDep = Annotated[CatalogueSettings, Depends(part("settings"))]
+EncoderDep = Annotated[Encoder, Depends(part("encoder"))]
+StoreDep = Annotated[VectorStore, Depends(part("store"))]
+MediaDep = Annotated[MediaStore, Depends(part("media"))]
+JobsDep = Annotated[JobStore, Depends(part("jobs"))]
+ProductsDep = Annotated[ProductRepository, Depends(part("products"))]
+SearchDep = Annotated[Search, Depends(part("search"))]
+IngestDep = Annotated[Ingest, Depends(part("ingest"))]
+DispatchDep = Annotated[Dispatch, Depends(part("dispatch"))]
+ModerationDep = Annotated[Moderator, Depends(part("moderation"))]
