@@ -171,6 +171,7 @@ def sent_beam_widths(store, monkeypatch) -> list:
     return sent
 
 
+@pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning")
 def test_beam_width_goes_with_every_search(store, monkeypatch):
     """`hnsw_ef` is in each search request, and None leaves the engine its default.
 

@@ -40,7 +40,7 @@ READ_GRACE_SECONDS = 5.0
 _HNSW_M, _HNSW_EF_CONSTRUCT = 16, 100
 
 EDGE_FILTERS = FilterModels(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny,
-                            qe.RangeFloat, lambda ids: qe.HasIdCondition(point_ids=ids))
+                            qe.RangeFloat, lambda ids: qe.HasIdCondition(point_ids=set(ids)))
 
 
 def _filter(f: Filter | None) -> qe.Filter | None:

@@ -47,7 +47,9 @@ class ServerStore(VectorStore):
                 client.create_payload_index(collection, name, models.PayloadSchemaType.KEYWORD)
             for name in FLOAT_FIELDS:
                 client.create_payload_index(collection, name, models.PayloadSchemaType.FLOAT)
-        size = client.get_collection(collection).config.params.vectors.size
+        vectors = client.get_collection(collection).config.params.vectors
+        # Named vectors (a dict) are not a layout this store makes: no size of ours.
+        size = vectors.size if isinstance(vectors, models.VectorParams) else None
         if size != dim:
             raise ValueError(f"collection {collection!r} holds vectors of size {size}, "
                              f"the model makes {dim}: use a new collection for a new model")
