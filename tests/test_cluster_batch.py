@@ -54,16 +54,21 @@ def test_one_task_batches_the_uploads_of_several_jobs(ingest, monkeypatch):
     assert ingest.store.count() == 5
 
 
-def test_a_task_waits_for_more_uploads_to_fill_its_batch(ingest):
-    import threading
+def test_a_task_waits_for_more_uploads_to_fill_its_batch(ingest, monkeypatch):
+    from catalogue import ingest as ingest_module
 
     accept(ingest, "first")
-    later = threading.Timer(0.15, lambda: accept(ingest, "second", seed=9))
-    later.start()
-    items = batch.take_batch(ingest.jobs, 8, wait_s=1.0, owner="t")
-    later.join()
+    real_sleep = ingest_module.time.sleep
+    arrivals = iter([lambda: accept(ingest, "second", seed=9)])
+
+    def sleep_while_an_upload_arrives(seconds):  # the second upload lands during the wait
+        next(arrivals, lambda: None)()
+        real_sleep(seconds)
+
+    monkeypatch.setattr(ingest_module.time, "sleep", sleep_while_an_upload_arrives)
+    items = ingest_module.take_batch(ingest.jobs, 8, wait_s=0.5, owner="t")
     assert sorted(i.product_id for i in items) == ["first", "second"]
-    assert batch.take_batch(ingest.jobs, 8, wait_s=0.05, owner="t") == []
+    assert ingest_module.take_batch(ingest.jobs, 8, wait_s=0.05, owner="t") == []
 
 
 def test_follow_ups_are_published_while_uploads_are_left(ingest):
