@@ -135,8 +135,8 @@ class Tagger:
         out = []
         for template in self.settings.templates.get(field, ["{}"]):
             refs = set(_REFERENCE.findall(template))
-            known = {ref: payload.get(ref) for ref in refs}
-            if all(known.values()):
+            known = {ref: payload[ref] for ref in refs if payload.get(ref)}
+            if len(known) == len(refs):
                 out.append(template.format("{}", **{r: prompt_name(r, v)
                                                     for r, v in known.items()}))
         return tuple(out) or ("{}",)

@@ -191,7 +191,8 @@ def render_product(item: Item, size: int, rng: np.random.Generator) -> Image.Ima
 def photograph(canvas: Image.Image, rng: np.random.Generator) -> Image.Image:
     """Shrink to the final size under uneven light with a little exposure and contrast play."""
     small = canvas.reduce(SUPERSAMPLE)
-    arr = np.asarray(small, np.float32)
+    # float32 throughout (Python floats do not promote it), which numpy's stubs cannot see
+    arr: np.ndarray = np.asarray(small, np.float32)
     light = 1.0 + rng.uniform(0.0, 0.04) * (2 * _ramp(rng, small.size[0]) - 1)
     arr = arr * light[..., None] * rng.uniform(0.95, 1.08)
     mean = arr.mean()

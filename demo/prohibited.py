@@ -151,8 +151,11 @@ _WORDS = (
 
 
 @cache
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    font = ImageFont.load_default(size=size)
+    if not isinstance(font, ImageFont.FreeTypeFont):  # Pillow built without FreeType
+        raise RuntimeError("rendering text needs Pillow with FreeType support")
+    return font
 
 
 def render_text(item: Item, size: int, rng: np.random.Generator) -> Image.Image:

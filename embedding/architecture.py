@@ -96,15 +96,16 @@ def build_model(arch: Architecture, tokenizer: PreTrainedTokenizerFast, seed: in
               "hidden_size": arch.vision_width, "intermediate_size": 4 * arch.vision_width,
               "num_hidden_layers": arch.vision_layers, "num_attention_heads": arch.vision_heads}
     size = {"height": arch.image_size, "width": arch.image_size}
+    model: CLIPModel | SiglipModel
+    processor: CLIPImageProcessorPil | SiglipImageProcessorPil
     if arch.family == "clip":
-        config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=arch.embed_dim)
-        model = CLIPModel(config)
+        model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision,
+                                     projection_dim=arch.embed_dim))
         processor = CLIPImageProcessorPil(size={"shortest_edge": arch.image_size}, crop_size=size)
     elif arch.family == "siglip":
         # SigLIP has no projection layer: the embedding size is the tower width.
         text["projection_size"] = vision["hidden_size"] = arch.embed_dim
-        config = SiglipConfig(text_config=text, vision_config=vision)
-        model = SiglipModel(config)
+        model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
         processor = SiglipImageProcessorPil(size=size)
     else:
         raise ValueError(f"unknown model family {arch.family!r}: use 'clip' or 'siglip'")

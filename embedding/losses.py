@@ -22,6 +22,13 @@ SIGLIP_INIT_LOG_SCALE = math.log(10.0)
 SIGLIP_INIT_BIAS = -10.0
 
 
+def _parameter(model: nn.Module, name: str) -> nn.Parameter:
+    """The model's own `logit_scale` or `logit_bias`: CLIP and SigLIP keep them as plain
+    Parameter attributes, which nn.Module's typing only knows as Tensor | Module."""
+    param: nn.Parameter = getattr(model, name)
+    return param
+
+
 def _positives(n: int, positives: torch.Tensor | None, device) -> torch.Tensor:
     eye = torch.eye(n, dtype=torch.bool, device=device)
     return eye if positives is None else positives.to(device).bool() | eye
@@ -79,23 +86,24 @@ class ContrastiveHead(nn.Module):
         self.owns_bias = False
         if loss == "sigmoid" and getattr(model, "logit_bias", None) is None:
             with torch.no_grad():
-                model.logit_scale.fill_(SIGLIP_INIT_LOG_SCALE)
+                _parameter(model, "logit_scale").fill_(SIGLIP_INIT_LOG_SCALE)
             self.logit_bias = nn.Parameter(torch.tensor(SIGLIP_INIT_BIAS))
             self.owns_bias = True
         elif loss == "sigmoid" and fresh:
             with torch.no_grad():
-                model.logit_scale.fill_(SIGLIP_INIT_LOG_SCALE)
-                model.logit_bias.fill_(SIGLIP_INIT_BIAS)
+                _parameter(model, "logit_scale").fill_(SIGLIP_INIT_LOG_SCALE)
+                _parameter(model, "logit_bias").fill_(SIGLIP_INIT_BIAS)
 
     @property
     def log_scale(self) -> nn.Parameter:
-        return self.model[0].logit_scale
+        return _parameter(self.model[0], "logit_scale")
 
     @property
     def bias(self) -> torch.Tensor | None:
-        if self.loss != "sigmoid":
-            return None
-        return self.logit_bias if self.owns_bias else self.model[0].logit_bias
+        return self._sigmoid_bias() if self.loss == "sigmoid" else None
+
+    def _sigmoid_bias(self) -> torch.Tensor:
+        return self.logit_bias if self.owns_bias else _parameter(self.model[0], "logit_bias")
 
     def forward(self, image_emb: torch.Tensor, text_emb: torch.Tensor,
                 positives: torch.Tensor | None = None) -> torch.Tensor:
@@ -103,7 +111,7 @@ class ContrastiveHead(nn.Module):
         scale = self.log_scale.clamp(max=math.log(100.0)).exp()
         if self.loss == "infonce":
             return info_nce_loss(image_emb, text_emb, scale, positives)
-        return sigmoid_loss(image_emb, text_emb, scale, self.bias, positives)
+        return sigmoid_loss(image_emb, text_emb, scale, self._sigmoid_bias(), positives)
 
     def extra_state(self) -> dict:
         """The logit parameters as numbers, for the training record."""

@@ -64,15 +64,28 @@ def test_search_by_uploaded_image_finds_that_product_first(stocked):
 
 def test_search_by_text_and_image_mixes_both(stocked):
     query = image_bytes(COLOURS[5 % 4], seed=5)
-    image_only = ids(stocked.post("/v1/search", files={"image": ("q.png", query, "image/png")},
-                                  data={"alpha": "1", "limit": "24"}))
-    text_only = ids(stocked.post("/v1/search", data={"q": "green jacket", "alpha": "0",
-                                                     "limit": "24"}))
-    mixed = stocked.post("/v1/search", files={"image": ("q.png", query, "image/png")},
-                         data={"q": "green jacket", "alpha": "0.5", "limit": "24"}).json()
-    assert image_only[0] == "p5"
-    assert ids_of(mixed) not in (image_only, text_only) or image_only == text_only
-    assert mixed["results"][0]["score"] < 0.999  # no longer a pure image match
+
+    def scores(**form) -> dict[str, float]:
+        files = {"image": ("q.png", query, "image/png")} if form.pop("image", False) else None
+        response = stocked.post("/v1/search", files=files, data={**form, "limit": "24"})
+        assert response.status_code == 200, response.text
+        return {r["product_id"]: r["score"] for r in response.json()["results"]}
+
+    image_only = scores(image=True, alpha="1")
+    text_only = scores(q="green jacket", alpha="0")
+    mixed = scores(image=True, q="green jacket", alpha="0.5")
+    assert max(image_only, key=image_only.get) == "p5"
+    orders = [sorted(s, key=s.get) for s in (image_only, text_only, mixed)]
+    assert orders[0] != orders[1]  # two queries to tell apart
+    assert len(mixed) == len(image_only) == len(text_only) == 24  # every product
+    # Half and half: cos(q, p) = (image + text) / |image + text| for every product p, so
+    # each mixed score is the sum of the two, times one factor (1/|i + t|, at least 1/2).
+    blend = {p: image_only[p] + text_only[p] for p in mixed}
+    factor = sum(mixed[p] * blend[p] for p in mixed) / sum(b * b for b in blend.values())
+    assert factor >= 0.5 - 1e-4
+    assert all(abs(mixed[p] - factor * blend[p]) < 1e-4 for p in mixed), (factor, mixed, blend)
+    assert orders[2] not in orders[:2]
+    assert mixed["p5"] < 0.999  # no longer a pure image match
 
 
 def ids_of(body):

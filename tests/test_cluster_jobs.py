@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -96,15 +95,49 @@ def test_suspects_are_claimed_alone_and_fail_after_max_attempts(jobs):
     assert "gave up after 3 attempts" in state.errors[0].error
 
 
-def test_requeue_stale_only_touches_old_running_items(jobs):
-    jobs.create_job("upload", new(2))
+class Clock:
+    """The job store's time.time, moved by hand."""
+
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr("catalogue.jobs.time", clock)  # the store's own `time` only
+    return clock
+
+
+def test_requeue_stale_only_touches_old_running_items(jobs, clock):
+    jobs.create_job("upload", new(3))
     jobs.claim(1)
-    assert jobs.requeue_stale(60, 3) == 0  # still fresh: its worker may be alive
-    time.sleep(0.05)
-    assert jobs.requeue_stale(0.01, 3) == 1
+    clock.now += 30
+    jobs.claim(1)  # claimed 30 s after the first
+    assert jobs.requeue_stale(60, 3) == 0  # still fresh: their workers may be alive
+    clock.now += 40  # the first claimed 70 s ago, the second 40 s ago
+    assert jobs.requeue_stale(60, 3) == 1
     assert jobs.queued_count() == 2
+    clock.now += 10
+    assert jobs.requeue_stale(60, 3) == 0  # the second is 50 s old: left alone
+    clock.now += 20
+    assert jobs.requeue_stale(60, 3) == 1
+
+
+def test_queued_count_by_age(jobs, clock):
+    jobs.create_job("upload", new(2))
+    clock.now += 100
+    jobs.create_job("upload", new(1, 2))
+    clock.now += 50  # two items waiting 150 s, one 50 s
+    assert jobs.queued_count() == 3
     assert jobs.queued_count(older_than=3600) == 0
-    assert jobs.queued_count(older_than=0) == 2
+    assert jobs.queued_count(older_than=100) == 2
+    assert jobs.queued_count(older_than=50) == 3  # exactly that long counts
+    jobs.claim(2)  # the two oldest go running: no longer waiting
+    assert jobs.queued_count(older_than=0) == 1
 
 
 def test_withdraw_removes_an_untouched_job_only(jobs):

@@ -53,7 +53,7 @@ def product_retrieval(text_emb: np.ndarray, image_emb: np.ndarray) -> dict[str, 
 
 
 def attribute_precision(encoder: Encoder, rows: list[dict], image_emb: np.ndarray,
-                        language: str, k: int = 10) -> dict[str, float]:
+                        language: str, k: int = 10) -> dict[str, float | str]:
     """Precision@k of "a {colour} {article}" queries over the images of `rows`."""
     colours = np.array([r["baseColour"] for r in rows])
     articles = np.array([r["articleType"] for r in rows])
@@ -72,10 +72,10 @@ def attribute_precision(encoder: Encoder, rows: list[dict], image_emb: np.ndarra
 
 def image_to_image_precision(image_emb: np.ndarray, labels: Sequence[str], k: int = 10) -> float:
     """Fraction of each image's k nearest other images that share its label."""
-    labels = np.asarray(labels)
+    label_array = np.asarray(labels)
     scores = image_emb @ image_emb.T
     np.fill_diagonal(scores, -np.inf)  # an image is not its own neighbour
-    relevant = labels[:, None] == labels[None, :]
+    relevant = label_array[:, None] == label_array[None, :]
     np.fill_diagonal(relevant, False)
     return metrics.precision_at_k(metrics.ranked_relevance(scores, relevant, k), k)
 

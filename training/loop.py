@@ -159,6 +159,7 @@ def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
         model, processor = build_model(arch, tokenizer, config.seed)
     else:
         model, processor, tokenizer = _load_checkpoint(str(model_dir))
+        arch = None  # a checkpoint has its own: `arch` shapes a model built from scratch only
     prep = Preprocessing.from_processor(processor)
 
     image_dir = catalogue_csv.parent / "images"
@@ -168,7 +169,7 @@ def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
     batcher = Batcher(model, tokenizer, train_rows, train_images,
                        Augment(prep, config.augment))
     val_batcher = Batcher(model, tokenizer, val_rows, val_images,
-                           Augment(prep, enabled=False)) if val_rows else None
+                          Augment(prep, enabled=False)) if val_images is not None else None
 
     head = ContrastiveHead(model, config.loss, fresh=model_dir is None)
     apply_freeze(model, config.freeze)
@@ -181,9 +182,9 @@ def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
     batch_size = min(config.batch_size, n)
     steps_per_epoch = n // batch_size  # drop the ragged last batch: contrast needs company
     total_steps = steps_per_epoch * config.epochs
-    val_captions = [labelled_captions(r, config.languages, random.Random(config.seed + 1))
-                    for r in val_rows]
-    val_captions = [random.Random(i).choice(c) for i, c in enumerate(val_captions)]
+    val_choices = [labelled_captions(r, config.languages, random.Random(config.seed + 1))
+                   for r in val_rows]
+    val_captions = [random.Random(i).choice(c) for i, c in enumerate(val_choices)]
 
     loop_start = time.perf_counter()
     budget = (deadline - loop_start - 10.0) if deadline else None  # keep time to save
@@ -246,7 +247,7 @@ def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
     record = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items()}
     record.update(config=config.model_dump(mode="json"),
                   base_model=str(model_dir) if model_dir else None,
-                  arch=asdict(arch) if model_dir is None else None,
+                  arch=asdict(arch) if arch is not None else None,
                   catalogue=str(catalogue_csv), torch_threads=torch.get_num_threads(),
                   parameters=sum(p.numel() for p in model.parameters()),
                   trainable_parameters=sum(p.numel() for _, p in named))

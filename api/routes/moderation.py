@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from api.auth import MANAGER
@@ -42,6 +42,10 @@ def read_moderation_queue(
 def decide_product(product_id: str, body: DecisionIn, products: ProductsDep, store: StoreDep,
                    moderation: ModerationDep):
     """Approve (searchable again) or reject (removed; the image stays refused) a product."""
+    # A built service always keeps decisions (Moderator.build); without a store a decision
+    # could not follow the image, so none is taken.
+    if moderation.decisions is None:
+        raise HTTPException(503, "this service keeps no moderation decisions")
     point = products.point(product_id)
     status = decide(store, moderation.decisions, point, body.decision)
     return DecisionOut(product_id=product_id, decision=body.decision, moderation_status=status)

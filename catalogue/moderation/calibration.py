@@ -82,17 +82,17 @@ def calibrate_threshold(scores: np.ndarray, positive: np.ndarray, precision: flo
 
 
 def calibrate(scores: np.ndarray, labels: Sequence[str], categories: Sequence[str],
-              precision: float = 0.9, current: Sequence[float] | None = None
+              precision: float = 0.9, current: Sequence[float] | np.ndarray | None = None
               ) -> dict[str, CategoryCalibration]:
     """Per category: positives are the items labelled with it, negatives everything else
     (normal products and the other categories). A category with no labelled items keeps
     its `current` threshold, raised if need be above every normal product's score."""
-    labels = np.asarray(labels)
+    label_array = np.asarray(labels)
     out = {}
     for j, name in enumerate(categories):
-        positive = labels == name
+        positive = label_array == name
         if not positive.any():
-            normal = scores[labels == "", j]
+            normal = scores[label_array == "", j]
             threshold = None
             if current is not None and normal.size and normal.max() >= current[j]:
                 threshold = min(1.0, float(normal.max()) + NO_LABEL_MARGIN)
@@ -109,13 +109,13 @@ def evaluate(verdict_categories: Sequence[str | None], labels: Sequence[str],
     """Precision and recall of the verdicts per category and for "any" (flagged at all vs
     labelled prohibited at all)."""
     pred = np.array([v or "" for v in verdict_categories])
-    labels = np.asarray(labels)
+    label_array = np.asarray(labels)
     out = {}
     for name in [*categories, "any"]:
         if name == "any":
-            p_mask, l_mask = pred != "", labels != ""
+            p_mask, l_mask = pred != "", label_array != ""
         else:
-            p_mask, l_mask = pred == name, labels == name
+            p_mask, l_mask = pred == name, label_array == name
         tp = int((p_mask & l_mask).sum())
         out[name] = {"positives": int(l_mask.sum()), "flagged": int(p_mask.sum()),
                      "precision": round(tp / p_mask.sum(), 4) if p_mask.any() else None,
@@ -133,6 +133,7 @@ def format_calibration(results: dict[str, CategoryCalibration], target: float) -
             lines.append(f"{c.category:<16}{raised}{'-':>10}{'-':>8}{0:>9}{'-':>8}  no labelled "
                          f"items: {'raised above normal products' if c.threshold else 'kept'}")
             continue
+        assert c.threshold is not None  # a category with labelled items always gets one
         note = "" if c.met else ("  target not reached: flags nothing" if c.threshold >= 1
                                  else "  target not reached: best F1 at half the precision")
         lines.append(f"{c.category:<16}{c.threshold:>10.4f}{c.precision or 0:>10.3f}"

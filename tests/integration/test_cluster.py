@@ -10,7 +10,6 @@ import json
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 import redis
@@ -89,8 +88,10 @@ def test_redis_restart_under_backlog_loses_nothing_and_refuses_during_outage(clu
     api = cluster.api
     backlog = [accepted(api.upload(f"backlog-{i}", seed=40 + i, via=i)) for i in range(12)]
     cluster.wait_worker_ready(worker)
-    cluster.kill_redis()
-    time.sleep(0.3)
+    mark = len(worker.log())
+    cluster.kill_redis()  # returns once its port is closed
+    wait_for(lambda: "Connection to broker lost" in worker.log()[mark:], 30,
+             "the worker to notice the broker is gone")
     refused = []
     for i in range(3):
         response = api.upload(f"outage-{i}", seed=60 + i, via=i)
@@ -130,10 +131,13 @@ def test_qdrant_outage_fails_nothing_and_uploads_finish_when_it_returns(cluster,
     worker = workers("w-qdrant")
     warm = accepted(cluster.api.upload("qdrant-up", seed=119))  # the worker has its stores
     assert cluster.api.wait_jobs([warm], timeout=60)[warm]["state"] == "done"
+    mark = len(worker.log())
     cluster.standin.kill(signal.SIGKILL)
     jobs = [accepted(cluster.api.upload(f"qdrant-down-{i}", seed=120 + i, via=i))
             for i in range(3)]  # originals and jobs need no vector store: accepted
-    time.sleep(3)  # the tasks run, find the store down, release the items and back off
+    # The tasks run, find the store down, release their items and back off.
+    wait_for(lambda: "retry: Retry in" in worker.log()[mark:], 60,
+             "a task to find the store down and retry")
     assert all(cluster.api.job(j)["state"] in ("queued", "running") for j in jobs)
     cluster.standin = cluster.start("qdrant-again", cluster.qdrant_args)
     wait_for(lambda: http_ready(f"{cluster.qdrant_url}/healthz"), 30, "the stand-in again")

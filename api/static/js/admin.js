@@ -28,7 +28,7 @@ function handleForm(form, busyText, send) {
       status.replaceChildren(`${what} accepted; follow it under `,
                              el("a", { href: "#jobs-heading", text: "Jobs" }), ".");
     } catch (err) {
-      error.textContent = describeError(err, form.dataset.feature);
+      error.textContent = describeError(err);
       error.hidden = false;
     } finally {
       button.disabled = false;
@@ -37,9 +37,8 @@ function handleForm(form, busyText, send) {
   });
 }
 
-function describeError(err, feature) {
+function describeError(err) {
   if (!(err instanceof ApiError)) return err.message || String(err);
-  if (err.unavailable && feature) return `${feature} is not available on this server yet.`;
   if (err.status === 401 || err.status === 403) return `Not allowed: ${err.message}`;
   if (err.status === 413) return `Too large: ${err.message}`;
   return err.message;
@@ -119,7 +118,6 @@ handleForm(batchForm, "Uploading…", async () => {
 });
 
 const importForm = $("import-form");
-importForm.dataset.feature = "Catalogue import";
 handleForm(importForm, "Uploading…", async () => {
   const archive = $("i-archive").files[0];
   const form = new FormData();
@@ -196,9 +194,6 @@ function refreshAfterIngest() {
 
 // ---- moderation ----------------------------------------------------------------------------
 
-const listOf = (body) => (Array.isArray(body) ? body
-  : body?.items ?? body?.data ?? body?.results ?? body?.queue ?? body?.products ?? []);
-
 function describePrompts(prompts) {
   if (!prompts) return [];
   if (typeof prompts === "string") return [prompts];
@@ -214,26 +209,22 @@ async function loadModeration() {
   const list = $("moderation");
   status.textContent = "Loading…";
   try {
-    const items = listOf(await api("/v1/moderation/queue"));
+    const { items } = await api("/v1/moderation/queue");
     list.replaceChildren(...items.map(reviewCard));
     status.textContent = items.length ? `${items.length} waiting for review.`
                                       : "Nothing waiting for review.";
   } catch (err) {
     list.replaceChildren();
-    status.textContent = err instanceof ApiError && err.unavailable
-      ? "Moderation is not available on this server yet."
-      : `Could not load the queue: ${describeError(err)}`;
+    status.textContent = `Could not load the queue: ${describeError(err)}`;
   }
 }
 
 function reviewCard(item) {
-  const id = item.product_id ?? item.id ?? item.product?.id;
-  const title = item.title ?? item.product?.title;
+  const { product_id: id, title } = item;
   const img = el("img", { class: "thumb", alt: title || id, width: "150", height: "200" });
-  showImage(img, imageURL(id, item.image_sha256 ?? item.product?.image_sha256));
-  const facts = [item.category ?? item.product?.category,
-                 typeof item.score === "number" ? `score ${formatScore(item.score)}` : null,
-                 item.reason].filter(Boolean).join(" · ");
+  showImage(img, imageURL(id, item.image_sha256));
+  const score = typeof item.score === "number" ? `score ${formatScore(item.score)}` : null;
+  const facts = [item.category, score].filter(Boolean).join(" · ");
   const prompts = describePrompts(item.prompts);
   const error = el("p", { class: "form-error", role: "alert", hidden: true });
   const buttons = ["approve", "reject"].map((decision) => el("button", {
@@ -267,7 +258,7 @@ async function decide(card, id, decision, buttons, error) {
       + (left ? `${left} waiting for review.` : "Nothing waiting for review.");
     (next?.querySelector("button") || $("moderation-refresh")).focus();
   } catch (err) {
-    error.textContent = describeError(err, "Moderation");
+    error.textContent = describeError(err);
     error.hidden = false;
     for (const b of buttons) b.disabled = false;
   }
@@ -296,9 +287,9 @@ async function loadPredicted() {
   status.textContent = "Loading…";
   try {
     const body = await api("/v1/products", { params: { predicted: "true", limit: 50 } });
-    const products = listOf(body).map((p) => p.product ?? p);
+    const products = body.data;
     list.replaceChildren(...products.map(predictedRow));
-    const more = Boolean(body?.next_offset);
+    const more = Boolean(body.next_offset);
     const n = products.length;
     status.textContent = n
       ? `${more ? "The first " : ""}${n} product${n === 1 ? "" : "s"} with predicted attributes`
@@ -306,14 +297,12 @@ async function loadPredicted() {
       : "No products with predicted attributes.";
   } catch (err) {
     list.replaceChildren();
-    status.textContent = err instanceof ApiError && err.unavailable
-      ? "Predicted tags are not available on this server yet."
-      : `Could not load predicted tags: ${describeError(err)}`;
+    status.textContent = `Could not load predicted tags: ${describeError(err)}`;
   }
 }
 
 function predictedRow(product) {
-  const id = product.id ?? product.product_id;
+  const { id } = product;
   const img = el("img", { class: "thumb small", alt: product.title || id, width: "60",
                           height: "80" });
   showImage(img, imageURL(id, product.image_sha256));

@@ -8,11 +8,6 @@ export class ApiError extends Error {
     this.name = "ApiError";
     this.status = status;
   }
-
-  /** The feature is not on this server (yet): no route, or no such method on it. */
-  get unavailable() {
-    return this.status === 404 || this.status === 405;
-  }
 }
 
 export function storedKey() {
