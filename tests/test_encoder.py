@@ -234,6 +234,7 @@ def test_missing_model_folder_says_how_to_set_vitrine_model(tmp_path, offline, k
         assert str(folder) in message and "Set VITRINE_MODEL to a local folder" in message
 
 
+@pytest.mark.slow  # a fresh Python process importing torch
 def test_serve_with_a_missing_model_exits_at_once_with_the_message(tmp_path):
     missing = tmp_path / "no-such-model"
     env = {**os.environ, "VITRINE_MODEL": str(missing), "HF_HUB_OFFLINE": "1",
@@ -247,6 +248,7 @@ def test_serve_with_a_missing_model_exits_at_once_with_the_message(tmp_path):
 
 
 # -- process-wide threads ----------------------------------------------------------------------
+@pytest.mark.slow  # a fresh Python process importing torch
 def test_only_configure_threads_changes_the_blas_threads(tiny_clip_dir):
     """In a fresh process, as these settings are the process's: an Encoder, loaded and used,
     leaves the BLAS pool alone; configure_threads() holds it to one thread, and a second

@@ -197,6 +197,7 @@ def test_split_is_by_product_deterministic_and_skips_moderation(catalogue):
 # ------------------------------------------------------------------ training
 
 
+@pytest.mark.slow  # trains a model
 def test_training_loss_falls_and_the_model_loads(trained, catalogue):
     assert trained.train_losses[-1] < 0.7 * trained.train_losses[0]
     assert trained.train_losses[-1] < math.log(8)  # below chance: it learnt something
@@ -215,6 +216,7 @@ def test_training_loss_falls_and_the_model_loads(trained, catalogue):
     assert encoder.encode_images([image]).shape == (1, 16)
 
 
+@pytest.mark.slow  # trains a model
 def test_fine_tuning_reuses_the_base_split_and_freezes(trained, catalogue, tmp_path):
     config = TrainConfig(epochs=1, batch_size=8, freeze="vision", languages=("de",),
                          val_fraction=0.5, seed=9, progress=False)
@@ -232,6 +234,7 @@ def test_fine_tuning_reuses_the_base_split_and_freezes(trained, catalogue, tmp_p
 # ------------------------------------------------------------------ zero-shot
 
 
+@pytest.mark.slow  # trains a model
 def test_zeroshot_probabilities_and_ensemble_norm(trained):
     encoder = Encoder(model=str(trained.out_dir))
     labels = ["dress", "jeans", "cap"]
