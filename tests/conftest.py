@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from catalogue.settings import CatalogueSettings
 from embedding.architecture import Architecture
 from embedding.encoder import Encoder
-from testkit.images import image_bytes
+from testkit.api import make_app
 from testkit.models import CORPUS, make_random_model
 
 # Tiny random models score prompts at random, so moderation and auto-tagging would flag
 # and tag at random: they are off unless a test turns them on (enrichers_on), on a demo model.
 os.environ.setdefault("VITRINE_MODERATION_ENABLED", "false")
 os.environ.setdefault("VITRINE_TAGGING_ENABLED", "false")
-
-
-@contextmanager
-def enrichers_on():
-    """Moderation and auto-tagging on, for the services built inside the block."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VITRINE_MODERATION_ENABLED", "true")
-        patch.setenv("VITRINE_TAGGING_ENABLED", "true")
-        yield
 
 
 @pytest.fixture(scope="session")
@@ -50,45 +37,10 @@ def tiny_encoder(tiny_clip_dir) -> Encoder:
     return Encoder(model=str(tiny_clip_dir))
 
 
-def make_app(data_dir: Path, encoder: Encoder, **settings):
-    from catalogue.store.base import VectorStore  # noqa: F401
-    from vitrine.wiring import build_services, create_api
-
-    catalogue = CatalogueSettings(data_dir=data_dir, **settings)
-    services = build_services(catalogue, encoder=encoder)
-    app = create_api(services=services)
-    return app
-
-
 @pytest.fixture
 def client(tmp_path, tiny_encoder):
     with TestClient(make_app(tmp_path / "data", tiny_encoder)) as c:
         yield c
-
-
-def upload(client, product_id, image=None, **fields) -> dict:
-    metadata = {"id": product_id, "title": f"product {product_id}", **fields}
-    response = client.post("/v1/products", data={"metadata": json.dumps(metadata)},
-                           files={"image": ("p.png", image or image_bytes(), "image/png")})
-    return response
-
-
-def wait_job(client, job_id, timeout=30.0) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["state"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
-
-
-def ingest(client, product_id, image=None, **fields) -> dict:
-    response = upload(client, product_id, image, **fields)
-    assert response.status_code == 202, response.text
-    job = wait_job(client, response.json()["job_id"])
-    assert job["state"] == "done", job
-    return job
 
 
 # ---------------------------------------------------------------- a demo model for behaviour tests

@@ -6,7 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from catalogue.settings import CatalogueSettings
-from tests.conftest import image_bytes, ingest, make_app, upload, wait_job
+from testkit.api import ingest, make_app, upload, wait_job
+from testkit.images import image_bytes
 
 COLOURS = ["red", "blue", "green", "yellow"]
 CATEGORIES = ["Dresses", "Shirts", "Jeans"]

@@ -83,7 +83,8 @@ def test_role_matrix(keyed_client):
 
 def test_hidden_products_exist_only_for_managers(keyed_client):
     from catalogue.store.base import point_id
-    from tests.conftest import image_bytes, wait_job
+    from testkit.api import wait_job
+    from testkit.images import image_bytes
 
     manager, shopper = {"X-API-Key": KEYS["manager"]}, {"X-API-Key": KEYS["shopper"]}
     response = keyed_client.post("/v1/products", headers=manager,

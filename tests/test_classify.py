@@ -12,7 +12,7 @@ from PIL import Image
 from catalogue.captions import attribute_query
 from catalogue.styles import read_styles
 from embedding.zeroshot import classify
-from tests.conftest import ingest, make_app
+from testkit.api import ingest, make_app
 
 COLOURS = ["Red", "Blue", "Green", "Yellow", "Black", "White"]
 

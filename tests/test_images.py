@@ -24,7 +24,8 @@ from catalogue.images import ImageError, decode_image
 from catalogue.ingest import Upload
 from catalogue.jobs import NewItem
 from catalogue.store.base import point_id
-from tests.conftest import image_bytes, make_app, upload, wait_job
+from testkit.api import make_app, upload, wait_job
+from testkit.images import image_bytes
 
 CAP = 100_000  # byte cap used throughout, so "oversized" stays cheap to make
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)

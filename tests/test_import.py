@@ -10,7 +10,8 @@ import pytest
 from catalogue.importer import CatalogueFormatError, read_catalogue
 from catalogue.styles import read_styles
 from demo.generator import generate
-from tests.conftest import image_bytes, wait_job
+from testkit.api import wait_job
+from testkit.images import image_bytes
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ from catalogue.moderation import (
     precision_recall,
 )
 from catalogue.styles import read_styles
+from testkit.api import enrichers_on, make_app, upload, wait_job
 from testkit.postgres import postgres_schema
-from tests.conftest import enrichers_on, make_app, upload, wait_job
 
 # ---------------------------------------------------------------- calibration, synthetic
 

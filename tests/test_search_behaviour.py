@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from catalogue.styles import read_styles
-from tests.conftest import make_app, wait_job
+from testkit.api import make_app, wait_job
 
 pytestmark = pytest.mark.slow  # about 10 s, most of it encoding the catalogue
 

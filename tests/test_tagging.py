@@ -19,7 +19,7 @@ from catalogue.tagging import (
     carry_predictions,
     prompt_name,
 )
-from tests.conftest import enrichers_on, ingest, make_app, wait_job
+from testkit.api import enrichers_on, ingest, make_app, wait_job
 
 # ---------------------------------------------------------------- units
 
