@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
 
 from catalogue.schemas import RANK, Role
 
 API_KEY_HEADER = "X-API-Key"
+
+# The OpenAPI security scheme (the Authorize button of /docs); the role check below stays
+# ours, since an open local profile needs no key at all.
+api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
+                              scheme_name="ApiKey",
+                              description="A shopper's or a catalogue manager's key")
 
 
 def hash_key(key: str) -> str:
@@ -38,14 +46,12 @@ class RequireRole:
     def __init__(self, role: Role):
         self.role = role
 
-    def __call__(self, request: Request) -> Role:
-        if self.role is Role.public:
-            return Role.public
+    def __call__(self, request: Request,
+                 key: Annotated[str | None, Security(api_key_scheme)] = None) -> Role:
         settings = request.app.state.api_settings
         key_roles = settings.key_roles()
         if not key_roles:  # local profile without keys: open (cluster refuses to start so)
             return Role.manager
-        key = request.headers.get(API_KEY_HEADER)
         granted = role_of(key, key_roles)
         if granted is None:
             raise HTTPException(401, f"a valid API key is needed in the {API_KEY_HEADER} header",
@@ -55,8 +61,18 @@ class RequireRole:
         return granted
 
 
+class RequirePublic(RequireRole):
+    """The public role: no key, so none in the route's OpenAPI security either."""
+
+    def __init__(self) -> None:
+        super().__init__(Role.public)
+
+    def __call__(self, request: Request) -> Role:  # type: ignore[override]
+        return Role.public
+
+
 def require(role: Role) -> RequireRole:
-    return RequireRole(role)
+    return RequirePublic() if role is Role.public else RequireRole(role)
 
 
 # For route decorators: @router.get("/x", dependencies=[SHOPPER])

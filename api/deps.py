@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
+from api.errors import ApiProblem
 from api.settings import ApiSettings
 from catalogue.dispatch import Dispatch
 from catalogue.ingest import Ingest
@@ -24,7 +25,7 @@ from embedding.encoder import Encoder
 def get_services(request: Request) -> Services:
     services: Services | None = request.app.state.services
     if services is None:  # between start and the end of the lifespan's start-up
-        raise HTTPException(503, "starting", headers={"Retry-After": "5"})
+        raise ApiProblem(503, "starting", code="starting", headers={"Retry-After": "5"})
     return services
 
 

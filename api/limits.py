@@ -1,16 +1,114 @@
-"""A cap on the whole request body, enforced while it streams in."""
+"""Refusals made before a request's body is read: the caller's role and the body's size.
+
+FastAPI resolves a route's dependencies, its `RequireRole` included, only after
+it has parsed the whole form: an anonymous client could make the server read
+and spool a full-size multipart body before hearing 401. `EarlyRefusal`, an ASGI
+middleware, finds the route a request is for among the app's own routes
+(`route.matches`, as the router does) and checks its role against the
+`X-API-Key` header before any body byte is received; the route's dependency
+still runs, so nothing depends on this check alone. It also refuses a declared
+Content-Length over the cap, and stops a chunked body at the cap.
+
+A body-size error raised inside `receive` is an `HTTPException(413)`: FastAPI
+turns any other exception raised while it parses a form into "400 There was an
+error parsing the body". Every refusal here is answered by the app's own
+handler for `HTTPException`, so it has the same shape as a route's errors.
+
+Starlette's form parser has caps of its own (non-file part size, number of
+files, number of fields; `ApiSettings` sets them) and answers 400 when one is
+passed; `form_limit_handler` makes those a 413 naming the setting. Starlette
+has no exception type per limit, so they are told from a malformed form (which
+stays 400) by its messages.
+"""
 
 from __future__ import annotations
 
-import json
+import inspect
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Match
+
+from api.auth import API_KEY_HEADER, RequireRole, role_of
+from api.errors import error_body
+from catalogue.schemas import RANK, Role
+
+CLOSE = {"Connection": "close"}  # the rest of a refused body is not read: don't reuse
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` past the cap; an HTTPException, so FastAPI passes it on."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(413, f"request body over the limit of {max_bytes} bytes "
+                              "(VITRINE_MAX_BODY_BYTES)", headers=CLOSE)
 
 
-class BodySizeLimit:
-    """ASGI middleware: 413 when Content-Length or the bytes received exceed the limit."""
+def route_roles(routes: list[BaseRoute]) -> list[tuple[BaseRoute, Role]]:
+    """Each API route with the role its RequireRole dependency asks, in the router's order
+    (FastAPI keeps included routers' routes in `original_router`)."""
+    found: list[tuple[BaseRoute, Role]] = []
+    for route in routes:
+        original = getattr(route, "original_router", None)
+        if original is not None:
+            found += route_roles(original.routes)
+            continue
+        dependant = getattr(route, "dependant", None)
+        roles = [d.call.role for d in getattr(dependant, "dependencies", ())
+                 if isinstance(d.call, RequireRole)]
+        if roles:
+            found.append((route, max(roles, key=RANK.__getitem__)))
+    return found
+
+
+def required_role(app: Any, scope: dict) -> Role | None:
+    """The role the route answering `scope` needs; None where no route fully matches."""
+    roles = getattr(app.state, "route_roles", None)
+    if roles is None:  # the routes are all included by the first request
+        roles = app.state.route_roles = route_roles(app.routes)
+    for route, role in roles:
+        if route.matches(scope)[0] is Match.FULL:
+            return role
+    return None
+
+
+def role_refusal(app: Any, scope: dict) -> HTTPException | None:
+    """The 401/403 the route's RequireRole would raise, decided from the headers alone."""
+    role = required_role(app, scope)
+    if role is None or role is Role.public:
+        return None
+    key_roles = app.state.api_settings.key_roles()
+    if not key_roles:  # no keys configured: the local profile is open
+        return None
+    key = next((v.decode("latin-1") for k, v in scope.get("headers") or []
+                if k == API_KEY_HEADER.lower().encode()), None)
+    granted = role_of(key, key_roles)
+    if granted is None:
+        return HTTPException(401, f"a valid API key is needed in the {API_KEY_HEADER} header",
+                             headers={"WWW-Authenticate": "ApiKey", **CLOSE})
+    if RANK[granted] < RANK[role]:
+        return HTTPException(403, f"this needs the {role} role; the key is a {granted}'s",
+                             headers=CLOSE)
+    return None
+
+
+async def http_error_response(request: Request, exc: HTTPException):
+    """`exc` answered by the app's own handler for it, as a route's would be."""
+    handlers = request.app.exception_handlers
+    handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
+    if handler is None:
+        return JSONResponse(error_body(exc.status_code, str(exc.detail)), exc.status_code,
+                            exc.headers)
+    response = handler(request, exc)
+    return await response if inspect.isawaitable(response) else response
+
+
+class EarlyRefusal:
+    """ASGI middleware: 401/403 from the headers, 413 from Content-Length, both before the
+    body is read; 413 once a body without (or lying about) a length passes the cap."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -18,10 +116,13 @@ class BodySizeLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._refuse(send)
+        refusal = role_refusal(scope["app"], scope) if "app" in scope else None
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if refusal is None and declared is not None and declared.isdigit() \
+                and int(declared) > self.max_bytes:
+            refusal = BodyTooLarge(self.max_bytes)
+        if refusal is not None:
+            return await self._answer(scope, receive, send, refusal)
         received = 0
         started = False
 
@@ -31,7 +132,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message):
@@ -41,13 +142,35 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+        except BodyTooLarge as exc:  # read outside a route (its handler answers inside one)
+            if started:
+                raise
+            await self._answer(scope, receive, send, exc)
 
-    async def _refuse(self, send):
-        body = json.dumps({"detail": f"request body over the limit of {self.max_bytes} bytes"})
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body.encode()})
+    async def _answer(self, scope, receive, send, exc: HTTPException) -> None:
+        if "app" not in scope:
+            response = JSONResponse(error_body(exc.status_code, str(exc.detail)),
+                                    exc.status_code, exc.headers)
+        else:
+            response = await http_error_response(Request(scope, receive), exc)
+        await response(scope, receive, send)
+
+
+# Starlette's messages for its form caps, and the setting that sets each.
+FORM_LIMITS = {"Field exceeded maximum size": "VITRINE_MAX_PART_BYTES",
+               "Part exceeded maximum size": "VITRINE_MAX_PART_BYTES",
+               "Too many files": "VITRINE_MAX_FILES",
+               "Too many fields": "VITRINE_MAX_FIELDS"}
+
+
+async def form_limit_handler(request: Request, exc: Exception):
+    """For status 400: a form over one of Starlette's caps becomes a 413 naming the setting;
+    any other 400 goes to the app's handler unchanged."""
+    assert isinstance(exc, HTTPException)
+    if isinstance(exc.__context__, MultiPartException):
+        message = exc.__context__.message
+        setting = next((s for prefix, s in FORM_LIMITS.items() if message.startswith(prefix)),
+                       None)
+        if setting:
+            exc = HTTPException(413, f"{message.rstrip('.')} ({setting})", headers=CLOSE)
+    return await http_error_response(request, exc)

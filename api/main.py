@@ -8,17 +8,13 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import JSONResponse
 
-from api.limits import BodySizeLimit
+from api.errors import install_handlers
+from api.limits import EarlyRefusal, form_limit_handler
 from api.routes import classify, health, imports, media, moderation, pages, products, search
 from api.settings import ApiSettings
-from catalogue.dispatch import DispatchUnavailable
-from catalogue.images import ImageError
-from catalogue.ingest import StoreUnavailable, UploadRejected
-from catalogue.products import UnknownProduct
 from catalogue.services import Services
 
 log = logging.getLogger("vitrine")
@@ -51,7 +47,10 @@ def create_app(settings: ApiSettings, start: Callable[[], Services],
     app = FastAPI(title="Vitrine", version="1.0",
                   description="Fashion product search: text, image and combined queries "
                               "over a CLIP-family model and Qdrant.",
-                  lifespan=lifespan)
+                  lifespan=lifespan,
+                  form_limits={"max_part_size": settings.max_part_bytes,
+                               "max_files": settings.max_files,
+                               "max_fields": settings.max_fields})
     app.state.api_settings = settings
     app.state.services = None
     app.include_router(health.router)
@@ -62,29 +61,12 @@ def create_app(settings: ApiSettings, start: Callable[[], Services],
     app.include_router(imports.router)
     app.include_router(media.router)
     app.include_router(pages.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Refusals from the headers (role, Content-Length) come before any body byte is read.
+    app.add_middleware(EarlyRefusal, max_bytes=settings.max_body_bytes)
     # Pages, scripts and JSON shrink about 3x; Starlette leaves images (already compressed) be.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
 
-    @app.exception_handler(UnknownProduct)
-    async def unknown_product(request: Request, exc: UnknownProduct):
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(ImageError)
-    async def bad_image(request: Request, exc: ImageError):
-        return JSONResponse({"detail": f"bad image: {exc}"}, status_code=422)
-
-    @app.exception_handler(UploadRejected)
-    async def upload_rejected(request: Request, exc: UploadRejected):
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(DispatchUnavailable)
-    async def dispatch_down(request: Request, exc: DispatchUnavailable):
-        return JSONResponse({"detail": f"{exc}; nothing was accepted, try again"},
-                            status_code=503, headers={"Retry-After": "5"})
-
-    @app.exception_handler(StoreUnavailable)
-    async def store_down(request: Request, exc: StoreUnavailable):
-        return JSONResponse({"detail": str(exc)}, status_code=503)
-
+    install_handlers(app)
+    # Starlette answers 400 for a form over its caps: a 413 naming the setting instead.
+    app.add_exception_handler(400, form_limit_handler)
     return app

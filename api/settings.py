@@ -15,6 +15,12 @@ class ApiSettings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = 64 * 1024 * 1024
     """Whole request body, all parts together; uvicorn and Starlette cap no such thing."""
+    max_part_bytes: int = 8 * 1024 * 1024
+    """One non-file form field (a batch's metadata JSON); files are capped by the body only."""
+    max_files: int = 1000
+    """Files in one multipart form (a batch's images)."""
+    max_fields: int = 1000
+    """Non-file fields in one form."""
     api_keys: dict[str, str] = {}
     """SHA-256 digest of a key -> "shopper" or "manager", as JSON in VITRINE_API_KEYS."""
 

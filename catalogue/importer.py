@@ -1,4 +1,4 @@
-"""Catalogue import from real formats.
+"""Catalogue import from real formats, and uploaded archives staged safely.
 
 Two formats are read:
 - the Kaggle "Fashion Product Images" layout: a folder with `styles.csv`
@@ -8,25 +8,50 @@ Two formats are read:
 - JSON Lines: one product per line with Vitrine's own fields and an `image`
   path relative to the file (local paths only, no URLs).
 
-Rows with problems are reported by line number and the rest are imported.
+Rows with problems are reported by line number and the rest are imported. A row's id
+is checked (`PRODUCT_ID_PATTERN`) before its image is looked for, so an id such as
+`../../x` is that line's error and no file outside the catalogue is ever opened
+(nor is whether one exists given away). Sloppy text is tolerated as
+`catalogue.styles` describes: a styles.csv in UTF-8 (with or without a byte-order
+mark) or, line by line where a line isn't UTF-8, Windows-1252/latin-1, with nothing
+reported since every byte decodes; lines and fields up to
+`VITRINE_IMPORT_MAX_FIELD_CHARS`, a longer one being that line's error. JSON Lines
+must be UTF-8 (the JSON standard says so): a line that isn't, that is longer than
+the same bound, or that doesn't parse (nesting too deep included) is that line's
+error.
+
+An uploaded archive (`import_archive`) is unpacked by `catalogue.archive` into
+`<data_dir>/staging/<uuid>` (not /tmp: the data folder's disk is the one whose free
+space is checked and budgeted), removed afterwards in every case. Every message names
+paths as the archive has them, never where it was staged.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import shutil
-import zipfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
 from tqdm import tqdm
 
+from catalogue.archive import ArchiveLimits, extract_archive
 from catalogue.ingest import Accepted, Ingest, Upload
-from catalogue.styles import CatalogueFormatError, iter_styles
+from catalogue.jsonsafe import JsonInputError, parse_json
+from catalogue.schemas import PRODUCT_ID_PATTERN
+from catalogue.styles import (
+    MAX_FIELD_CHARS,
+    UNDECODED,
+    CatalogueFormatError,
+    Lines,
+    iter_styles,
+    open_text,
+)
 
-MAX_ARCHIVE_BYTES = 4 * 1024**3
+SHOWN_ID_CHARS = 80  # a bad id is quoted in its message up to this length
 
 
 @dataclass
@@ -35,10 +60,30 @@ class Row:
     metadata: dict[str, Any] | None
     image: Path | None
     error: str | None = None
+    image_name: str = ""  # as the catalogue names it, for messages
 
 
 def _blank_to_none(value: str | None) -> str | None:
     return value.strip() if value and value.strip() else None
+
+
+def _join(shown: str, rel: str) -> str:
+    return f"{shown.rstrip('/')}/{rel}" if shown else rel
+
+
+def _parent(shown: str) -> str:
+    parent = str(PurePosixPath(shown).parent)
+    return "" if parent == "." else parent
+
+
+def bad_id(line: int, value: Any) -> str | None:
+    """Why `value` can't be a product id, as that line's error; None if it can."""
+    if isinstance(value, str) and re.fullmatch(PRODUCT_ID_PATTERN, value):
+        return None
+    shown = repr(value)
+    shown = shown if len(shown) <= SHOWN_ID_CHARS else shown[:SHOWN_ID_CHARS] + "…"
+    return (f"line {line}: bad id {shown}: an id is 1 to 128 letters, digits and . _ : -, "
+            "starting with a letter or digit")
 
 
 def kaggle_metadata(r: dict[str, str]) -> dict[str, Any]:
@@ -61,112 +106,141 @@ def kaggle_metadata(r: dict[str, str]) -> dict[str, Any]:
     return {k: v for k, v in metadata.items() if v is not None}
 
 
-def read_kaggle(folder: Path) -> Iterator[Row]:
-    for line, r in iter_styles(folder / "styles.csv"):
-        if None in r:  # more cells than columns: the row is misaligned
-            yield Row(line, None, None, f"line {line}: more cells than the header has")
+def _id_only(value: Any) -> dict[str, Any] | None:
+    """What a row with a bad id keeps of its metadata: the id, if it is short enough to show."""
+    return {"id": value} if isinstance(value, str) and len(value) <= SHOWN_ID_CHARS else None
+
+
+def read_kaggle(folder: Path, max_field_chars: int = MAX_FIELD_CHARS,
+                shown: str | None = None) -> Iterator[Row]:
+    shown = str(folder) if shown is None else shown
+    csv_path, name = folder / "styles.csv", _join(shown, "styles.csv")
+    # A first pass over the text alone: an error of the whole file (a runaway quote) found
+    # halfway would leave the originals of the rows before it stored for no job.
+    for _ in iter_styles(csv_path, max_field_chars, name):
+        pass
+    for line, r, error in iter_styles(csv_path, max_field_chars, name):
+        if r is None:
+            yield Row(line, None, None, error)
             continue
         metadata = kaggle_metadata(r)
-        image = folder / "images" / f"{metadata.get('id', '')}.jpg"
-        yield Row(line, metadata, image)
+        if problem := bad_id(line, metadata["id"]):  # before any path is made of it
+            yield Row(line, _id_only(metadata["id"]), None, problem)
+            continue
+        name = f"images/{metadata['id']}.jpg"
+        yield Row(line, metadata, folder / name, image_name=_join(shown, name))
 
 
-def read_jsonl(path: Path) -> Iterator[Row]:
-    with path.open(encoding="utf-8") as f:
-        for line, text in enumerate(f, start=1):
-            if not text.strip():
-                continue
-            try:
-                metadata = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield Row(line, None, None, f"line {line}: not valid JSON ({exc.msg})")
-                continue
-            if not isinstance(metadata, dict):
-                yield Row(line, None, None, f"line {line}: expected a JSON object")
-                continue
-            image = metadata.pop("image", None)
-            if not isinstance(image, str) or not image:
-                yield Row(line, metadata, None, f"line {line}: no image path")
-                continue
-            if "://" in image:
-                yield Row(line, metadata, None, f"line {line}: image must be a local path, "
-                                                f"not a URL ({image})")
-                continue
-            resolved = (path.parent / image).resolve()
-            if not resolved.is_relative_to(path.parent.resolve()):
-                yield Row(line, metadata, None, f"line {line}: image path leaves the "
-                                                f"catalogue folder ({image})")
-                continue
-            yield Row(line, metadata, resolved)
+def _jsonl_row(path: Path, line: int, text: str, shown: str) -> Row:
+    try:  # the line's length is bounded already (Lines); UTF-8 takes at most 4 bytes a char
+        metadata = parse_json(text, max_bytes=4 * len(text) + 1)
+    except JsonInputError as exc:
+        return Row(line, None, None, f"line {line}: {exc}")
+    except ValueError:  # an integer past Python's digit limit
+        return Row(line, None, None, f"line {line}: not valid JSON (a number too long)")
+    if not isinstance(metadata, dict):
+        return Row(line, None, None, f"line {line}: expected a JSON object")
+    if problem := bad_id(line, metadata.get("id")):
+        return Row(line, _id_only(metadata.get("id")), None, problem)
+    image = metadata.pop("image", None)
+    if not isinstance(image, str) or not image:
+        return Row(line, metadata, None, f"line {line}: no image path")
+    if "://" in image:
+        return Row(line, metadata, None, f"line {line}: image must be a local path, "
+                                         f"not a URL ({image[:200]})")
+    resolved = (path.parent / image).resolve()
+    if not resolved.is_relative_to(path.parent.resolve()):
+        return Row(line, metadata, None, f"line {line}: image path leaves the "
+                                         f"catalogue folder ({image[:200]})")
+    return Row(line, metadata, resolved, image_name=_join(shown, image))
 
 
-def read_catalogue(path: Path) -> Iterator[Row]:
-    """Rows of a Kaggle-style folder (or its styles.csv) or a .jsonl file."""
+def read_jsonl(path: Path, max_line_chars: int = MAX_FIELD_CHARS,
+               shown: str | None = None) -> Iterator[Row]:
+    """Rows of a .jsonl file; `shown` is what messages call the folder it is in."""
+    shown = _parent(str(path)) if shown is None else shown
+    with open_text(path, _join(shown, path.name)) as f:
+        lines = Lines(f, max_line_chars)
+        for text in lines:
+            line = lines.number
+            if lines.overlong:
+                lines.overlong.clear()
+                yield Row(line, None, None, f"line {line}: longer than {max_line_chars} "
+                                            "characters (VITRINE_IMPORT_MAX_FIELD_CHARS)")
+            elif UNDECODED.search(text):
+                yield Row(line, None, None, f"line {line}: not UTF-8 (JSON Lines are UTF-8)")
+            elif text.strip():
+                yield _jsonl_row(path, line, text, shown)
+
+
+def read_catalogue(path: Path, max_field_chars: int = MAX_FIELD_CHARS,
+                   shown: str | None = None) -> Iterator[Row]:
+    """Rows of a Kaggle-style folder (or its styles.csv) or a .jsonl file; `shown` is what
+    messages call `path` (as given, by default)."""
     path = Path(path)
+    shown = str(path) if shown is None else shown
     if path.is_dir() and (path / "styles.csv").exists():
-        return read_kaggle(path)
+        return read_kaggle(path, max_field_chars, shown)
     if path.name == "styles.csv":
-        return read_kaggle(path.parent)
+        return read_kaggle(path.parent, max_field_chars, _parent(shown))
     if path.suffix in (".jsonl", ".ndjson"):
-        return read_jsonl(path)
+        return read_jsonl(path, max_field_chars, _parent(shown))
     if path.is_dir():
         found = sorted(path.glob("*.jsonl"))
         if len(found) == 1:
-            return read_jsonl(found[0])
-    raise CatalogueFormatError(f"{path} is neither a folder with styles.csv nor a .jsonl file")
+            return read_jsonl(found[0], max_field_chars, shown)
+    raise CatalogueFormatError(f"{shown or 'the archive'} is neither a folder with styles.csv "
+                               "nor a .jsonl file")
 
 
-def uploads_of(rows: Iterator[Row], progress: bool = False) -> Iterator[Upload]:
-    """Each row as an upload, its image read only when it is its turn; a row that can't be
-    read becomes an upload already known bad, with the reason."""
+def _read_image(path: Path, max_bytes: int | None) -> bytes:
+    with path.open("rb") as f:  # never more than the cap, whatever the file's size
+        return f.read() if max_bytes is None else f.read(max_bytes + 1)
+
+
+def uploads_of(rows: Iterator[Row], progress: bool = False,
+               max_image_bytes: int | None = None) -> Iterator[Upload]:
+    """Each row as an upload, its image read only when it is its turn (and no further than
+    one byte over `max_image_bytes`, which decoding then refuses); a row that can't be read
+    becomes an upload already known bad, with the reason."""
     for row in tqdm(rows, desc="reading catalogue", unit="product", disable=not progress):
         where = f"line {row.line}"
         if row.error or row.image is None:
             yield Upload(row.metadata, None, error=row.error or "no image")
             continue
         try:
-            data = row.image.read_bytes()
+            data = _read_image(row.image, max_image_bytes)
         except OSError as exc:
             yield Upload(row.metadata, None, where=where,
-                         error=f"image unreadable: {exc.strerror or exc} ({row.image.name})")
+                         error=f"image unreadable: {exc.strerror or 'error'} ({row.image_name})")
             continue
         yield Upload(row.metadata, data, where=where)
 
 
-def import_catalogue(ingest: Ingest, path: Path, progress: bool = False) -> Accepted:
-    """Record an import job for the catalogue at `path`."""
-    accepted = ingest.accept(uploads_of(read_catalogue(path), progress), kind="import")
+def import_catalogue(ingest: Ingest, path: Path, progress: bool = False,
+                     shown: str | None = None) -> Accepted:
+    """Record an import job for the catalogue at `path` (`shown`: what messages call it)."""
+    settings = ingest.settings
+    rows = read_catalogue(path, settings.import_max_field_chars, shown)
+    accepted = ingest.accept(uploads_of(rows, progress, settings.max_image_bytes),
+                             kind="import")
     if accepted.accepted + accepted.rejected == 0:
         ingest.jobs.withdraw(accepted.job_id)
-        raise CatalogueFormatError(f"{path} holds no products")
+        name = str(path) if shown is None else shown
+        raise CatalogueFormatError(f"{name or 'the archive'} holds no products")
     return accepted
 
 
-def extract_archive(archive: Path, target: Path, max_bytes: int = MAX_ARCHIVE_BYTES) -> Path:
-    """Unpack an uploaded zip safely (no paths outside target, bounded size); returns the
-    folder that holds the catalogue."""
+def import_archive(ingest: Ingest, archive: Path | IO[bytes]) -> Accepted:
+    """Stage an uploaded zip under the data folder, record its import job, and remove the
+    staging folder whatever happens (the originals are in the media store by then)."""
+    settings = ingest.settings
+    staging = settings.data_dir / "staging" / uuid.uuid4().hex
+    staging.mkdir(parents=True)
     try:
-        with zipfile.ZipFile(archive) as z:
-            total = sum(i.file_size for i in z.infolist())
-            if total > max_bytes:
-                raise CatalogueFormatError(f"the archive unpacks to {total} bytes, over the "
-                                           f"limit of {max_bytes}")
-            root = target.resolve()
-            for info in z.infolist():
-                dest = (target / info.filename).resolve()
-                if not dest.is_relative_to(root):
-                    raise CatalogueFormatError(f"the archive holds a path outside its folder: "
-                                               f"{info.filename}")
-                if info.is_dir():
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with z.open(info) as src, dest.open("wb") as out:
-                    shutil.copyfileobj(src, out)
-    except zipfile.BadZipFile as exc:
-        raise CatalogueFormatError(f"the archive is not a valid zip file: {exc}") from exc
-    candidates = [p.parent for p in target.rglob("styles.csv")] + list(target.rglob("*.jsonl"))
-    if len(candidates) != 1:
-        raise CatalogueFormatError("the archive must hold exactly one styles.csv or .jsonl "
-                                   f"catalogue, found {len(candidates)}")
-    return candidates[0]
+        folder, shown = extract_archive(archive, staging, ArchiveLimits.of(settings))
+        return import_catalogue(ingest, folder, shown=shown)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+

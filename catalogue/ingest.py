@@ -18,7 +18,7 @@ from typing import Any
 from PIL import Image
 from pydantic import ValidationError
 
-from catalogue.images import ImageError, decode_image
+from catalogue.images import ImageError, decode_with, display_with, model_input_size
 from catalogue.jobs import Item, JobStore, NewItem
 from catalogue.media import MediaStore
 from catalogue.schemas import ModerationStatus, ProductCreate
@@ -38,6 +38,9 @@ def validation_message(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'metadata'}: {e['msg']}"
                      for e in exc.errors())
 
+
+# The payload (and item metadata) key of the display copy's digest: see catalogue.images.
+DISPLAY_KEY = "display_sha256"
 
 POLL_SECONDS = 0.02  # how often a batch waiting for company looks for more uploads
 
@@ -116,12 +119,14 @@ class Ingest:
         if upload.image is None:
             return NewItem(product.id, error="no image was sent for this product")
         try:  # decoded now so a bad image is refused before anything is stored
-            decode_image(upload.image, self.settings.max_image_bytes,
-                         self.settings.max_image_pixels)
-        except ImageError as exc:
+            display_bytes = display_with(self.settings, upload.image)
+        except ImageError as exc:  # DecodeBusy goes up: the whole request is a 503
             return NewItem(product.id, error=str(exc))
+        # Served instead of the upload: what shoppers get is what Vitrine wrote. The
+        # original is kept beside it for reindexing.
+        display = self.media.put(display_bytes)
         digest = self.media.put(upload.image)  # durable before we acknowledge
-        metadata = {**product.model_dump(), "version": time.time()}
+        metadata = {**product.model_dump(), "version": time.time(), DISPLAY_KEY: display}
         return NewItem(product.id, metadata, digest)
 
     def accept(self, uploads: Iterable[Upload], kind: str = "upload",
@@ -130,11 +135,23 @@ class Ingest:
         encoded yet. A bad upload becomes a failed item with its reason, or, with `strict`
         (a single product), UploadRejected before anything is recorded. `uploads` is read
         lazily, so a large catalogue is never held in memory."""
-        items = []
+        items: list[NewItem] = []
+        first: dict[str, int] = {}  # product id -> the item accepted with it
         for upload in uploads:
             item = self.prepare(upload)
             if strict and item.error:
                 raise UploadRejected(item.error)
+            product_id = item.product_id
+            if not item.error and product_id is not None:
+                # Two items of one job on one point: both would report success, the later
+                # silently replacing the earlier. The first is kept, the others fail.
+                if product_id in first:
+                    reason = (f"duplicate id {product_id} in this batch "
+                              f"(item {first[product_id]} has it)")
+                    item = NewItem(product_id, error=(f"{upload.where}: {reason}"
+                                                      if upload.where else reason))
+                else:
+                    first[product_id] = len(items)
             items.append(item)
         rejected = sum(1 for it in items if it.error)
         return Accepted(self.jobs.create_job(kind, items), len(items) - rejected, rejected)
@@ -187,11 +204,14 @@ class Ingest:
 
     def decode(self, items: Sequence[Item]) -> list[Image.Image | ImageError | KeyError]:
         """Each item's original, read and decoded, or why it can't be: on every core, since
-        reading and Pillow's decoders release the GIL."""
+        reading and Pillow's decoders release the GIL. Decoded at about the model's input
+        size, within the process's decode budget."""
+        target = model_input_size(self.encoder.preprocess)
+
         def one(item: Item) -> Image.Image | ImageError | KeyError:
             try:
-                return decode_image(self.media.get(item.image_sha256),
-                                    self.settings.max_image_bytes, self.settings.max_image_pixels)
+                return decode_with(self.settings, self.media.get(item.image_sha256),
+                                   target, background=True)
             except (ImageError, KeyError) as exc:
                 return exc
 
@@ -217,9 +237,12 @@ class Ingest:
         meta = dict(item.metadata)
         version = meta.pop("version")
         product_id = meta.pop("id")
+        display = meta.pop(DISPLAY_KEY, None)  # absent for items queued before display copies
         payload = {**meta, "product_id": product_id, "image_sha256": item.image_sha256,
                    "model": self.encoder.model_id, "updated_at": version,
                    "moderation_status": ModerationStatus.visible.value, "predicted": {}}
+        if display:
+            payload[DISPLAY_KEY] = display
         if old and not fresh_image:  # same image: keep what was judged of it
             for key in ("moderation_status", "moderation", "predicted"):
                 if key in old.payload:

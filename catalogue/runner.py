@@ -2,8 +2,9 @@
 
 It fills the `catalogue.dispatch.Dispatch` role: `submit` wakes the thread,
 which processes queued items in batches through `Ingest.run_pending` (the same
-driver `vitrine import` and the Celery tasks use) and then lets the store index
-what it took.
+driver `vitrine import` and the Celery tasks use) and then tells the store, which
+starts building its index only once enough new points await it (a one-product
+batch after a large index copies nothing).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class LocalRunner:
             except Exception:
                 log.exception("ingest batch failed")
                 taken = 0
-            if taken:
+            if taken:  # a cheap question: the store decides whether a rebuild is due
                 self.ingest.store.optimize_in_background()
                 continue
             self._wake.wait(self.idle_seconds)

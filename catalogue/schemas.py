@@ -43,7 +43,8 @@ Tags = Annotated[list[str], Field(max_length=50)]
 class ProductFields(BaseModel):
     """The fields a catalogue manager sets; all optional, since metadata is patchy."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # NaN and Infinity are no prices (and no JSON reply could carry them back).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     title: Title = ""
     description: Description = ""
@@ -63,7 +64,8 @@ class ProductCreate(ProductFields):
 class ProductUpdate(BaseModel):
     """A partial update: only the fields given change."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # NaN and Infinity are no prices (and no JSON reply could carry them back).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     title: Title | None = None
     description: Description | None = None
@@ -80,6 +82,8 @@ class ProductPublic(ProductCreate):
     model_config = ConfigDict(extra="ignore")
 
     image_sha256: str
+    display_sha256: str | None = Field(None, description=(
+        "The served copy's SHA-256 (a JPEG Vitrine re-encoded); none for older products"))
     model: str
     moderation_status: ModerationStatus = ModerationStatus.visible
     predicted: dict[str, Any] = Field(default_factory=dict,
@@ -89,7 +93,7 @@ class ProductPublic(ProductCreate):
 
 class ProductFilters(BaseModel):
     # Shares the query string with q, limit and friends, so other keys are allowed.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     category: list[str] | None = None
     colour: list[str] | None = None
@@ -108,8 +112,11 @@ class SearchResult(BaseModel):
 class SearchResults(BaseModel):
     results: list[SearchResult]
     limit: int
-    offset: int
-    next_offset: int | None
+    offset: int = Field(description="Position of the first result, cursor pages included")
+    next_offset: int | None = Field(description="Pass as offset for the next page")
+    next_cursor: str | None = Field(None, description=(
+        "Pass as cursor for the next page: continues after this page's last result even "
+        "when products were added or removed above it"))
 
 
 class JobState(StrEnum):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from catalogue.datalock import DataLock
 from catalogue.dispatch import Dispatch
 from catalogue.ingest import Ingest
 from catalogue.jobs import JobStore
@@ -34,9 +35,12 @@ class Services:
     tagger: Tagger
     ingest: Ingest
     dispatch: Dispatch
+    data_lock: DataLock | None = None  # the local data folder, held while these are open
 
     def close(self) -> None:
         self.dispatch.stop()
         self.store.close()
         self.jobs.close()
         self.moderation.close()
+        if self.data_lock:
+            self.data_lock.release()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +27,17 @@ class CatalogueSettings(BaseSettings):
     with p99 under 4 ms, where the engine default gives 0.989 and 0.908 (BENCHMARKS.md)."""
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    max_decoded_bytes: int = 128 * 1024 * 1024
+    """Largest image once decoded (width x height x bytes per pixel, from the header, before
+    decoding): a 5 KB one-bit PNG can hold 40 Mpx. 128 MiB is a 32 Mpx RGB PNG; JPEGs are
+    decoded scaled down (draft), so far larger JPEG photos pass."""
+    decode_budget_bytes: int = 512 * 1024 * 1024
+    """Decoded pixels the whole process may hold at once (uploads, photo searches, ingest);
+    at least max_decoded_bytes, so any accepted image can decode alone."""
+    decode_wait_seconds: float = 2.0
+    """How long a request waits for room in the decode budget before a 503."""
+    min_image_side: int = 32
+    """Smallest accepted width and height of a photo, in pixels."""
     ingest_batch_size: int = 32
     max_attempts: int = 3
     """Times an upload is tried before it ends failed instead of looping."""
@@ -36,6 +48,24 @@ class CatalogueSettings(BaseSettings):
     s3://bucket/prefix for an S3-compatible store (the `s3` extra)."""
     s3_endpoint_url: str | None = None
     """S3-compatible endpoint (MinIO, Ceph...); empty for AWS. Credentials: boto3's usual chain."""
+    import_max_bytes: int = 4 * 1024**3
+    """Bytes an uploaded archive may unpack to, counted as written (not as the zip declares)."""
+    import_max_files: int = 100_000
+    """Entries an uploaded archive may hold (the full Kaggle set has about 44,000 images)."""
+    import_min_free_bytes: int = 1024**3
+    """Free space an import leaves on the data folder's disk; checked before and while unpacking."""
+    import_max_concurrent: int = 1
+    """Imports at once per API key (per client without keys), counted by each API process."""
+    import_max_field_chars: int = 128 * 1024
+    """Longest field and line of a styles.csv or .jsonl, in characters (csv's own default);
+    a longer one is that line's error, and the rest of the file is read."""
+
+    @model_validator(mode="after")
+    def budget_fits_one_image(self) -> CatalogueSettings:
+        if self.decode_budget_bytes < self.max_decoded_bytes:
+            raise ValueError(f"VITRINE_DECODE_BUDGET_BYTES ({self.decode_budget_bytes}) must be "
+                             f"at least VITRINE_MAX_DECODED_BYTES ({self.max_decoded_bytes})")
+        return self
 
     @property
     def media_dir(self) -> Path:

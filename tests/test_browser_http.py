@@ -45,16 +45,17 @@ def ingest_one(client, product_id: str, data: bytes, headers=None) -> dict:
     raise AssertionError(job)
 
 
-@pytest.mark.parametrize("fmt,media_type", [("PNG", "image/png"), ("JPEG", "image/jpeg"),
-                                            ("WEBP", "image/webp"), ("GIF", "image/gif")])
-def test_image_route_serves_the_original_with_its_type(open_client, fmt, media_type):
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF"])
+def test_image_route_serves_vitrines_own_copy_as_jpeg(open_client, fmt):
+    """Never the uploaded bytes: the JPEG Vitrine re-encoded at ingest (issue 11)."""
     client = open_client
     data = image_bytes("red", fmt=fmt, seed=5)
     product = ingest_one(client, "img-1", data)
     response = client.get("/v1/products/img-1/image")
-    assert response.status_code == 200 and response.content == data
-    assert response.headers["content-type"] == media_type
-    assert response.headers["etag"] == f'"{product["image_sha256"]}"'
+    assert response.status_code == 200 and response.content != data
+    assert response.content.startswith(b"\xff\xd8\xff")
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.headers["etag"] == f'"{product["display_sha256"]}"'
     assert response.headers["cache-control"] == "public, no-cache"  # by id: may change
     assert response.headers["x-content-type-options"] == "nosniff"
 
@@ -65,7 +66,8 @@ def test_image_route_caches_content_addressed_urls_and_revalidates(open_client):
     digest = product["image_sha256"]
     pinned = client.get("/v1/products/img-2/image", params={"v": digest})
     assert pinned.headers["cache-control"] == "public, max-age=31536000, immutable"
-    again = client.get("/v1/products/img-2/image", headers={"If-None-Match": f'"{digest}"'})
+    again = client.get("/v1/products/img-2/image",
+                       headers={"If-None-Match": f'"{product["display_sha256"]}"'})
     assert again.status_code == 304 and again.content == b""
     assert client.get("/v1/products/ghost/image").status_code == 404
 
@@ -80,7 +82,7 @@ def test_hidden_products_images_only_for_managers(keyed_client):
     services = keyed_client.app.state.services
     services.store.set_payload([point_id("hid-1")], {"moderation_status": "flagged"})
     hidden = keyed_client.get("/v1/products/hid-1/image", headers=shopper)
-    assert hidden.status_code == 404 and hidden.json()["detail"] == "unknown product 'hid-1'"
+    assert hidden.status_code == 404 and hidden.json()["message"] == "unknown product 'hid-1'"
     assert keyed_client.get("/v1/products/hid-1/image", headers=manager).status_code == 200
 
 

@@ -126,6 +126,18 @@ def test_bad_archives_are_refused(client, tmp_path):
     assert response.status_code == 422 and "styles.csv" in response.text
 
 
+def test_a_styles_csv_with_a_byte_order_mark_imports(client, kaggle):
+    """Excel's "CSV UTF-8" starts with a byte-order mark, which once hid the id column."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("shop/styles.csv", "\ufeff" + (kaggle / "styles.csv").read_text())
+        for path in (kaggle / "images").iterdir():
+            z.write(path, f"shop/images/{path.name}")
+    response = client.post("/v1/imports", files={"archive": ("c.zip", buf.getvalue(), "x")})
+    assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == 27
+
+
 def test_unknown_format_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(CatalogueFormatError, match="styles.csv"):

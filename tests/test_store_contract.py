@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from catalogue.store.base import Filter, StoredPoint, point_id
+from catalogue.store.base import After, Filter, StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
 from catalogue.store.server import ServerStore
 
@@ -122,13 +122,82 @@ def test_pagination_has_no_duplicates(store):
 
 def test_scroll_walks_everything_once(store):
     store.upsert(make_points(25))
-    seen, offset = [], None
+    seen, ids, offset = [], [], None
     while True:
         page, offset = store.scroll(Filter(match={"category": "dress"}), limit=4, offset=offset)
         seen += [p.payload["product_id"] for p in page]
+        ids += [p.id for p in page]
         if offset is None:
             break
     assert sorted(seen) == sorted(f"p{i}" for i in range(0, 25, 2))
+    assert ids == sorted(ids)  # point-id order, the order search breaks ties in
+
+
+def tied_points(n_tied=40, n_other=20):
+    """`n_tied` points sharing one vector (products sharing a photo), and some others."""
+    shared = unit(np.arange(1, DIM + 1))
+    tied = [StoredPoint(point_id(f"t{i}"), {"product_id": f"t{i}"}, shared.copy())
+            for i in range(n_tied)]
+    return shared, tied + make_points(n_other, seed=3)
+
+
+def in_search_order(hits):
+    return sorted(hits, key=lambda h: (-h.score, h.id))
+
+
+@pytest.mark.parametrize("query", ["shared", "other"])
+def test_equal_scores_page_in_point_id_order_by_offset(store, query):
+    """Ties come in point-id order in every window, so offset pages fit together: each
+    point once, none skipped, whatever the page size."""
+    shared, points = tied_points()
+    store.upsert(points)
+    q = shared if query == "shared" else points[-1].vector
+    everything = store.search(q, limit=100)
+    assert len(everything) == 60 and everything == in_search_order(everything)
+    assert [h.position for h in everything] == list(range(60))
+    tied_scores = {h.score for h in everything if h.payload["product_id"].startswith("t")}
+    assert len(tied_scores) == 1  # identical vectors score exactly the same
+    for limit in (1, 7, 25):
+        paged = [h.id for offset in range(0, 60, limit)
+                 for h in store.search(q, limit=limit, offset=offset)]
+        assert paged == [h.id for h in everything], f"limit {limit}"
+
+
+def test_equal_scores_page_in_point_id_order_after_a_hit(store):
+    shared, points = tied_points()
+    store.upsert(points)
+    everything = [h.id for h in store.search(shared, limit=100)]
+    paged, after = [], None
+    while True:
+        page = store.search(shared, limit=7, after=after)
+        paged += [h.id for h in page]
+        if not page:
+            break
+        after = After(page[-1].score, page[-1].id, page[-1].position)
+    assert paged == everything
+
+
+def test_after_a_hit_whose_position_moved(store):
+    """The position in `After` is a hint: hits added above, or removed, since the cursor
+    was made don't make the next page repeat or skip any."""
+    shared, points = tied_points()
+    store.upsert(points)
+    everything = store.search(shared, limit=100)
+    cursor = everything[29]
+    want = [h.id for h in everything[30:37]]
+    for hint in (0, 5, 29, 31, 59, 500):
+        page = store.search(shared, limit=7, after=After(cursor.score, cursor.id, hint))
+        assert [h.id for h in page] == want, f"hint {hint}"
+        assert [h.position for h in page] == list(range(30, 37))
+    store.delete([everything[0].id, everything[45].id])  # the cursor's own point stays
+    store.upsert([StoredPoint(point_id("new"), {"product_id": "new"}, shared.copy())])
+    now = [h.id for h in store.search(shared, limit=100)]
+    after_cursor = now[now.index(cursor.id) + 1:]
+    page = store.search(shared, limit=7, after=After(cursor.score, cursor.id, 29))
+    assert [h.id for h in page] == after_cursor[:7]
+    store.delete([cursor.id])  # a cursor outlives its point
+    page = store.search(shared, limit=100, after=After(cursor.score, cursor.id, 29))
+    assert [h.id for h in page] == after_cursor
 
 
 def test_facets_add_up(store):

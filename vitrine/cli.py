@@ -62,11 +62,17 @@ def serve(services, host: str | None, port: int | None) -> int:
     return 0
 
 
+IN_USE_HINT = "stop it first, or set VITRINE_DATA_DIR to another folder"
+
+
 def cmd_serve(args) -> int:
+    from catalogue.datalock import DataFolderInUse
     from embedding.encoder import ModelLoadError
 
     try:
         services = build_services()
+    except DataFolderInUse as exc:
+        return fail(f"{exc}; {IN_USE_HINT}")
     except ModelLoadError as exc:
         return fail(str(exc))
     return serve(services, args.host, args.port)
@@ -100,6 +106,7 @@ def cmd_demo(args) -> int:
         print(f"training the demo model into {model} (about 10 minutes on 2 cores, once)")
         train_demo_model(catalogue / "styles.csv", model)
     os.environ.setdefault("VITRINE_MODEL", str(model))
+    from catalogue.datalock import DataFolderInUse
     from catalogue.moderation import POLICY_FILENAME, calibrate_policy_file
     from embedding.encoder import Encoder
     from vitrine.wiring import build_services
@@ -110,18 +117,25 @@ def cmd_demo(args) -> int:
         # the demo catalogue's labelled items, which also keeps them as examples.
         print("calibrating moderation on the demo catalogue's labelled items")
         print(calibrate_policy_file(catalogue / "styles.csv", encoder=encoder, data_dir=data_dir))
-    services = build_services(encoder=encoder)
+    try:
+        services = build_services(encoder=encoder)
+    except DataFolderInUse as exc:
+        return fail(f"{exc}; {IN_USE_HINT}")
     if services.store.count() == 0:
         print_job(services.jobs.get(run_import(services, catalogue)))
     return serve(services, args.host, args.port)
 
 
 def cmd_import(args) -> int:
+    from catalogue.datalock import DataFolderInUse
     from catalogue.importer import CatalogueFormatError
 
     try:
         services = build_services()
-    except Exception as exc:  # the model, or a data folder held by a running server
+    except DataFolderInUse as exc:
+        return fail(f"{exc}; upload the catalogue as a zip to POST /v1/imports instead, "
+                    "or stop it first")
+    except Exception as exc:  # the model
         return fail(f"{exc}\n(if `vitrine serve` is running on this data folder, upload the "
                     "catalogue as a zip to POST /v1/imports instead)")
     try:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from api.main import create_app
 from api.settings import ApiSettings
+from catalogue.datalock import DataLock
 from catalogue.dispatch import Dispatch
 from catalogue.ingest import Ingest
 from catalogue.jobs import JobStore
@@ -75,6 +76,21 @@ def build_services(settings: CatalogueSettings | None = None,
     thread settings are made here, once, before any work."""
     configure_threads()
     settings = settings or CatalogueSettings()
+    profile = profile or ApiSettings().profile
+    # The embedded shard, and the local runner's SQLite job store, are one process's: a
+    # second one is told who holds them (DataFolderInUse) before it loads a model.
+    local = settings.store == "edge" or (not settings.jobs_url and profile == "local")
+    lock = DataLock.acquire(settings.data_dir) if local else None
+    try:
+        return _build(settings, embedding, encoder, profile, lock)
+    except BaseException:
+        if lock:
+            lock.release()
+        raise
+
+
+def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
+           encoder: Encoder | None, profile: str, lock: DataLock | None) -> Services:
     encoder = (encoder or Encoder(embedding or EmbeddingSettings())).load()
     store = open_store(settings, encoder.dim)
     jobs = open_jobs(settings)
@@ -89,10 +105,11 @@ def build_services(settings: CatalogueSettings | None = None,
                                  (tagger, tagging_settings.enabled)) if on]
     ingest = Ingest(settings, encoder, store, media, jobs, enrichers)
     products = ProductRepository(store)
-    dispatch = choose_dispatch(profile or ApiSettings().profile, ingest, settings)
+    dispatch = choose_dispatch(profile, ingest, settings)
     return Services(settings=settings, encoder=encoder, store=store, media=media, jobs=jobs,
                     products=products, search=Search(encoder, store, products),
-                    moderation=moderation, tagger=tagger, ingest=ingest, dispatch=dispatch)
+                    moderation=moderation, tagger=tagger, ingest=ingest, dispatch=dispatch,
+                    data_lock=lock)
 
 
 def create_api(settings: ApiSettings | None = None, services: Services | None = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
@@ -10,7 +9,9 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from api.auth import SHOPPER
 from api.deps import EncoderDep, ProductsDep, SettingsDep
-from catalogue.images import decode_image
+from api.errors import ApiProblem, responses
+from catalogue.images import decode_with, model_input_size
+from catalogue.jsonsafe import JsonInputError, parse_json
 from catalogue.schemas import Role
 from embedding.zeroshot import DEFAULT_TEMPLATES, classify
 
@@ -36,19 +37,22 @@ class Classification(BaseModel):
 
 def parse_list(raw: str, adapter: TypeAdapter, name: str, most: int) -> list[str]:
     try:
-        values = adapter.validate_python(json.loads(raw))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise HTTPException(422, f"{name} must be a JSON list of strings"
-                                 f"{' each with one {} placeholder' if name == 'templates' else ''}"
-                                 f": {exc}") from None
+        values = adapter.validate_python(parse_json(raw))
+    except (JsonInputError, ValidationError) as exc:
+        raise ApiProblem(422, f"{name} must be a JSON list of strings"
+                              f"{' each with one {} placeholder' if name == 'templates' else ''}"
+                              f": {exc}", field=name,
+                         code="invalid_json" if isinstance(exc, JsonInputError) else None
+                         ) from None
     if not values or len(values) > most:
-        raise HTTPException(422, f"{name}: give 1 to {most}, not {len(values)}")
+        raise ApiProblem(422, f"{name}: give 1 to {most}, not {len(values)}", field=name)
     if len(set(values)) != len(values):
-        raise HTTPException(422, f"{name} has duplicates")
+        raise ApiProblem(422, f"{name} has duplicates", field=name)
     return values
 
 
-@router.post("/classify", response_model=Classification, dependencies=[SHOPPER])
+@router.post("/classify", response_model=Classification, dependencies=[SHOPPER],
+             responses=responses(400, 401, 404, 413, 422, 503))
 def classify_image(
         encoder: EncoderDep, products: ProductsDep, settings: SettingsDep,
         labels: Annotated[str, Form(description='JSON list of labels, e.g. ["dress", "coat"]')],
@@ -67,8 +71,8 @@ def classify_image(
     if has_image == bool(product_id):
         raise HTTPException(422, "give either an image or a product_id")
     if image is not None and has_image:
-        picture = decode_image(image.file.read(), settings.max_image_bytes,
-                               settings.max_image_pixels)
+        picture = decode_with(settings, image.file.read(),
+                              model_input_size(encoder.preprocess))
         vector = encoder.encode_images([picture])
     else:  # hidden from shoppers here as in search: 404
         vector = products.vector(str(product_id), Role.shopper)[None]

@@ -2,36 +2,57 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, UploadFile
+from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 
-from api.auth import MANAGER
+from api.auth import API_KEY_HEADER, MANAGER, hash_key
 from api.deps import DispatchDep, IngestDep
+from api.errors import ApiProblem, responses
 from api.routes.products import JobAccepted, submit
-from catalogue.importer import CatalogueFormatError, extract_archive, import_catalogue
+from catalogue.archive import ArchiveTooLarge, ImportBusy, ImportSlots, StagingFull
+from catalogue.importer import CatalogueFormatError, import_archive
 
 router = APIRouter(prefix="/v1", tags=["imports"])
 
+# Process-wide: in the cluster profile each API replica counts its own imports, so a key
+# may run VITRINE_IMPORT_MAX_CONCURRENT imports on each replica.
+SLOTS = ImportSlots()
+BUSY_RETRY_S, FULL_RETRY_S = 10, 60  # Retry-After: an import takes a while; a disk longer
 
-@router.post("/imports", status_code=202, response_model=JobAccepted, dependencies=[MANAGER])
-def create_import(ingest: IngestDep, dispatch: DispatchDep,
+
+def import_key(request: Request) -> str:
+    """Whose import this is: the API key's digest (never the key), or the client's address
+    where the local profile runs without keys."""
+    key = request.headers.get(API_KEY_HEADER)
+    if key:
+        return f"key:{hash_key(key)}"
+    return f"client:{request.client.host if request.client else 'unknown'}"
+
+
+@router.post("/imports", status_code=202, response_model=JobAccepted, dependencies=[MANAGER],
+             responses=responses(400, 401, 403, 413, 422, 503))
+def create_import(request: Request, ingest: IngestDep, dispatch: DispatchDep,
                   archive: Annotated[UploadFile, File(description="zip: styles.csv + images/, "
                                                                   "or a .jsonl with images")]):
-    """Import a catalogue archive; bad rows are reported by line number in the job."""
-    workdir = Path(tempfile.mkdtemp(prefix="vitrine-import-"))
+    """Import a catalogue archive; bad rows are reported by line number in the job.
+
+    The archive is unpacked under the data folder within VITRINE_IMPORT_MAX_BYTES and
+    VITRINE_IMPORT_MAX_FILES (413 over them), while the disk keeps
+    VITRINE_IMPORT_MIN_FREE_BYTES free (507 otherwise), and a key runs at most
+    VITRINE_IMPORT_MAX_CONCURRENT imports at once (429 with Retry-After past that); the
+    cluster profile's replicas each count their own."""
     try:
-        zip_path = workdir / "upload.zip"
-        with zip_path.open("wb") as out:
-            shutil.copyfileobj(archive.file, out)
-        try:
-            folder = extract_archive(zip_path, workdir / "catalogue")
-            accepted = import_catalogue(ingest, folder)
-        except CatalogueFormatError as exc:
-            raise HTTPException(422, str(exc)) from None
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        with SLOTS.hold(import_key(request), ingest.settings.import_max_concurrent):
+            accepted = import_archive(ingest, archive.file)
+    except ImportBusy as exc:
+        raise ApiProblem(429, str(exc), code="too_many_requests",
+                         headers={"Retry-After": str(BUSY_RETRY_S)}) from None
+    except StagingFull as exc:
+        raise ApiProblem(507, str(exc), code="insufficient_storage",
+                         headers={"Retry-After": str(FULL_RETRY_S)}) from None
+    except ArchiveTooLarge as exc:
+        raise HTTPException(413, str(exc)) from None
+    except CatalogueFormatError as exc:
+        raise HTTPException(422, str(exc)) from None
     return submit(dispatch, accepted)

@@ -1,4 +1,12 @@
-"""Product photos: the stored originals, by product id."""
+"""Product photos, by product id: the copy Vitrine wrote, never the uploaded bytes.
+
+A product ingested now has a display copy (`display_sha256`: a JPEG re-encoded from
+the decoded pixels at ingest, beside the original kept for reindexing), served as
+stored. A product ingested before display copies has none: its copy is re-encoded
+on the fly from the original, within the decode budget, and not stored (a GET
+changes nothing); its ETag is the original's digest, so revalidation (304) costs no
+decode. Re-uploading the product gives it a stored copy.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +15,16 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from api.auth import SHOPPER
-from api.deps import ApiSettingsDep, MediaDep, ProductsDep
+from api.deps import ApiSettingsDep, MediaDep, ProductsDep, SettingsDep
+from api.errors import responses
+from catalogue.images import DISPLAY_MEDIA_TYPE, display_with
+from catalogue.ingest import DISPLAY_KEY
 from catalogue.products import visible_to
 from catalogue.schemas import Role
 
 router = APIRouter(prefix="/v1", tags=["products"])
 
 YEAR = 365 * 24 * 3600
-
-# The upload path accepts only these formats (catalogue.images.ALLOWED_FORMATS).
-SIGNATURES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"),
-              (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
-
-
-def sniff_image_type(head: bytes) -> str:
-    """The content type from the file's first bytes; the upload's own claim is never kept."""
-    for magic, media_type in SIGNATURES:
-        if head.startswith(magic):
-            return media_type
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return "application/octet-stream"
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -38,26 +35,28 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 
 @router.get("/products/{product_id}/image", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {},
-                                         "image/gif": {}},
-                             "description": "The original photo as uploaded"},
-                       304: {"description": "Not modified (ETag is the image's SHA-256)"},
-                       404: {"description": "Unknown product, or hidden from shoppers"}})
+            responses={200: {"content": {DISPLAY_MEDIA_TYPE: {}},
+                             "description": "The product's photo, as Vitrine re-encoded it"},
+                       304: {"description": "Not modified (ETag is the served copy's SHA-256)"},
+                       **responses(401, 404, 422, 503)})
 def read_product_image(product_id: str, request: Request, products: ProductsDep,
-                       media: MediaDep, api_settings: ApiSettingsDep,
+                       media: MediaDep, api_settings: ApiSettingsDep, settings: SettingsDep,
                        role: Annotated[Role, SHOPPER],
                        v: Annotated[str | None, Query(max_length=64, description=(
-                           "The image's SHA-256, as in the product's image_sha256: the URL "
-                           "is then content-addressed and cached for a year"))] = None):
-    """The product's original photo; hidden (flagged, rejected) products' only to managers."""
+                           "The product's image_sha256 (or display_sha256): the URL is then "
+                           "content-addressed and cached for a year"))] = None):
+    """The product's photo; hidden (flagged, rejected) products' only to managers."""
     point = products.point(product_id, role)  # hidden from this role: 404, nothing leaked
     hidden = not visible_to(point.payload, Role.shopper)
-    digest = point.payload["image_sha256"]
+    original = point.payload["image_sha256"]
+    display = point.payload.get(DISPLAY_KEY)
+    digest = display or original
     keyed = bool(api_settings.key_roles())
     scope = "private" if keyed or hidden else "public"
     # By id alone the URL may point at a new photo after a re-upload: revalidate (ETag).
-    # With ?v=<sha256> it names one exact file forever.
-    cache = f"{scope}, max-age={YEAR}, immutable" if v == digest else f"{scope}, no-cache"
+    # With ?v=<sha256> it names one exact photo forever (the copy is made from the original).
+    pinned = v is not None and v in (original, display)
+    cache = f"{scope}, max-age={YEAR}, immutable" if pinned else f"{scope}, no-cache"
     headers = {"ETag": f'"{digest}"', "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
     if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
@@ -65,4 +64,6 @@ def read_product_image(product_id: str, request: Request, products: ProductsDep,
         data = media.get(digest)
     except (ValueError, KeyError):
         raise HTTPException(404, f"no image stored for product {product_id!r}") from None
-    return Response(data, media_type=sniff_image_type(data[:16]), headers=headers)
+    if not display:  # ingested before display copies: made now, from the original
+        data = display_with(settings, data)
+    return Response(data, media_type=DISPLAY_MEDIA_TYPE, headers=headers)

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from api.auth import MANAGER
 from api.deps import ModerationDep, ProductsDep, StoreDep
+from api.errors import responses
 from catalogue.moderation import Decision, ModerationQueue, decide, read_queue
 from catalogue.schemas import ModerationStatus
 from catalogue.store.base import POINT_ID_PATTERN
@@ -25,7 +26,8 @@ class DecisionOut(BaseModel):
     moderation_status: ModerationStatus
 
 
-@router.get("/queue", response_model=ModerationQueue, dependencies=[MANAGER])
+@router.get("/queue", response_model=ModerationQueue, dependencies=[MANAGER],
+            responses=responses(401, 403, 422, 503))
 def read_moderation_queue(
         store: StoreDep,
         category: Annotated[str | None, Query(max_length=100,
@@ -38,7 +40,8 @@ def read_moderation_queue(
     return read_queue(store, category, limit, offset)
 
 
-@router.post("/{product_id}", response_model=DecisionOut, dependencies=[MANAGER])
+@router.post("/{product_id}", response_model=DecisionOut, dependencies=[MANAGER],
+             responses=responses(400, 401, 403, 404, 413, 422, 503))
 def decide_product(product_id: str, body: DecisionIn, products: ProductsDep, store: StoreDep,
                    moderation: ModerationDep):
     """Approve (searchable again) or reject (removed; the image stays refused) a product."""

@@ -7,7 +7,7 @@ and searches answer while a slow upload is stored).
 
 from __future__ import annotations
 
-import json
+import sys
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
@@ -15,7 +15,10 @@ from pydantic import BaseModel
 
 from api.auth import MANAGER, SHOPPER
 from api.deps import DispatchDep, IngestDep, JobsDep, ProductsDep, SearchDep
+from api.errors import ApiProblem, responses
+from api.routes.search import Cursor, one_way_to_page
 from catalogue.ingest import Accepted, Upload
+from catalogue.jsonsafe import JsonInputError, parse_json
 from catalogue.products import ProductsPage
 from catalogue.schemas import (
     JobPublic,
@@ -38,9 +41,11 @@ class JobAccepted(BaseModel):
 
 def parse_metadata(raw: str) -> Any:
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise HTTPException(422, f"metadata is not valid JSON: {exc}") from None
+        # The form field's size was capped as it arrived (VITRINE_MAX_PART_BYTES, 413).
+        return parse_json(raw, max_bytes=sys.maxsize)
+    except JsonInputError as exc:
+        raise ApiProblem(422, f"metadata: {exc}", code="invalid_json", field="metadata",
+                         line=exc.line) from None
 
 
 def submit(dispatch: DispatchDep, accepted: Accepted) -> JobAccepted:
@@ -50,7 +55,11 @@ def submit(dispatch: DispatchDep, accepted: Accepted) -> JobAccepted:
                        rejected=accepted.rejected)
 
 
-@router.post("/products", status_code=202, dependencies=[MANAGER], response_model=JobAccepted)
+UPLOAD_ERRORS = responses(400, 401, 403, 413, 422, 503)
+
+
+@router.post("/products", status_code=202, dependencies=[MANAGER], response_model=JobAccepted,
+             responses=UPLOAD_ERRORS)
 def create_product(ingest: IngestDep, dispatch: DispatchDep,
                    image: Annotated[UploadFile, File(description="Product photo")],
                    metadata: Annotated[str, Form(description="Product fields as JSON")]):
@@ -62,7 +71,7 @@ def create_product(ingest: IngestDep, dispatch: DispatchDep,
 
 
 @router.post("/products/batch", status_code=202, dependencies=[MANAGER],
-             response_model=JobAccepted)
+             response_model=JobAccepted, responses=UPLOAD_ERRORS)
 def create_products(ingest: IngestDep, dispatch: DispatchDep,
                     images: Annotated[list[UploadFile], File(description="Photos, in the "
                                                              "order of the metadata list")],
@@ -78,7 +87,8 @@ def create_products(ingest: IngestDep, dispatch: DispatchDep,
     return submit(dispatch, ingest.accept(uploads))
 
 
-@router.get("/jobs/{job_id}", response_model=JobPublic, dependencies=[MANAGER])
+@router.get("/jobs/{job_id}", response_model=JobPublic, dependencies=[MANAGER],
+            responses=responses(401, 403, 404, 422, 503))
 def read_job(job_id: str, jobs: JobsDep):
     """State of an ingest job: counts and per-item errors."""
     job = jobs.get(job_id)
@@ -87,7 +97,8 @@ def read_job(job_id: str, jobs: JobsDep):
     return job
 
 
-@router.get("/products", response_model=ProductsPage, dependencies=[MANAGER])
+@router.get("/products", response_model=ProductsPage, dependencies=[MANAGER],
+            responses=responses(401, 403, 422, 503))
 def read_products(products: ProductsDep,
                   predicted: Annotated[bool, Query(description="Only products with fields "
                                                    "predicted from their image")] = False,
@@ -99,14 +110,15 @@ def read_products(products: ProductsDep,
     return products.list(limit, offset, predicted)
 
 
-@router.get("/products/{product_id}", response_model=ProductPublic)
+@router.get("/products/{product_id}", response_model=ProductPublic,
+            responses=responses(401, 404, 422, 503))
 def read_product(product_id: str, products: ProductsDep, role: Annotated[Role, SHOPPER]):
     """One product as indexed (hidden ones only for managers)."""
     return products.get(product_id, role)
 
 
 @router.patch("/products/{product_id}", response_model=ProductPublic,
-              dependencies=[MANAGER])
+              dependencies=[MANAGER], responses=responses(400, 401, 403, 404, 413, 422, 503))
 def update_product(product_id: str, update: ProductUpdate, products: ProductsDep):
     """Change a product's fields without re-encoding its image."""
     changes = update.model_dump(exclude_unset=True)
@@ -116,20 +128,23 @@ def update_product(product_id: str, update: ProductUpdate, products: ProductsDep
     return products.update(product_id, changes)
 
 
-@router.delete("/products/{product_id}", status_code=204, dependencies=[MANAGER])
+@router.delete("/products/{product_id}", status_code=204, dependencies=[MANAGER],
+               responses=responses(401, 403, 404, 422, 503))
 def delete_product(product_id: str, products: ProductsDep):
     """Remove a product from the index."""
     products.delete(product_id)
 
 
 @router.get("/products/{product_id}/similar", response_model=SearchResults,
-            dependencies=[SHOPPER])
+            dependencies=[SHOPPER], responses=responses(401, 404, 422, 503))
 def similar_products(product_id: str, products: ProductsDep, search: SearchDep,
                      filters: Annotated[ProductFilters, Query()],
                      limit: Annotated[int, Query(ge=1, le=100)] = 20,
                      offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
-                     min_score: Annotated[float | None, Query(ge=-1, le=1)] = None):
+                     min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
+                     cursor: Cursor = None):
     """More like this: products whose images are nearest, the product itself left out."""
+    one_way_to_page(offset, cursor)
     vector = products.vector(product_id, Role.shopper)
     return search.search(vector, filters, limit, offset, min_score,
-                         exclude_ids=[point_id(product_id)])
+                         exclude_ids=[point_id(product_id)], cursor=cursor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -97,6 +98,30 @@ class Hit:
     id: str
     score: float
     payload: dict[str, Any]
+    position: int | None = None
+    """Its place in the whole ordered result (0: the best), where `search` knows it."""
+
+
+def order_key(score: float, id: str) -> tuple[float, str]:
+    """The one search order: score descending, ties by point id ascending (as `scroll`)."""
+    return -score, id
+
+
+@dataclass(frozen=True)
+class After:
+    """Continue a search strictly after this hit in (score desc, id asc) order.
+
+    `position` is where the hit was when the cursor was made: only where to start
+    looking, since the catalogue may have changed since."""
+
+    score: float
+    id: str
+    position: int = 0
+
+
+# Widening stops here: a window this large that still ends inside one group of equal
+# scores is returned as it is (ties then lose their order, nothing worse).
+MAX_WINDOW = 65_536
 
 
 class VectorStore(ABC):
@@ -125,9 +150,29 @@ class VectorStore(ABC):
     def count(self, filter: Filter | None = None) -> int: ...
 
     @abstractmethod
+    def _nearest(self, vector: np.ndarray, filter: Filter | None, limit: int, offset: int,
+                 score_threshold: float | None, exact: bool) -> list[Hit]:
+        """The engine's hits at [offset, offset + limit) by score, equal scores in any order."""
+
     def search(self, vector: np.ndarray, filter: Filter | None = None, limit: int = 10,
                offset: int = 0, score_threshold: float | None = None,
-               exact: bool = False) -> list[Hit]: ...
+               exact: bool = False, after: After | None = None) -> list[Hit]:
+        """Up to `limit` hits in (score desc, point id asc) order, from `offset` or, with
+        `after`, strictly after that hit (`offset` is then ignored); each with its
+        `position` in that order."""
+        if after is None:  # one hit either side, to see where the edge groups end
+            lo, hi = max(0, offset - 1), offset + limit + 1
+        else:  # from the hit before the cursor's, so the window starts above its score
+            lo, hi = max(0, after.position - 1), after.position + limit + 2
+        grow = limit + 2
+        while True:
+            raw = self._nearest(vector, filter, hi - lo, lo, score_threshold, exact)
+            window = Window(raw, lo, hi, limit, offset, after)
+            if (window.head and window.tail) or hi - lo >= MAX_WINDOW:
+                return window.page()
+            lo = lo if window.head else max(0, lo - grow)
+            hi = hi if window.tail else hi + grow
+            grow *= 2
 
     @abstractmethod
     def scroll(self, filter: Filter | None = None, limit: int = 100,
@@ -166,3 +211,36 @@ class VectorStore(ABC):
     def get(self, id: str) -> StoredPoint | None:
         found = self.retrieve([id])
         return found[0] if found else None
+
+
+class Window:
+    """The engine's hits at positions [lo, hi), sorted into the search order, and whether
+    they hold the whole group of equal scores at the page's start (`head`) and end
+    (`tail`): only then is the sorted window's slice the page.
+
+    Equal scores sit together in the engine's score order, so a group is whole when a
+    strictly higher score comes before it in the window (or the window starts at the
+    top) and a strictly lower one after it (or the engine had no more)."""
+
+    def __init__(self, raw: list[Hit], lo: int, hi: int, limit: int, offset: int,
+                 after: After | None):
+        self.hits = sorted(raw, key=lambda h: order_key(h.score, h.id))
+        self.lo, self.limit = lo, limit
+        exhausted = len(raw) < hi - lo
+        if after is None:
+            self.start = offset - lo
+            self.head = (lo == 0 or self.start >= len(self.hits)  # past the last hit: empty
+                         or self.hits[0].score > self.hits[self.start].score)
+        else:
+            keys = [order_key(h.score, h.id) for h in self.hits]
+            self.start = bisect_right(keys, order_key(after.score, after.id))
+            self.head = lo == 0 or (bool(self.hits) and self.hits[0].score > after.score)
+        last = self.start + limit - 1
+        self.tail = exhausted or (last < len(self.hits)
+                                  and self.hits[-1].score < self.hits[last].score)
+
+    def page(self) -> list[Hit]:
+        page = self.hits[self.start:self.start + self.limit]
+        for i, hit in enumerate(page):
+            hit.position = self.lo + self.start + i
+        return page

@@ -6,12 +6,21 @@ the optimizer builds the HNSW index. The engine's `optimize()` blocks every
 search in the process while it runs (minutes at 100k points), so Vitrine
 optimizes a copy of the shard in a child process and swaps it in, replaying
 the writes that arrived meanwhile: search keeps answering throughout.
+
+An optimize copies the whole shard, so it starts only once `optimize_threshold`
+points arrived since the last one left: the engine leaves segments under its
+indexing threshold unindexed, and counting those would rebuild after every batch.
+The child process is tied to this one (Linux's parent-death signal): killing the
+server leaves no indexer behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -77,6 +86,9 @@ class EdgeStore(VectorStore):
         self._lock = threading.RLock()
         self._pending: list[qe.UpdateOperation] | None = None  # writes during an optimize
         self._optimizer: threading.Thread | None = None
+        # Unindexed points the last optimize left (the engine judged them too few to
+        # index); only points beyond these count towards the next one.
+        self._left_unindexed = 0
         self._generation = self._current_generation()
         self._remove_stale_generations()
         self._shard = self._open(self._path(self._generation))
@@ -154,8 +166,7 @@ class EdgeStore(VectorStore):
     def count(self, filter: Filter | None = None) -> int:
         return self._shard.count(qe.CountRequest(exact=True, filter=_filter(filter)))
 
-    def search(self, vector, filter=None, limit=10, offset=0, score_threshold=None,
-               exact=False) -> list[Hit]:
+    def _nearest(self, vector, filter, limit, offset, score_threshold, exact) -> list[Hit]:
         request = qe.QueryRequest(
             limit=limit, offset=offset or None,
             query=qe.Query.Nearest(np.asarray(vector, np.float32).tolist()),
@@ -204,6 +215,8 @@ class EdgeStore(VectorStore):
             raise
         with self._lock:
             fresh = qe.EdgeShard.load(str(target))
+            info = fresh.info()
+            self._left_unindexed = info.points_count - info.indexed_vectors_count
             for op in self._pending:
                 fresh.update(op)
             fresh.flush()
@@ -219,8 +232,8 @@ class EdgeStore(VectorStore):
     def _index_copy(path: Path) -> None:
         """Index the shard copy at `path` in a child process, so this one keeps searching."""
         try:
-            subprocess.run([sys.executable, "-m", "catalogue.store.edge", str(path)],
-                           check=True, capture_output=True, text=True)
+            subprocess.run([sys.executable, "-m", "catalogue.store.edge", str(path),
+                            str(os.getpid())], check=True, capture_output=True, text=True)
         except subprocess.CalledProcessError as exc:
             raise RuntimeError(f"optimizing the shard failed: {exc.stderr[-2000:]}") from exc
 
@@ -230,10 +243,11 @@ class EdgeStore(VectorStore):
         shutil.rmtree(path, ignore_errors=True)
 
     def optimize_in_background(self, force: bool = False) -> bool:
-        """Start `optimize()` in a thread if `optimize_threshold` points await indexing."""
+        """Start `optimize()` in a thread once `optimize_threshold` points await indexing
+        beyond those the last optimize left unindexed."""
         if self._optimizer and self._optimizer.is_alive():
             return False
-        if not force and self.unindexed() < self.optimize_threshold:
+        if not force and self.unindexed() - self._left_unindexed < self.optimize_threshold:
             return False
 
         def run():
@@ -257,6 +271,18 @@ class EdgeStore(VectorStore):
             self._shard.close()
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux); the engine's
+    optimize is native code, so no Python thread could be relied on to notice."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # it died before the signal was asked for
+        os._exit(1)
+
+
 def _optimize_folder(path: str) -> None:
     """Entry point of the child process: open a shard copy, index it, close it."""
     shard = qe.EdgeShard.load(path)
@@ -266,4 +292,5 @@ def _optimize_folder(path: str) -> None:
 
 
 if __name__ == "__main__":
+    _die_with_parent(int(sys.argv[2]))
     _optimize_folder(sys.argv[1])

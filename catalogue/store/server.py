@@ -100,14 +100,17 @@ class ServerStore(VectorStore):
         return self.client.count(self.collection, count_filter=_filter(filter),
                                  exact=True).count
 
-    def search(self, vector, filter=None, limit=10, offset=0, score_threshold=None,
-               exact=False) -> list[Hit]:
+    def _nearest(self, vector, filter, limit, offset, score_threshold, exact) -> list[Hit]:
         response = self.client.query_points(
             self.collection, query=np.asarray(vector, np.float32).tolist(),
             query_filter=_filter(filter), limit=limit, offset=offset or None,
             score_threshold=score_threshold, with_payload=True,
             search_params=models.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef))
-        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
+        # In f32, as Qdrant's server (and Edge) score: local mode answers in float64, where
+        # one photo encoded in two batches (vectors an ulp apart) would not tie as it does
+        # on the server, so the two would order and page differently.
+        return [Hit(str(p.id), float(np.float32(p.score)), p.payload or {})
+                for p in response.points]
 
     def scroll(self, filter=None, limit=100, offset=None):
         records, next_id = self.client.scroll(self.collection, scroll_filter=_filter(filter),

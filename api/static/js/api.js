@@ -1,4 +1,4 @@
-// The API client both pages share: the key, errors that carry the API's own detail, images.
+// The API client both pages share: the key, errors that carry the API's own message, images.
 
 const KEY_STORAGE = "vitrine.apiKey";
 
@@ -23,25 +23,20 @@ export function storeKey(key) {
   else localStorage.removeItem(KEY_STORAGE);
 }
 
-/** FastAPI's `detail`: a sentence, or a list of {loc, msg} for a request that failed validation. */
-export function formatDetail(detail, status) {
-  if (typeof detail === "string" && detail) return detail;
-  if (Array.isArray(detail)) {
-    return detail.map((d) => {
-      const where = (d.loc || []).filter((p) => !["body", "query", "path"].includes(p)).join(".");
-      return where ? `${where}: ${d.msg}` : d.msg;
-    }).join("; ");
-  }
-  if (detail) return JSON.stringify(detail);
+/**
+ * The sentence of the API's error body, {code, message, field?, line?} on every error
+ * (api/errors.py); the message already names the field and line.
+ */
+export function formatError(body, status) {
+  if (body && typeof body.message === "string" && body.message) return body.message;
   return `the server answered ${status}`;
 }
 
 async function readDetail(response) {
   try {
-    const body = await response.json();
-    return formatDetail(body.detail, response.status);
+    return formatError(await response.json(), response.status);
   } catch {
-    return formatDetail(null, response.status);
+    return formatError(null, response.status);
   }
 }
 

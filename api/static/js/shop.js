@@ -32,7 +32,7 @@ const state = {
   priceMax: "",
   minScore: 0,
   similar: null,  // {id, title}: "more like this" mode
-  nextOffset: 0,  // null when there is no further page
+  next: {},  // where the next page starts: {} first, then {cursor}; null at the end
   seen: new Set(),  // product ids shown: a page never repeats one
   total: null,
   loading: false,
@@ -66,8 +66,10 @@ function queryText() {
 
 const hasSearch = () => Boolean(state.similar || state.photo || queryText());
 
-function requestPage(offset) {
-  const common = { ...filterParams(), min_score: minScoreParam(), limit: PAGE_SIZE, offset };
+// A cursor rather than an offset: products added or removed above it while the shopper
+// scrolls shift offsets, which would skip some; the cursor carries on after the last one.
+function requestPage(next) {
+  const common = { ...filterParams(), min_score: minScoreParam(), limit: PAGE_SIZE, ...next };
   if (state.similar) {
     return api(`/v1/products/${encodeURIComponent(state.similar.id)}/similar`, { params: common });
   }
@@ -92,7 +94,7 @@ function requestPage(offset) {
 
 async function search() {
   state.generation += 1;
-  state.nextOffset = 0;
+  state.next = {};
   state.seen.clear();
   state.loading = false;
   state.total = null;
@@ -106,7 +108,7 @@ async function search() {
   ui.filtersToggle.textContent = active ? `Filters (${active})` : "Filters";
   refreshFacets();
   if (!hasSearch()) {
-    state.nextOffset = null;
+    state.next = null;
     showWelcome();
     return;
   }
@@ -115,19 +117,19 @@ async function search() {
 }
 
 async function loadPage() {
-  if (state.loading || state.nextOffset === null) return;
+  if (state.loading || state.next === null) return;
   const generation = state.generation;
-  const firstPage = state.nextOffset === 0;
+  const firstPage = !state.next.cursor;
   state.loading = true;
   ui.results.setAttribute("aria-busy", "true");
   document.body.classList.add("busy");
   try {
-    const body = await requestPage(state.nextOffset);
+    const body = await requestPage(state.next);
     if (generation !== state.generation) return;
     const fresh = body.results.filter((r) => !state.seen.has(r.product_id));
     for (const r of fresh) state.seen.add(r.product_id);
     ui.results.append(...fresh.map(card));
-    state.nextOffset = body.next_offset;
+    state.next = body.next_cursor ? { cursor: body.next_cursor } : null;
     if (state.seen.size === 0) showEmpty();
     updateStatus();
     if (firstPage) performance.mark("vitrine:results");
@@ -139,7 +141,7 @@ async function loadPage() {
       state.loading = false;
       ui.results.setAttribute("aria-busy", "false");
       document.body.classList.remove("busy");
-      ui.loadMore.hidden = state.nextOffset === null || state.seen.size === 0;
+      ui.loadMore.hidden = state.next === null || state.seen.size === 0;
       // Re-observing reports the sentinel again if it is still in view (a tall screen).
       scrollObserver.unobserve(ui.sentinel);
       scrollObserver.observe(ui.sentinel);
@@ -148,7 +150,7 @@ async function loadPage() {
 }
 
 const scrollObserver = new IntersectionObserver((entries) => {
-  if (entries.some((e) => e.isIntersecting) && state.seen.size && state.nextOffset !== null) {
+  if (entries.some((e) => e.isIntersecting) && state.seen.size && state.next !== null) {
     loadPage();
   }
 }, { rootMargin: "600px 0px" });
