@@ -7,8 +7,9 @@ A demo catalogue (rendered here, `--products` of them) is imported into a tempor
 data folder with `vitrine import`, then `vitrine serve` runs the local profile over it
 on 127.0.0.1. Locust (the load generator, in this process) drives it in two phases:
   1. search alone: `--clients` shoppers sending text searches, facets and photo searches;
-  2. mixed: the same clients, each also uploading products, some of them hostile (a tiny
-     file of a huge one-bit PNG, refused from its header; a 1x1 image).
+  2. mixed: the same clients, each also uploading products, some of them with a huge
+     one-bit PNG in a tiny file (accepted, decoded small within the budget), some hostile
+     (one over the decoded-size cap, refused from its header; a 1x1 image).
 Every `--sample` seconds the server's RSS (with its children: the index builder) is read,
 and each window's latency percentiles and error counts are kept. An error is a 5xx, a
 refused connection, or an answer other than the ones each request expects.
@@ -111,8 +112,10 @@ class Samples:
 def user_classes(photos: list[bytes], uploads: bool):
     from locust import HttpUser, between, task
 
-    bomb = png((6300, 6300), "1", 1)  # a few KB; 40 Mpx of one-bit pixels
-    speck = png((1, 1))
+    # A few KB each. 6300x6300 one-bit pixels (39.7 MB decoded) fit the decode cap and are
+    # decoded small, within the budget: accepted. 12000x12000 (144 MB) is over the cap.
+    big_pixels = png((6300, 6300), "1", 1)
+    hostile = (png((12000, 12000), "1", 1), png((1, 1)))
 
     def expect(response, codes: tuple[int, ...]) -> None:
         if response.status_code not in codes:
@@ -154,8 +157,16 @@ def user_classes(photos: list[bytes], uploads: bool):
                 expect(r, (202, 503))
 
         @task(1 if uploads else 0)
+        def big_pixel_upload(self) -> None:
+            meta = json.dumps({"id": f"big-{random.randrange(10**9)}", "title": "big"})
+            with self.client.post("/v1/products", data={"metadata": meta},
+                                  files={"image": ("x.png", big_pixels, "image/png")},
+                                  name="big-pixel upload", catch_response=True, timeout=60) as r:
+                expect(r, (202, 503))
+
+        @task(1 if uploads else 0)
         def hostile_upload(self) -> None:
-            image = random.choice((bomb, speck))
+            image = random.choice(hostile)
             meta = json.dumps({"id": f"bad-{random.randrange(10**9)}", "title": "bad"})
             with self.client.post("/v1/products", files={"image": ("x.png", image, "image/png")},
                                   data={"metadata": meta}, name="hostile upload",
