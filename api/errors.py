@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from catalogue.attributes import InvalidFilter
 from catalogue.dispatch import DispatchUnavailable
 from catalogue.images import DecodeBusy, ImageError
 from catalogue.ingest import StoreUnavailable, UploadRejected
@@ -106,6 +107,10 @@ def install_handlers(app: FastAPI) -> None:
                               msg=str(e.get("msg", "")), type=str(e.get("type", "")))
                    for e in raw]
         return error_response(422, message, "invalid", field=fields or None, errors=details)
+
+    @app.exception_handler(InvalidFilter)
+    async def invalid_filter(request: Request, exc: InvalidFilter):
+        return error_response(422, str(exc), "invalid_filter")
 
     @app.exception_handler(UnknownProduct)
     async def unknown_product(request: Request, exc: UnknownProduct):

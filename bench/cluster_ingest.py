@@ -50,7 +50,7 @@ def accept_all(ingest, images: list[bytes], prefix: str) -> list[str]:
     from catalogue.ingest import Upload
 
     return [ingest.accept([Upload({"id": f"{prefix}-{i}", "title": f"product {i}"},
-                                  image)]).job_id
+                                  [image])]).job_id
             for i, image in enumerate(images)]
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from catalogue.feeds import feed_format
 from catalogue.settings import CatalogueSettings
 from catalogue.styles import CatalogueFormatError
 
@@ -85,19 +86,25 @@ def _skipped(name: str) -> bool:
 def _unpack(z: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: int,
             target: Path, limits: ArchiveLimits) -> int:
     """Write one member, counting the bytes as they come; returns how many."""
+    with z.open(info) as src:
+        return _copy(src, info.filename, dest, budget, target, limits)
+
+
+def _copy(src: IO[bytes], name: str, dest: Path, budget: int, target: Path,
+          limits: ArchiveLimits) -> int:
     written = 0
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         out = dest.open("wb")
     except OSError as exc:
-        raise CatalogueFormatError(f"the archive's {info.filename} can't be unpacked: "
+        raise CatalogueFormatError(f"the archive's {name} can't be unpacked: "
                                    f"{_reason(exc)}") from None
-    with out, z.open(info) as src:
+    with out:
         while True:
             try:
                 chunk = src.read(CHUNK_BYTES)
             except READ_ERRORS as exc:
-                raise CatalogueFormatError(f"the archive's {info.filename} can't be read: "
+                raise CatalogueFormatError(f"the archive's {name} can't be read: "
                                            f"{_reason(exc)}") from None
             if not chunk:
                 return written
@@ -110,6 +117,24 @@ def _unpack(z: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: int,
             except OSError as exc:  # the disk filled between the check and the write
                 raise StagingFull("the server's disk is short of space for an import; try "
                                   f"again later ({_reason(exc)})") from None
+
+
+def stage_upload(upload: IO[bytes], target: Path, limits: ArchiveLimits | None = None
+                 ) -> tuple[Path, str]:
+    """A zip is unpacked (`extract_archive`); any other file, a product feed as a shop
+    system exports it, is copied as it is, under the same budgets."""
+    limits = limits or ArchiveLimits()
+    zipped = upload.read(4).startswith(b"PK")
+    upload.seek(0)
+    if zipped:
+        return extract_archive(upload, target, limits)
+    _check_free(target, limits)
+    dest = target / "feed"
+    _copy(upload, "feed", dest, limits.max_bytes, target, limits)
+    if feed_format(dest) is None:
+        raise CatalogueFormatError("the upload is neither a zip nor a product feed (Google "
+                                   "Merchant Center TSV or XML, Shopify product CSV)")
+    return dest, "the feed"
 
 
 def extract_archive(archive: Path | IO[bytes], target: Path,
@@ -153,10 +178,12 @@ def extract_archive(archive: Path | IO[bytes], target: Path,
     candidates = sorted({str(PurePosixPath(n).parent) for n in written
                          if PurePosixPath(n).name == "styles.csv"}
                         | {n for n in written if n.endswith((".jsonl", ".ndjson"))})
+    if not candidates:  # a product feed (its photos are URLs, so it is alone in the zip)
+        candidates = [n for n in written if "/" not in n and feed_format(target / n)]
     if len(candidates) != 1:
         found = f": {', '.join(candidates[:5])}" if candidates else ""
-        raise CatalogueFormatError("the archive must hold exactly one styles.csv or .jsonl "
-                                   f"catalogue, found {len(candidates)}{found}")
+        raise CatalogueFormatError("the archive must hold exactly one styles.csv, .jsonl or "
+                                   f"product feed catalogue, found {len(candidates)}{found}")
     shown = "" if candidates[0] == "." else candidates[0]
     return target / candidates[0], shown
 

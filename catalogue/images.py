@@ -258,13 +258,13 @@ def decode_with(settings: CatalogueSettings, data: bytes,
     return _decode_with(settings, data, _same, target, background)
 
 
-def display_with(settings: CatalogueSettings, data: bytes) -> bytes:
+def display_with(settings: CatalogueSettings, data: bytes, background: bool = False) -> bytes:
     """The display copy (`display_copy`) of an upload, under the settings' limits and the
     process's budget, which it holds until the copy is encoded."""
     # Decoded with both sides at least DISPLAY_MAX_SIDE (REDUCING_GAP x half of it): the
     # thumbnail to fit DISPLAY_MAX_SIDE then only ever shrinks.
     half = DISPLAY_MAX_SIDE // REDUCING_GAP
-    return _decode_with(settings, data, display_copy, (half, half))
+    return _decode_with(settings, data, display_copy, (half, half), background)
 
 
 def _decode_with(settings: CatalogueSettings, data: bytes, finish: Callable[[Image.Image], T],

@@ -5,8 +5,10 @@ Two formats are read:
   (id, gender, masterCategory, subCategory, articleType, baseColour, season,
   year, usage, productDisplayName, and optionally pattern, brand, price,
   description, description_de) and `images/<id>.jpg`;
-- JSON Lines: one product per line with Vitrine's own fields and an `image`
-  path relative to the file (local paths only, no URLs).
+- JSON Lines: one product per line with Vitrine's own fields, an `image` path
+  relative to the file and/or photos by URL (`"images": [{"url": ...}]`);
+- product feeds (catalogue.feeds): Google Merchant Center (TSV or XML) and
+  Shopify's product CSV, whose photos are URLs the ingest workers fetch.
 
 Rows with problems are reported by line number and the rest are imported. A row's id
 is checked (`PRODUCT_ID_PATTERN`) before its image is looked for, so an id such as
@@ -28,7 +30,6 @@ paths as the archive has them, never where it was staged.
 
 from __future__ import annotations
 
-import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -38,10 +39,12 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from catalogue.archive import ArchiveLimits, extract_archive
+from catalogue.archive import ArchiveLimits, stage_upload
+from catalogue.feeds import feed_format, read_feed
 from catalogue.ingest import Accepted, Ingest, Upload
 from catalogue.jsonsafe import JsonInputError, parse_json
-from catalogue.schemas import PRODUCT_ID_PATTERN
+from catalogue.products import ProductRepository
+from catalogue.schemas import SHOWN_ID_CHARS, id_problem
 from catalogue.styles import (
     MAX_FIELD_CHARS,
     UNDECODED,
@@ -50,8 +53,6 @@ from catalogue.styles import (
     iter_styles,
     open_text,
 )
-
-SHOWN_ID_CHARS = 80  # a bad id is quoted in its message up to this length
 
 
 @dataclass
@@ -78,12 +79,8 @@ def _parent(shown: str) -> str:
 
 def bad_id(line: int, value: Any) -> str | None:
     """Why `value` can't be a product id, as that line's error; None if it can."""
-    if isinstance(value, str) and re.fullmatch(PRODUCT_ID_PATTERN, value):
-        return None
-    shown = repr(value)
-    shown = shown if len(shown) <= SHOWN_ID_CHARS else shown[:SHOWN_ID_CHARS] + "…"
-    return (f"line {line}: bad id {shown}: an id is 1 to 128 letters, digits and . _ : -, "
-            "starting with a letter or digit")
+    problem = id_problem(value)
+    return f"line {line}: {problem}" if problem else None
 
 
 def kaggle_metadata(r: dict[str, str]) -> dict[str, Any]:
@@ -143,11 +140,14 @@ def _jsonl_row(path: Path, line: int, text: str, shown: str) -> Row:
     if problem := bad_id(line, metadata.get("id")):
         return Row(line, _id_only(metadata.get("id")), None, problem)
     image = metadata.pop("image", None)
+    if image is None and metadata.get("images"):
+        return Row(line, metadata, None)  # photos by URL only
     if not isinstance(image, str) or not image:
         return Row(line, metadata, None, f"line {line}: no image path")
     if "://" in image:
         return Row(line, metadata, None, f"line {line}: image must be a local path, "
-                                         f"not a URL ({image[:200]})")
+                                         f"not a URL ({image[:200]}): give URLs as "
+                                         '"images": [{"url": ...}]')
     resolved = (path.parent / image).resolve()
     if not resolved.is_relative_to(path.parent.resolve()):
         return Row(line, metadata, None, f"line {line}: image path leaves the "
@@ -185,12 +185,23 @@ def read_catalogue(path: Path, max_field_chars: int = MAX_FIELD_CHARS,
         return read_kaggle(path.parent, max_field_chars, _parent(shown))
     if path.suffix in (".jsonl", ".ndjson"):
         return read_jsonl(path, max_field_chars, _parent(shown))
+    if path.is_file() and feed_format(path):
+        return _feed_rows(path, max_field_chars, shown)
     if path.is_dir():
         found = sorted(path.glob("*.jsonl"))
         if len(found) == 1:
             return read_jsonl(found[0], max_field_chars, shown)
-    raise CatalogueFormatError(f"{shown or 'the archive'} is neither a folder with styles.csv "
-                               "nor a .jsonl file")
+        feeds = [f for f in sorted(path.iterdir()) if f.is_file() and feed_format(f)]
+        if len(feeds) == 1:
+            return _feed_rows(feeds[0], max_field_chars, _join(shown, feeds[0].name))
+    raise CatalogueFormatError(f"{shown or 'the archive'} is neither a folder with styles.csv, "
+                               "a .jsonl file nor a product feed (Google Merchant Center TSV "
+                               "or XML, Shopify product CSV)")
+
+
+def _feed_rows(path: Path, max_field_chars: int, shown: str) -> Iterator[Row]:
+    for row in read_feed(path, max_field_chars, shown or path.name):
+        yield Row(row.line, row.metadata, None, row.error)
 
 
 def _read_image(path: Path, max_bytes: int | None) -> bytes:
@@ -205,41 +216,57 @@ def uploads_of(rows: Iterator[Row], progress: bool = False,
     becomes an upload already known bad, with the reason."""
     for row in tqdm(rows, desc="reading catalogue", unit="product", disable=not progress):
         where = f"line {row.line}"
-        if row.error or row.image is None:
-            yield Upload(row.metadata, None, error=row.error or "no image")
+        if row.error:
+            yield Upload(row.metadata, error=row.error)
+            continue
+        if row.image is None:  # photos by URL, in the metadata (feeds)
+            yield Upload(row.metadata, where=where)
             continue
         try:
             data = _read_image(row.image, max_image_bytes)
         except OSError as exc:
-            yield Upload(row.metadata, None, where=where,
+            yield Upload(row.metadata, where=where,
                          error=f"image unreadable: {exc.strerror or 'error'} ({row.image_name})")
             continue
-        yield Upload(row.metadata, data, where=where)
+        yield Upload(row.metadata, [data], where=where)
 
 
 def import_catalogue(ingest: Ingest, path: Path, progress: bool = False,
-                     shown: str | None = None) -> Accepted:
-    """Record an import job for the catalogue at `path` (`shown`: what messages call it)."""
+                     shown: str | None = None, prune: bool = False) -> Accepted:
+    """Record an import job for the catalogue at `path` (`shown`: what messages call it).
+    Products already indexed are updated where they changed (photos re-fetched and
+    re-encoded only where they did); with `prune`, products the catalogue no longer lists
+    are removed (a row with an error still counts as listed), counted in the job."""
     settings = ingest.settings
-    rows = read_catalogue(path, settings.import_max_field_chars, shown)
+    listed: set[str] = set()
+
+    def noting(rows: Iterator[Row]) -> Iterator[Row]:
+        for row in rows:
+            if isinstance(row.metadata, dict) and isinstance(row.metadata.get("id"), str):
+                listed.add(row.metadata["id"])
+            yield row
+
+    rows = noting(read_catalogue(path, settings.import_max_field_chars, shown))
     accepted = ingest.accept(uploads_of(rows, progress, settings.max_image_bytes),
                              kind="import")
     if accepted.accepted + accepted.rejected == 0:
         ingest.jobs.withdraw(accepted.job_id)
         name = str(path) if shown is None else shown
         raise CatalogueFormatError(f"{name or 'the archive'} holds no products")
+    if prune:
+        ingest.jobs.add_removed(accepted.job_id, ProductRepository(ingest.store).prune(listed))
     return accepted
 
 
-def import_archive(ingest: Ingest, archive: Path | IO[bytes]) -> Accepted:
+def import_archive(ingest: Ingest, archive: IO[bytes], prune: bool = False) -> Accepted:
     """Stage an uploaded zip under the data folder, record its import job, and remove the
     staging folder whatever happens (the originals are in the media store by then)."""
     settings = ingest.settings
     staging = settings.data_dir / "staging" / uuid.uuid4().hex
     staging.mkdir(parents=True)
     try:
-        folder, shown = extract_archive(archive, staging, ArchiveLimits.of(settings))
-        return import_catalogue(ingest, folder, shown=shown)
+        folder, shown = stage_upload(archive, staging, ArchiveLimits.of(settings))
+        return import_catalogue(ingest, folder, shown=shown, prune=prune)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

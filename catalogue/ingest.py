@@ -15,17 +15,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
+import numpy as np
 from pydantic import ValidationError
 
-from catalogue.images import ImageError, decode_with, display_with, model_input_size
-from catalogue.jobs import Item, JobStore, NewItem
+from catalogue.fetch import Fetcher, FetchPolicy
+from catalogue.images import ImageError, display_with, model_input_size
+from catalogue.jobs import Item, JobStore, NewItem, Outcome
 from catalogue.media import MediaStore
+from catalogue.photos import Photo, Photos, indexed_photos
+from catalogue.products import normalise
 from catalogue.schemas import ModerationStatus, ProductCreate
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import StoredPoint, VectorStore, point_id
 from catalogue.tagging import carry_predictions
-from embedding.encoder import Encoder, map_on_cores
+from embedding.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,8 @@ class UploadRejected(ValueError):
 
 @dataclass
 class Upload:
-    """One product as received: raw metadata and the bytes of its image.
+    """One product as received: raw metadata and the bytes of the photos sent with it (a
+    feed's photos are URLs inside the metadata, fetched later by the ingest workers).
 
     `error` marks an upload already known bad by its reader (a catalogue row that
     can't be parsed): it is recorded as failed with that reason. `where` ("line 12")
@@ -59,7 +63,7 @@ class Upload:
     """
 
     metadata: dict[str, Any] | Any
-    image: bytes | None
+    images: Sequence[bytes] = ()
     error: str | None = None
     where: str | None = None
 
@@ -69,6 +73,25 @@ class Accepted:
     job_id: str
     accepted: int
     rejected: int
+
+
+def _legacy_refs(item: Item) -> list[dict[str, Any]]:
+    """The photo of an item queued before products had several."""
+    return [{"sha256": item.image_sha256, "display_sha256": item.metadata.get(DISPLAY_KEY)}]
+
+
+# What makes two stored versions of a product the same, for an import's "unchanged".
+COMPARED = ("images", "variants", "min_price", "title", "description", "category", "colour",
+            "gender", "brand", "pattern", "price", "tags", "link", "currency", "attributes",
+            "moderation_status")
+
+
+def same_product(old: StoredPoint, new: StoredPoint) -> bool:
+    """Nothing a shopper or a filter sees would change (nor any vector)."""
+    return (all(old.payload.get(k) == new.payload.get(k) for k in COMPARED)
+            and old.vector is not None and new.vector is not None
+            and old.vector.shape == new.vector.shape
+            and bool(np.array_equal(old.vector, new.vector)))
 
 
 def take_batch(jobs: JobStore, size: int, wait_s: float = 0, owner: str | None = None
@@ -94,10 +117,17 @@ REFUSED = "_refused"
 
 class Ingest:
     def __init__(self, settings: CatalogueSettings, encoder: Encoder, store: VectorStore,
-                 media: MediaStore, jobs: JobStore, enrichers: Sequence[Enricher] = ()):
+                 media: MediaStore, jobs: JobStore, enrichers: Sequence[Enricher] = (),
+                 fetcher: Fetcher | None = None):
         self.settings, self.encoder, self.store = settings, encoder, store
         self.media, self.jobs = media, jobs
         self.enrichers = list(enrichers)
+        self.fetcher = fetcher or Fetcher(FetchPolicy.of(settings))
+
+    @property
+    def photos(self) -> Photos:
+        return Photos(self.settings, self.media, self.fetcher,
+                      model_input_size(self.encoder.preprocess))
 
     # -- accepting ---------------------------------------------------------------------
     def prepare(self, upload: Upload) -> NewItem:
@@ -116,18 +146,24 @@ class Ingest:
         except ValidationError as exc:
             return NewItem(str(raw_id) if raw_id else None,
                            error=f"invalid metadata: {validation_message(exc)}")
-        if upload.image is None:
+        if not upload.images and not product.images:
             return NewItem(product.id, error="no image was sent for this product")
-        try:  # decoded now so a bad image is refused before anything is stored
-            display_bytes = display_with(self.settings, upload.image)
-        except ImageError as exc:  # DecodeBusy goes up: the whole request is a 503
-            return NewItem(product.id, error=str(exc))
+        displays = []
+        for n, data in enumerate(upload.images):
+            try:  # decoded now so a bad image is refused before anything is stored
+                displays.append(display_with(self.settings, data))
+            except ImageError as exc:  # DecodeBusy goes up: the whole request is a 503
+                return NewItem(product.id, error=f"image {n + 1}: {exc}"
+                               if len(upload.images) > 1 else str(exc))
         # Served instead of the upload: what shoppers get is what Vitrine wrote. The
-        # original is kept beside it for reindexing.
-        display = self.media.put(display_bytes)
-        digest = self.media.put(upload.image)  # durable before we acknowledge
-        metadata = {**product.model_dump(), "version": time.time(), DISPLAY_KEY: display}
-        return NewItem(product.id, metadata, digest)
+        # original is kept beside it for reindexing; both durable before we acknowledge.
+        refs: list[dict[str, Any]] = [
+            {"display_sha256": self.media.put(display), "sha256": self.media.put(data)}
+            for data, display in zip(upload.images, displays, strict=True)]
+        refs += [{"url": image.url} for image in product.images]
+        metadata = {**product.model_dump(exclude={"images"}), "images": refs,
+                    "version": time.time()}
+        return NewItem(product.id, metadata, refs[0].get("sha256"))
 
     def accept(self, uploads: Iterable[Upload], kind: str = "upload",
                strict: bool = False) -> Accepted:
@@ -158,8 +194,8 @@ class Ingest:
 
     # -- processing --------------------------------------------------------------------
     def process(self, items: Sequence[Item]) -> None:
-        """Decode, encode (one forward pass for the batch) and upsert `items`."""
-        ready: list[tuple[Item, Image.Image | None, StoredPoint | None]] = []
+        """Fetch, decode, encode (one forward pass for the batch's new photos) and upsert
+        `items`; photos already indexed by this model keep their vectors."""
         try:
             existing = {p.id: p for p in self.store.retrieve(
                 [point_id(it.product_id) for it in items], with_vectors=True)}
@@ -167,83 +203,92 @@ class Ingest:
             for it in items:
                 self.jobs.release(it)
             raise StoreUnavailable(f"vector store unreachable: {exc}") from exc
-        to_decode: list[tuple[Item, StoredPoint | None]] = []
+        settled: list[Outcome] = []  # decided before any encoding
+        todo: list[tuple[Item, StoredPoint | None]] = []
         for it in items:
             old = existing.get(point_id(it.product_id))
             if old and old.payload.get("updated_at", 0) > it.metadata["version"]:
-                self.jobs.finish(it)  # a newer version is already indexed: keep it
-            elif (old and old.vector is not None and old.payload.get("image_sha256")
-                    == it.image_sha256 and old.payload.get("model") == self.encoder.model_id):
-                ready.append((it, None, old))  # same image, same model: no re-encoding
+                settled.append(Outcome(it, change="unchanged"))  # a newer one is indexed
             else:
-                to_decode.append((it, old))
-        for (it, old), image in zip(to_decode, self.decode([it for it, _ in to_decode]),
-                                    strict=True):
-            if isinstance(image, Exception):
-                self.jobs.finish(it, str(image))
+                todo.append((it, old))
+        resolved = self.photos.resolve(
+            [(it.metadata.get("images") or _legacy_refs(it), indexed_photos(old, self.model_id))
+             for it, old in todo])
+        ready = []
+        for (it, old), photos in zip(todo, resolved, strict=True):
+            good = [p for p in photos if p.error is None]
+            problems = "; ".join(p.error for p in photos if p.error)
+            if good:
+                ready.append((it, old, good, problems or None))
             else:
-                ready.append((it, image, old))
-        if not ready:
-            return
+                settled.append(Outcome(it, error=problems or "no photo"))
         try:
             points = self.encode(ready)
         except Exception as exc:
             log.exception("encoding failed")
-            for it, _, _ in ready:
-                self.jobs.finish(it, f"encoding failed: {exc}")
+            self.jobs.finish_many(settled + [Outcome(it, error=f"encoding failed: {exc}")
+                                             for it, *_ in ready])
             return
-        refused = {p.id: p.payload.pop(REFUSED) for p in points if REFUSED in p.payload}
+        outcomes, to_write = [], []
+        for (it, old, _, warning), point in zip(ready, points, strict=True):
+            refused = point.payload.pop(REFUSED, None)
+            change = ("added" if old is None else "unchanged" if same_product(old, point)
+                      else "updated")
+            if not refused and change != "unchanged":
+                to_write.append(point)
+            outcomes.append(Outcome(it, error=refused, change=change, warning=warning))
         try:
-            if len(refused) < len(points):
-                self.store.upsert([p for p in points if p.id not in refused])
+            self.store.upsert(to_write)
         except Exception as exc:
-            for it, _, _ in ready:
+            self.jobs.finish_many(settled)
+            for it, *_ in ready:
                 self.jobs.release(it)
             raise StoreUnavailable(f"vector store unreachable: {exc}") from exc
-        self.jobs.finish_many([(it, refused.get(point_id(it.product_id))) for it, _, _ in ready])
+        self.jobs.finish_many(settled + outcomes)
 
-    def decode(self, items: Sequence[Item]) -> list[Image.Image | ImageError | KeyError]:
-        """Each item's original, read and decoded, or why it can't be: on every core, since
-        reading and Pillow's decoders release the GIL. Decoded at about the model's input
-        size, within the process's decode budget."""
-        target = model_input_size(self.encoder.preprocess)
+    @property
+    def model_id(self) -> str:
+        return self.encoder.model_id
 
-        def one(item: Item) -> Image.Image | ImageError | KeyError:
-            try:
-                return decode_with(self.settings, self.media.get(item.image_sha256),
-                                   target, background=True)
-            except (ImageError, KeyError) as exc:
-                return exc
-
-        return map_on_cores(one, items, "decode")
-
-    def encode(self, ready: Sequence[tuple[Item, Image.Image | None, StoredPoint | None]]
+    def encode(self, ready: Sequence[tuple[Item, StoredPoint | None, list[Photo], Any]]
                ) -> list[StoredPoint]:
-        """One forward pass for every new image, then the enrichers on those embeddings."""
-        points = [StoredPoint(point_id(it.product_id),
-                              self.payload(it, old, fresh_image=image is not None),
-                              old.vector if image is None and old is not None else None)
-                  for it, image, old in ready]
-        fresh = [(i, image) for i, (_, image, _) in enumerate(ready) if image is not None]
+        """One forward pass for every new photo, then the enrichers on the embeddings of
+        the products whose main photo is new, then the derived fields."""
+        fresh = [p for _, _, photos, _ in ready for p in photos if p.image is not None]
         if fresh:
-            vectors = self.encoder.encode_images([image for _, image in fresh])
-            for row, (i, _) in enumerate(fresh):
-                points[i].vector = vectors[row]
+            vectors = self.encoder.encode_images([p.image for p in fresh if p.image])
+            for photo, vector in zip(fresh, vectors, strict=True):
+                photo.vector, photo.image = vector, None
+        rows = [np.stack([p.vector for p in photos if p.vector is not None])
+                for _, _, photos, _ in ready]
+        points = [StoredPoint(point_id(it.product_id), self.payload(it, old, photos), vectors)
+                  for (it, old, photos, _), vectors in zip(ready, rows, strict=True)]
+        judged = [i for i, (_, old, photos, _) in enumerate(ready)
+                  if not self.same_main_photo(old, photos)]
+        if judged:
+            mains = np.stack([rows[i][0] for i in judged])
             for enrich in self.enrichers:
-                enrich([points[i].payload for i, _ in fresh], vectors)
+                enrich([points[i].payload for i in judged], mains)
+        for point in points:
+            normalise(point.payload)
         return points
 
-    def payload(self, item: Item, old: StoredPoint | None, fresh_image: bool) -> dict[str, Any]:
+    def same_main_photo(self, old: StoredPoint | None, photos: list[Photo]) -> bool:
+        return (old is not None and old.payload.get("model") == self.model_id
+                and old.payload.get("image_sha256") == photos[0].sha256)
+
+    def payload(self, item: Item, old: StoredPoint | None, photos: list[Photo]
+                ) -> dict[str, Any]:
         meta = dict(item.metadata)
         version = meta.pop("version")
         product_id = meta.pop("id")
-        display = meta.pop(DISPLAY_KEY, None)  # absent for items queued before display copies
-        payload = {**meta, "product_id": product_id, "image_sha256": item.image_sha256,
-                   "model": self.encoder.model_id, "updated_at": version,
+        meta.pop(DISPLAY_KEY, None)  # items queued before several photos had one photo's
+        payload = {**meta, "product_id": product_id, "images": [p.ref() for p in photos],
+                   "image_sha256": photos[0].sha256, DISPLAY_KEY: photos[0].display_sha256,
+                   "model": self.model_id, "updated_at": version,
+                   "created_at": old.payload.get("created_at", version) if old else version,
                    "moderation_status": ModerationStatus.visible.value, "predicted": {}}
-        if display:
-            payload[DISPLAY_KEY] = display
-        if old and not fresh_image:  # same image: keep what was judged of it
+        if old and self.same_main_photo(old, photos):  # same photo: keep what was judged of it
             for key in ("moderation_status", "moderation", "predicted"):
                 if key in old.payload:
                     payload[key] = old.payload[key]

@@ -33,13 +33,13 @@ from catalogue.schemas import ItemError, JobPublic, JobState
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL
+    updated_at DOUBLE PRECISION NOT NULL, removed INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL REFERENCES jobs(id), idx INTEGER NOT NULL,
     product_id TEXT, metadata TEXT, image_sha256 TEXT,
     state TEXT NOT NULL, error TEXT, attempts INTEGER NOT NULL DEFAULT 0,
-    updated_at DOUBLE PRECISION NOT NULL, owner TEXT,
+    updated_at DOUBLE PRECISION NOT NULL, owner TEXT, outcome TEXT,
     PRIMARY KEY (job_id, idx)
 );
 CREATE INDEX IF NOT EXISTS items_state ON items(state, updated_at);
@@ -86,17 +86,34 @@ def gave_up(max_attempts: int) -> str:
             "this upload each time")
 
 
-def _add_owner_column(db: sqlite3.Connection) -> None:
-    """A data folder from before the cluster profile has no `owner` column yet."""
-    columns = {r[1] for r in db.execute("PRAGMA table_info(items)")}
-    if columns and "owner" not in columns:
-        db.execute("ALTER TABLE items ADD COLUMN owner TEXT")
+# Columns added since the first release: (table, column, declaration).
+ADDED_COLUMNS = (("items", "owner", "TEXT"), ("items", "outcome", "TEXT"),
+                 ("jobs", "removed", "INTEGER NOT NULL DEFAULT 0"))
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """A data folder from an older version lacks the columns added since."""
+    for table, column, declaration in ADDED_COLUMNS:
+        columns = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        if columns and column not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+@dataclass
+class Outcome:
+    """How an item ended: failed with `error`, or done with a `change` (added, updated,
+    unchanged) and perhaps a `warning` (a photo of several that could not be fetched)."""
+
+    item: Item
+    error: str | None = None
+    change: str | None = None
+    warning: str | None = None
 
 
 class JobStore:
     def __init__(self, location: str | Path):
         """`location`: a SQLite file path, `sqlite:///path` or `postgresql://...`."""
-        self._db = open_database(location, SCHEMA, "job store", upgrade=_add_owner_column)
+        self._db = open_database(location, SCHEMA, "job store", upgrade=_add_columns)
 
     def create_job(self, kind: str, items: Sequence[NewItem]) -> str:
         job_id = uuid.uuid4().hex
@@ -148,18 +165,26 @@ class JobStore:
 
     def finish(self, item: Item, error: str | None = None) -> None:
         """Record an item's outcome: done, or failed with the reason."""
-        self.finish_many([(item, error)])
+        self.finish_many([Outcome(item, error)])
 
-    def finish_many(self, outcomes: Sequence[tuple[Item, str | None]]) -> None:
-        """Record a batch's outcomes in one transaction (one fsync, not one per item)."""
+    def finish_many(self, outcomes: Sequence[Outcome]) -> None:
+        """Record a batch's outcomes in one transaction (one fsync, not one per item). A
+        done item's warning is kept in its error column."""
         now = time.time()
         with self._db.transaction() as db:
-            for item, error in outcomes:
-                db.execute("UPDATE items SET state = ?, error = ?, updated_at = ? "
+            for o in outcomes:
+                db.execute("UPDATE items SET state = ?, error = ?, outcome = ?, updated_at = ? "
                            "WHERE job_id = ? AND idx = ?",
-                           ("failed" if error else "done", error, now, item.job_id, item.idx))
-            for job_id in {item.job_id for item, _ in outcomes}:
+                           ("failed" if o.error else "done", o.error or o.warning,
+                            None if o.error else o.change, now, o.item.job_id, o.item.idx))
+            for job_id in {o.item.job_id for o in outcomes}:
                 db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (now, job_id))
+
+    def add_removed(self, job_id: str, count: int) -> None:
+        """Count products an import pruned (absent from its feed) in its job."""
+        with self._db.transaction() as db:
+            db.execute("UPDATE jobs SET removed = removed + ?, updated_at = ? WHERE id = ?",
+                       (count, time.time(), job_id))
 
     def release(self, item: Item) -> None:
         """Put a running item back in the queue, untried (e.g. the store was unreachable):
@@ -216,14 +241,17 @@ class JobStore:
 
     def get(self, job_id: str) -> JobPublic | None:
         with self._db.transaction() as db:
-            job = db.execute("SELECT id, kind, created_at, updated_at FROM jobs WHERE id = ?",
-                             (job_id,)).fetchone()
+            job = db.execute("SELECT id, kind, created_at, updated_at, removed FROM jobs "
+                             "WHERE id = ?", (job_id,)).fetchone()
             if job is None:
                 return None
             counts = dict(db.execute("SELECT state, count(*) FROM items WHERE job_id = ? "
                                      "GROUP BY state", (job_id,)).fetchall())
-            errors = db.execute("SELECT idx, product_id, error FROM items WHERE job_id = ? AND "
-                                "state = 'failed' ORDER BY idx LIMIT 1000", (job_id,)).fetchall()
+            changes = dict(db.execute("SELECT outcome, count(*) FROM items WHERE job_id = ? "
+                                      "AND state = 'done' GROUP BY outcome", (job_id,)).fetchall())
+            noted = db.execute("SELECT idx, product_id, error, state FROM items WHERE job_id = ? "
+                               "AND error IS NOT NULL ORDER BY idx LIMIT 2000",
+                               (job_id,)).fetchall()
         total = sum(counts.values())
         done, failed = counts.get("done", 0), counts.get("failed", 0)
         pending = total - done - failed
@@ -233,7 +261,12 @@ class JobStore:
             state = JobState.failed if total and failed == total else JobState.done
         return JobPublic(id=job[0], kind=job[1], state=state, total=total, succeeded=done,
                          failed=failed, pending=pending, created_at=job[2], updated_at=job[3],
-                         errors=[ItemError(index=i, product_id=p, error=e) for i, p, e in errors])
+                         added=changes.get("added", 0), updated=changes.get("updated", 0),
+                         unchanged=changes.get("unchanged", 0), removed=job[4],
+                         errors=[ItemError(index=i, product_id=p, error=e)
+                                 for i, p, e, st in noted if st == "failed"][:1000],
+                         warnings=[ItemError(index=i, product_id=p, error=e)
+                                   for i, p, e, st in noted if st == "done"][:1000])
 
     def close(self) -> None:
         self._db.close()

@@ -46,9 +46,47 @@ def visibility_filter(role: Role) -> Filter:
     return f
 
 
+# A variant without its own colour or price has the product's: kept filled in, so filters
+# on variants need no fallback, with the names of the fields it took (`inherited`), so a
+# change of the product's colour or price reaches them.
+INHERITED = ("colour", "price")
+
+
+def normalise(payload: dict[str, Any]) -> dict[str, Any]:
+    """Derive what a stored product keeps besides its fields, in place: its variants (the
+    product itself when it has none) with inherited fields filled in, its lowest price
+    (`min_price`, what sorting by price uses) and its main photo's digests."""
+    variants = []
+    for given in payload.get("variants") or [{}]:
+        own = {k: v for k, v in given.items()
+               if v is not None and k != "inherited" and k not in given.get("inherited", ())}
+        taken = [k for k in INHERITED if k not in own and payload.get(k) is not None]
+        variants.append({**own, **{k: payload[k] for k in taken}, "inherited": taken})
+        variants[-1].setdefault("availability", "in_stock")
+    payload["variants"] = variants
+    prices = [v["price"] for v in variants if v.get("price") is not None]
+    payload["min_price"] = min(prices) if prices else None
+    if payload.get("images"):
+        payload["image_sha256"] = payload["images"][0]["sha256"]
+        payload["display_sha256"] = payload["images"][0].get("display_sha256")
+    return payload
+
+
 def to_public(payload: dict[str, Any]) -> ProductPublic:
     """A stored payload as the API shows it (the product id is kept as `product_id`)."""
-    return ProductPublic.model_validate({**payload, "id": payload["product_id"]})
+    variants = [{k: v for k, v in variant.items() if k != "inherited"}
+                for variant in payload.get("variants") or []]
+    return ProductPublic.model_validate({**payload, "id": payload["product_id"],
+                                         "variants": variants})
+
+
+def centroid(rows: np.ndarray) -> np.ndarray:
+    """One unit vector for all of a product's photos (more like this, "this product, but")."""
+    rows = np.asarray(rows, np.float32).reshape(-1, rows.shape[-1])
+    if len(rows) == 1:
+        return rows[0]
+    mean = rows.mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
 class ProductRepository:
@@ -67,24 +105,41 @@ class ProductRepository:
         return to_public(self.point(product_id, role).payload)
 
     def vector(self, product_id: str, role: Role = Role.shopper) -> np.ndarray:
-        """The image vector of a product `role` may see (more like this, search by product)."""
-        vector = self.point(product_id, role, with_vector=True).vector
-        if vector is None:
+        """One query vector from all the photos of a product `role` may see (more like this,
+        search by product)."""
+        rows = self.point(product_id, role, with_vector=True).vector
+        if rows is None:
             raise UnknownProduct(product_id)
-        return vector
+        return centroid(rows)
 
     def update(self, product_id: str, changes: dict[str, Any]) -> ProductPublic:
         """Merge a manager's changes, without re-encoding; a field set by a manager is no
         longer a prediction."""
-        current = self.get(product_id)
-        predicted = {k: v for k, v in current.predicted.items() if k not in changes}
-        self.store.set_payload([point_id(product_id)],
-                               {**changes, "predicted": predicted, "updated_at": time.time()})
+        payload = self.point(product_id).payload
+        predicted = {k: v for k, v in (payload.get("predicted") or {}).items()
+                     if k not in changes}
+        merged = normalise({**payload, **changes})
+        derived = {k: merged[k] for k in ("variants", "min_price")}
+        self.store.set_payload([point_id(product_id)], {**changes, **derived,
+                                                        "predicted": predicted,
+                                                        "updated_at": time.time()})
         return self.get(product_id)
 
     def delete(self, product_id: str) -> None:
         self.point(product_id)
         self.store.delete([point_id(product_id)])
+
+    def prune(self, keep: set[str]) -> int:
+        """Remove every product whose id is not in `keep` (a feed's sync); how many went."""
+        gone, cursor = [], None
+        while True:
+            points, cursor = self.store.scroll(None, limit=1000, offset=cursor)
+            gone += [p.id for p in points if p.payload.get("product_id") not in keep]
+            if cursor is None:
+                break
+        for start in range(0, len(gone), 1000):
+            self.store.delete(gone[start:start + 1000])
+        return len(gone)
 
     def list(self, limit: int = 50, offset: str | None = None, predicted: bool = False,
              max_scan: int = 5000) -> ProductsPage:

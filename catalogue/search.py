@@ -20,10 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from catalogue.attributes import DEFAULT_SCHEMA, VARIANTS, CatalogueSchema, InvalidFilter
 from catalogue.products import ProductRepository, to_public, visibility_filter
-from catalogue.schemas import ProductFilters, Role, SearchResult, SearchResults
+from catalogue.schemas import Role, SearchResult, SearchResults
 from catalogue.store.base import (
-    FACET_FIELDS,
     POINT_ID_PATTERN,
     After,
     Filter,
@@ -34,6 +34,8 @@ from embedding.encoder import Encoder, combine
 
 # Facets are counted over at most this many hits when a relevance cutoff applies.
 FACET_WINDOW = 1000
+# A query sorted by price (or newest...) orders at most this many of its most relevant hits.
+SORT_WINDOW = 1000
 CURSOR_MAX_LENGTH = 200
 MAX_POSITION = 10_000_000
 
@@ -81,29 +83,55 @@ def check_cursor(token: str | None) -> str | None:
     return token
 
 
-def store_filter(filters: ProductFilters | None, role: Role = Role.shopper,
+def store_filter(filters: Filter | None, role: Role = Role.shopper,
                  exclude_ids: Sequence[str] = ()) -> Filter:
-    """Product filters -> store filter, narrowed to what `role` may see."""
+    """The shop's filters (CatalogueSchema.filter), narrowed to what `role` may see."""
     f = visibility_filter(role)
+    if filters is not None:
+        f.match |= filters.match
+        f.any |= filters.any
+        f.range |= filters.range
+        f.nested |= filters.nested
     f.exclude_ids = list(exclude_ids)
-    if filters:
-        for key in ("category", "colour", "gender", "brand"):
-            values = getattr(filters, key)
-            if values:
-                f.any[key] = values
-        if filters.price_min is not None or filters.price_max is not None:
-            f.range["price"] = (filters.price_min, filters.price_max)
     return f
 
 
+def show(hit: Hit, rows: np.ndarray | None, vector: np.ndarray | None,
+         filters: Filter | None) -> SearchResult:
+    """A hit as a result, with the photo to show and the variant: among the variants the
+    filters keep, the one whose photo matched best (a "red dress" shows the red one, at
+    its price). Photos no variant claims (other views of the product) may show too."""
+    payload = hit.payload
+    variants = payload.get(VARIANTS) or []
+    wanted = filters.nested.get(VARIANTS) if filters else None
+    kept = [i for i, v in enumerate(variants) if wanted is None or wanted.matches(v)]
+    n = len(rows) if rows is not None else max(1, len(payload.get("images") or []))
+    scores = (rows @ np.asarray(vector, np.float32) if rows is not None and vector is not None
+              else np.zeros(n))
+
+    def photo(i: int) -> int:
+        return min(variants[i].get("image") or 0, n - 1)
+
+    claimed = {photo(i) for i in range(len(variants))}
+    allowed = {photo(i) for i in kept} | (set(range(n)) - claimed)
+    image = max(sorted(allowed) or range(n), key=lambda j: scores[j])
+    on_photo = [i for i in kept if photo(i) == image]
+    variant = on_photo[0] if on_photo else max(kept, key=lambda i: scores[photo(i)], default=None)
+    product = to_public(payload)
+    return SearchResult(product_id=payload["product_id"], score=hit.score, product=product,
+                        image=image, variant=None if variant is None
+                        else product.variants[variant])
+
+
 class Search:
-    def __init__(self, encoder: Encoder, store: VectorStore, products: ProductRepository):
-        self.encoder, self.store, self.products = encoder, store, products
+    def __init__(self, encoder: Encoder, store: VectorStore, products: ProductRepository,
+                 schema: CatalogueSchema = DEFAULT_SCHEMA):
+        self.encoder, self.store, self.products, self.schema = encoder, store, products, schema
 
     def query_vector(self, text: str | None = None, image: Image.Image | None = None,
                      product_id: str | None = None, alpha: float = 0.5,
                      negative: str | None = None, negative_weight: float = 0.5) -> np.ndarray:
-        """Text, an uploaded image or a stored product's image, mixed by alpha."""
+        """Text, an uploaded image or a stored product's photos, mixed by alpha."""
         text_vec = self.encoder.encode_texts([text])[0] if text else None
         if image is not None:
             image_vec = self.encoder.encode_images([image])[0]
@@ -114,40 +142,86 @@ class Search:
         negative_vec = self.encoder.encode_texts([negative])[0] if negative else None
         return combine(text_vec, image_vec, alpha, negative_vec, negative_weight)
 
-    def search(self, vector: np.ndarray, filters: ProductFilters | None = None, limit: int = 20,
+    def search(self, vector: np.ndarray | None, filters: Filter | None = None, limit: int = 20,
                offset: int = 0, min_score: float | None = None,
-               exclude_ids: Sequence[str] = (), cursor: str | None = None) -> SearchResults:
+               exclude_ids: Sequence[str] = (), cursor: str | None = None,
+               sort: str = "relevance") -> SearchResults:
         """A page from `offset`, or after `cursor` (a next_cursor; InvalidCursor if it is
-        not one). Either way the page says its offset and both ways to the next one."""
+        not one), by relevance to `vector` or in a sort order of the schema's. Either way
+        the page says its offset and both ways to the next one."""
         after = decode_cursor(cursor) if cursor is not None else None
-        hits = self.store.search(vector, store_filter(filters, exclude_ids=exclude_ids),
-                                 limit=limit + 1, offset=offset, score_threshold=min_score,
-                                 after=after)
+        f = store_filter(filters, exclude_ids=exclude_ids)
+        order = self.schema.sort_key(sort)
+        if order is None:
+            if vector is None:
+                raise InvalidFilter("relevance needs a query: give q, an image or a product, "
+                                    "or another sort order")
+            hits = self.store.search(vector, f, limit=limit + 1, offset=offset,
+                                     score_threshold=min_score, after=after)
+        elif vector is None:
+            hits = self.store.order(order[0], order[1], f, limit + 1, offset, after)
+        else:
+            hits = self.sorted_by_value(vector, f, order, limit + 1, offset, min_score, after)
         page = hits[:limit]
         if after is not None:  # where the page starts in today's order
             offset = (page[0].position or 0) if page else after.position + 1
         more = len(hits) > limit
+        rows = {p.id: p.vector for p in self.store.retrieve([h.id for h in page],
+                                                            with_vectors=True)}
         return SearchResults(
-            results=[SearchResult(product_id=h.payload["product_id"], score=h.score,
-                                  product=to_public(h.payload))
-                     for h in page],
+            results=[show(h, rows.get(h.id), vector, filters) for h in page],
             limit=limit, offset=offset, next_offset=offset + limit if more else None,
             next_cursor=encode_cursor(page[-1]) if more else None)
 
-    def facets(self, filters: ProductFilters | None = None, vector: np.ndarray | None = None,
-               min_score: float | None = None, fields: Sequence[str] = FACET_FIELDS
-               ) -> tuple[dict[str, dict[str, int]], int]:
-        """Counts per value, and the total, under the filters; with a relevance cutoff,
-        among the hits above it."""
+    def sorted_by_value(self, vector: np.ndarray, f: Filter, order: tuple[str, bool],
+                        limit: int, offset: int, min_score: float | None,
+                        after: After | None) -> list[Hit]:
+        """The relevant hits (above `min_score`, at most SORT_WINDOW of them) in a value
+        order, equal values by point id; each hit's score becomes its value, so a cursor
+        continues in this order."""
+        path, descending = order
+        sign = -1.0 if descending else 1.0
+        relevant = self.store.search(vector, f, limit=SORT_WINDOW, score_threshold=min_score)
+        keyed = []
+        for h in relevant:
+            value = value_at(h.payload, path)
+            if value is not None:
+                keyed.append(Hit(h.id, value, h.payload))
+        keyed.sort(key=lambda h: (sign * h.score, h.id))
+        start = offset
+        if after is not None:
+            start = next((i for i, h in enumerate(keyed)
+                          if (sign * h.score, h.id) > (sign * after.score, after.id)),
+                         len(keyed))
+        page = keyed[start:start + limit]
+        for i, hit in enumerate(page):
+            hit.position = start + i
+        return page
+
+    def facets(self, filters: Filter | None = None, vector: np.ndarray | None = None,
+               min_score: float | None = None) -> tuple[dict[str, dict[str, int]], int]:
+        """Products per value of each facetable attribute, and the total, under the filters;
+        with a relevance cutoff, among the hits above it."""
         f = store_filter(filters)
+        attributes = self.schema.facetable
         if vector is None or min_score is None:
-            return {key: self.store.facet(key, f) for key in fields}, self.store.count(f)
+            return ({a.name: self.store.facet(a.path, f) for a in attributes},
+                    self.store.count(f))
         hits = self.store.search(vector, f, limit=FACET_WINDOW, score_threshold=min_score)
-        counts: dict[str, dict[str, int]] = {key: {} for key in fields}
+        counts: dict[str, dict[str, int]] = {a.name: {} for a in attributes}
         for h in hits:
-            for key in fields:
-                value = h.payload.get(key)
-                if value is not None:
-                    counts[key][str(value)] = counts[key].get(str(value), 0) + 1
+            for a in attributes:
+                for value in self.schema.values(h.payload, a):
+                    counts[a.name][value] = counts[a.name].get(value, 0) + 1
         return ({k: dict(sorted(v.items(), key=lambda kv: -kv[1])) for k, v in counts.items()},
                 len(hits))
+
+
+def value_at(payload: dict, path: str) -> float | None:
+    """A product's number at a payload path (sorting), None where it has none."""
+    value: object = payload
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

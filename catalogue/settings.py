@@ -19,6 +19,8 @@ class CatalogueSettings(BaseSettings):
     """Server backend: http(s)://host:port, ':memory:' or a folder (qdrant-client local mode)."""
     qdrant_api_key: str | None = None
     collection: str = "products"
+    catalogue_schema: Path | None = None
+    """JSON file declaring the shop's attributes (catalogue.attributes); empty: the default."""
     optimize_threshold: int = 10_000
     """Unindexed points after which the embedded store builds its HNSW index in the background."""
     hnsw_ef: int | None = 256
@@ -59,6 +61,26 @@ class CatalogueSettings(BaseSettings):
     import_max_field_chars: int = 128 * 1024
     """Longest field and line of a styles.csv or .jsonl, in characters (csv's own default);
     a longer one is that line's error, and the rest of the file is read."""
+    fetch_connect_timeout: float = 5.0
+    """Seconds to connect to a shop's server when fetching a product photo given as a URL."""
+    fetch_read_timeout: float = 15.0
+    """Seconds a photo's server may stay silent; one URL's fetch, retries and redirects
+    included, ends after fetch_connect_timeout + 3 x fetch_read_timeout (50 s by default)."""
+    fetch_max_redirects: int = 5
+    """Redirects followed per photo URL, each hop checked by the address guard."""
+    fetch_retries: int = 2
+    """Retries of a photo URL after a timeout, a connection error, a 5xx or a 429."""
+    fetch_backoff: float = 0.5
+    """Seconds before the first retry, doubled for each one after (plus a little jitter)."""
+    fetch_allow_private: bool = False
+    """Fetch from hosts that resolve to private, loopback, link-local or other non-public
+    addresses. Off, so a feed cannot make the workers reach internal services; tests on
+    127.0.0.1 turn it on."""
+    fetch_user_agent: str = "Vitrine/0.1 (+product photo fetcher)"
+    """User-Agent header sent when fetching photos."""
+    fetch_concurrency: int = 8
+    """Photo URLs one ingest batch fetches at once (threads of one worker process, sharing
+    its connections); the rest of the batch waits for a free slot."""
 
     @model_validator(mode="after")
     def budget_fits_one_image(self) -> CatalogueSettings:

@@ -80,7 +80,7 @@ class Lines:
         return "\n"
 
 
-def _decoded(lines: Lines) -> Iterator[str]:
+def decoded(lines: Lines) -> Iterator[str]:
     for line in lines:
         if UNDECODED.search(line):
             raw = line.encode("utf-8", "surrogateescape")
@@ -114,7 +114,7 @@ def iter_styles(csv_path: Path, max_field_chars: int = MAX_FIELD_CHARS,
     too_long = f"longer than {max_field_chars} characters (VITRINE_IMPORT_MAX_FIELD_CHARS)"
     with open_text(csv_path, name) as f:
         lines = Lines(f, max_field_chars)
-        reader = csv.reader(_decoded(lines))
+        reader = csv.reader(decoded(lines))
         try:
             header = next(reader, [])
         except csv.Error as exc:

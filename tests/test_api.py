@@ -275,7 +275,7 @@ def test_interrupted_job_resumes_after_restart(tmp_path, tiny_encoder):
 
     data = tmp_path / "data"
     services = build_services(CatalogueSettings(data_dir=data), encoder=tiny_encoder)
-    job_id = services.ingest.accept([Upload({"id": "late"}, image_bytes())]).job_id
+    job_id = services.ingest.accept([Upload({"id": "late"}, [image_bytes()])]).job_id
     services.jobs.claim(10)  # taken by a worker that then "dies"
     services.close()
     with TestClient(make_app(data, tiny_encoder)) as c:

@@ -38,7 +38,7 @@ class Published(list):
 
 
 def accept(ingest: Ingest, *product_ids: str, seed: int = 0) -> str:
-    return ingest.accept([Upload({"id": p, "title": p}, image_bytes(seed=seed + i))
+    return ingest.accept([Upload({"id": p, "title": p}, [image_bytes(seed=seed + i)])
                           for i, p in enumerate(product_ids)]).job_id
 
 
@@ -101,8 +101,8 @@ def test_running_twice_leaves_one_point_and_older_updates_lose(ingest):
     newer = ingest.store.get(point_id("same")).payload["updated_at"]
     # The same upload delivered again, and an older version of it arriving late.
     ingest.jobs.create_job("upload", [ingest.prepare(Upload({"id": "same", "title": "x"},
-                                                            image_bytes(seed=0)))])
-    stale = ingest.prepare(Upload({"id": "same", "title": "old"}, image_bytes(seed=5)))
+                                                            [image_bytes(seed=0)]))])
+    stale = ingest.prepare(Upload({"id": "same", "title": "old"}, [image_bytes(seed=5)]))
     stale.metadata["version"] = newer - 100
     old_job = ingest.jobs.create_job("upload", [stale])
     while batch.run_batch(ingest, settings(), None, Published()):

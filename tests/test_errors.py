@@ -99,9 +99,11 @@ def test_parse_json_bounds_size_depth_and_numbers():
 
 
 def test_validation_errors_are_one_sentence_naming_the_fields(shop):
-    body = assert_error(shop.get("/v1/search", params={"limit": "many"}), 422, "q: ")
-    assert "limit: " in body["message"] and body["field"] == "q, limit"
-    assert {tuple(e["loc"]) for e in body["errors"]} == {("query", "q"), ("query", "limit")}
+    body = assert_error(shop.get("/v1/search", params={"limit": "many", "offset": "-1"}), 422,
+                        "limit: ")
+    assert "offset: " in body["message"] and body["field"] == "limit, offset"
+    assert {tuple(e["loc"]) for e in body["errors"]} == {("query", "limit"),
+                                                         ("query", "offset")}
 
 
 @pytest.mark.parametrize("method, path, kwargs, status", [

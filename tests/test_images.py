@@ -358,7 +358,7 @@ def test_bad_original_reaching_the_worker_fails_its_item(capped, name):
     """An original stored earlier (say under a larger cap) that no longer decodes: the
     worker fails that item with the reason, indexes the rest, leaves nothing running."""
     services = capped.app.state.services
-    good = services.ingest.prepare(Upload({"id": "ok"}, image_bytes()))
+    good = services.ingest.prepare(Upload({"id": "ok"}, [image_bytes()]))
     bad = NewItem("bad", {"id": "bad", "title": "", "version": 1.0},
                   services.media.put(bad_bytes(name)))
     job_id = services.jobs.create_job("upload", [bad, good])
@@ -383,5 +383,5 @@ def test_upload_of_awkward_file_ends_indexed(client, name):
     # The vector indexed is the one of the picture decode_image makes (upright, on white).
     [point] = services.store.retrieve([point_id(f"ok-{name}")], with_vectors=True)
     expected = services.encoder.encode_images([decode_image(good_bytes(name))])[0]
-    assert float(np.dot(point.vector, expected)) > 0.9999
+    assert float(np.dot(point.vector[0], expected)) > 0.9999
 

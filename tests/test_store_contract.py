@@ -10,14 +10,16 @@ from catalogue.store.server import ServerStore
 DIM = 8
 COLOURS = ["red", "blue", "green"]
 CATEGORIES = ["dress", "shirt"]
+INDEXES = [("colour", "keyword"), ("category", "keyword"), ("price", "number"),
+           ("variants[].size", "keyword"), ("variants[].price", "number")]
 
 
 @pytest.fixture(params=["edge", "server"])
 def store(request, tmp_path):
     if request.param == "edge":
-        s = EdgeStore(tmp_path / "edge", DIM)
+        s = EdgeStore(tmp_path / "edge", DIM, indexes=INDEXES)
     else:
-        s = ServerStore.connect(":memory:", "products", DIM)
+        s = ServerStore.connect(":memory:", "products", DIM, indexes=INDEXES)
     yield s
     s.close()
 

@@ -25,11 +25,11 @@ def build_services():
     return build_services()
 
 
-def run_import(services, path: Path) -> str:
+def run_import(services, path: Path, prune: bool = False) -> str:
     """Import a catalogue in this process, with progress bars; returns the job id."""
     from catalogue.importer import import_catalogue
 
-    accepted = import_catalogue(services.ingest, path, progress=True)
+    accepted = import_catalogue(services.ingest, path, progress=True, prune=prune)
     with tqdm(total=accepted.accepted + accepted.rejected, initial=accepted.rejected,
               desc="indexing", unit="product") as bar:
         services.ingest.run_pending(on_batch=bar.update)
@@ -40,7 +40,11 @@ def run_import(services, path: Path) -> str:
 
 
 def print_job(job) -> None:
-    print(f"job {job.id}: {job.state}, {job.succeeded} indexed, {job.failed} failed")
+    print(f"job {job.id}: {job.state}, {job.succeeded} indexed ({job.added} added, "
+          f"{job.updated} updated, {job.unchanged} unchanged), {job.removed} removed, "
+          f"{job.failed} failed")
+    for warning in job.warnings[:20]:
+        print(f"  item {warning.index} ({warning.product_id}), indexed: {warning.error}")
     for error in job.errors[:20]:
         print(f"  item {error.index} ({error.product_id}): {error.error}")
     if len(job.errors) > 20:
@@ -139,7 +143,7 @@ def cmd_import(args) -> int:
         return fail(f"{exc}\n(if `vitrine serve` is running on this data folder, upload the "
                     "catalogue as a zip to POST /v1/imports instead)")
     try:
-        print_job(services.jobs.get(run_import(services, Path(args.path))))
+        print_job(services.jobs.get(run_import(services, Path(args.path), args.prune)))
     except (CatalogueFormatError, FileNotFoundError) as exc:
         return fail(str(exc))
     finally:
@@ -231,8 +235,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_demo_catalogue)
 
-    s = sub.add_parser("import", help="import a catalogue (styles.csv folder or .jsonl)")
+    s = sub.add_parser("import", help="import a catalogue (styles.csv folder, .jsonl, or a "
+                       "Google Merchant Center / Shopify product feed)")
     s.add_argument("path")
+    s.add_argument("--prune", action="store_true",
+                   help="remove products the catalogue no longer lists (feed sync)")
     s.set_defaults(func=cmd_import)
 
     s = sub.add_parser("train", help="train a CLIP model from scratch on a catalogue")

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from api.main import create_app
 from api.settings import ApiSettings
+from catalogue.attributes import CatalogueSchema
 from catalogue.datalock import DataLock
 from catalogue.dispatch import Dispatch
 from catalogue.ingest import Ingest
@@ -33,16 +34,22 @@ from embedding.runtime import configure_threads
 from embedding.settings import EmbeddingSettings
 
 
-def open_store(settings: CatalogueSettings, dim: int) -> VectorStore:
+def open_store(settings: CatalogueSettings, dim: int,
+               schema: CatalogueSchema | None = None) -> VectorStore:
+    """The store the settings name, with payload indexes for the catalogue schema's
+    attributes (the one in VITRINE_CATALOGUE_SCHEMA unless given)."""
+    indexes = [(path, kind.value) for path, kind in
+               (schema or CatalogueSchema.load(settings.catalogue_schema)).indexes()]
     if settings.store == "edge":
         from catalogue.store.edge import EdgeStore
 
         return EdgeStore(settings.shard_dir, dim, settings.optimize_threshold,
-                         hnsw_ef=settings.hnsw_ef)
+                         hnsw_ef=settings.hnsw_ef, indexes=indexes)
     from catalogue.store.server import ServerStore
 
     return ServerStore.connect(settings.qdrant_url, settings.collection, dim,
-                               settings.qdrant_api_key, hnsw_ef=settings.hnsw_ef)
+                               settings.qdrant_api_key, hnsw_ef=settings.hnsw_ef,
+                               indexes=indexes)
 
 
 def open_media(settings: CatalogueSettings) -> MediaStore:
@@ -92,7 +99,8 @@ def build_services(settings: CatalogueSettings | None = None,
 def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
            encoder: Encoder | None, profile: str, lock: DataLock | None) -> Services:
     encoder = (encoder or Encoder(embedding or EmbeddingSettings())).load()
-    store = open_store(settings, encoder.dim)
+    schema = CatalogueSchema.load(settings.catalogue_schema)
+    store = open_store(settings, encoder.dim, schema)
     jobs = open_jobs(settings)
     media = open_media(settings)
     moderation_settings, tagging_settings = ModerationSettings(), TaggingSettings()
@@ -107,7 +115,7 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
     products = ProductRepository(store)
     dispatch = choose_dispatch(profile, ingest, settings)
     return Services(settings=settings, encoder=encoder, store=store, media=media, jobs=jobs,
-                    products=products, search=Search(encoder, store, products),
+                    products=products, search=Search(encoder, store, products, schema),
                     moderation=moderation, tagger=tagger, ingest=ingest, dispatch=dispatch,
                     data_lock=lock)
 

@@ -1,10 +1,11 @@
-"""Catalogue import over HTTP: a zip of a styles.csv folder or a .jsonl catalogue."""
+"""Catalogue import over HTTP: a product feed, or a zip of a styles.csv folder, a .jsonl
+catalogue or a feed."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 
 from api.auth import API_KEY_HEADER, MANAGER, hash_key
 from api.deps import DispatchDep, IngestDep
@@ -33,9 +34,13 @@ def import_key(request: Request) -> str:
 @router.post("/imports", status_code=202, response_model=JobAccepted, dependencies=[MANAGER],
              responses=responses(400, 401, 403, 413, 422, 503))
 def create_import(request: Request, ingest: IngestDep, dispatch: DispatchDep,
-                  archive: Annotated[UploadFile, File(description="zip: styles.csv + images/, "
-                                                                  "or a .jsonl with images")]):
-    """Import a catalogue archive; bad rows are reported by line number in the job.
+                  archive: Annotated[UploadFile, File(description=(
+                      "a product feed (Google Merchant Center TSV or XML, Shopify product "
+                      "CSV), or a zip: styles.csv + images/, a .jsonl with images, a feed"))],
+                  prune: Annotated[bool, Form(description=(
+                      "Remove the products the catalogue no longer lists"))] = False):
+    """Import a catalogue or sync a feed; bad rows are reported by line number in the job,
+    which counts products added, updated, unchanged, removed and failed.
 
     The archive is unpacked under the data folder within VITRINE_IMPORT_MAX_BYTES and
     VITRINE_IMPORT_MAX_FILES (413 over them), while the disk keeps
@@ -44,7 +49,7 @@ def create_import(request: Request, ingest: IngestDep, dispatch: DispatchDep,
     cluster profile's replicas each count their own."""
     try:
         with SLOTS.hold(import_key(request), ingest.settings.import_max_concurrent):
-            accepted = import_archive(ingest, archive.file)
+            accepted = import_archive(ingest, archive.file, prune=prune)
     except ImportBusy as exc:
         raise ApiProblem(429, str(exc), code="too_many_requests",
                          headers={"Retry-After": str(BUSY_RETRY_S)}) from None

@@ -10,9 +10,9 @@ decode. Re-uploading the product gives it a stored copy.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from api.auth import SHOPPER
 from api.deps import ApiSettingsDep, MediaDep, ProductsDep, SettingsDep
@@ -34,22 +34,40 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return etag in tags or "*" in tags
 
 
-@router.get("/products/{product_id}/image", response_class=Response,
-            responses={200: {"content": {DISPLAY_MEDIA_TYPE: {}},
-                             "description": "The product's photo, as Vitrine re-encoded it"},
-                       304: {"description": "Not modified (ETag is the served copy's SHA-256)"},
-                       **responses(401, 404, 422, 503)})
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {DISPLAY_MEDIA_TYPE: {}},
+                         "description": "The product's photo, as Vitrine re-encoded it"},
+                   304: {"description": "Not modified (ETag is the served copy's SHA-256)"},
+                   **responses(401, 404, 422, 503)}
+Version = Annotated[str | None, Query(max_length=64, description=(
+    "The photo's sha256 (or display_sha256): the URL is then content-addressed and cached "
+    "for a year"))]
+
+
+@router.get("/products/{product_id}/image", response_class=Response, responses=IMAGE_RESPONSES)
 def read_product_image(product_id: str, request: Request, products: ProductsDep,
                        media: MediaDep, api_settings: ApiSettingsDep, settings: SettingsDep,
-                       role: Annotated[Role, SHOPPER],
-                       v: Annotated[str | None, Query(max_length=64, description=(
-                           "The product's image_sha256 (or display_sha256): the URL is then "
-                           "content-addressed and cached for a year"))] = None):
-    """The product's photo; hidden (flagged, rejected) products' only to managers."""
+                       role: Annotated[Role, SHOPPER], v: Version = None):
+    """The product's main photo; hidden (flagged, rejected) products' only to managers."""
+    return read_product_photo(product_id, 0, request, products, media, api_settings, settings,
+                              role, v)
+
+
+@router.get("/products/{product_id}/images/{index}", response_class=Response,
+            responses=IMAGE_RESPONSES)
+def read_product_photo(product_id: str, index: Annotated[int, Path(ge=0, le=99)],
+                       request: Request, products: ProductsDep, media: MediaDep,
+                       api_settings: ApiSettingsDep, settings: SettingsDep,
+                       role: Annotated[Role, SHOPPER], v: Version = None):
+    """One of the product's photos, by its place (0: the main one)."""
     point = products.point(product_id, role)  # hidden from this role: 404, nothing leaked
     hidden = not visible_to(point.payload, Role.shopper)
-    original = point.payload["image_sha256"]
-    display = point.payload.get(DISPLAY_KEY)
+    images = point.payload.get("images") or [{"sha256": point.payload["image_sha256"],
+                                              "display_sha256": point.payload.get(DISPLAY_KEY)}]
+    if index >= len(images):
+        raise HTTPException(404, f"product {product_id!r} has {len(images)} photo(s), "
+                                 f"no photo {index}")
+    original = images[index]["sha256"]
+    display = images[index].get("display_sha256")
     digest = display or original
     keyed = bool(api_settings.key_roles())
     scope = "private" if keyed or hidden else "public"

@@ -16,13 +16,12 @@ from pydantic import BaseModel
 from api.auth import MANAGER, SHOPPER
 from api.deps import DispatchDep, IngestDep, JobsDep, ProductsDep, SearchDep
 from api.errors import ApiProblem, responses
-from api.routes.search import Cursor, one_way_to_page
+from api.routes.search import Cursor, Documented, FiltersDep, one_way_to_page
 from catalogue.ingest import Accepted, Upload
 from catalogue.jsonsafe import JsonInputError, parse_json
 from catalogue.products import ProductsPage
 from catalogue.schemas import (
     JobPublic,
-    ProductFilters,
     ProductPublic,
     ProductUpdate,
     Role,
@@ -61,13 +60,20 @@ UPLOAD_ERRORS = responses(400, 401, 403, 413, 422, 503)
 @router.post("/products", status_code=202, dependencies=[MANAGER], response_model=JobAccepted,
              responses=UPLOAD_ERRORS)
 def create_product(ingest: IngestDep, dispatch: DispatchDep,
-                   image: Annotated[UploadFile, File(description="Product photo")],
-                   metadata: Annotated[str, Form(description="Product fields as JSON")]):
-    """Upload one product; it is searchable once its job is done."""
+                   metadata: Annotated[str, Form(description="Product fields as JSON")],
+                   image: Annotated[UploadFile | None, File(description="Product photo")] = None,
+                   images: Annotated[list[UploadFile] | None, File(description=(
+                       "Several photos, in order (after `image`, before any by URL in the "
+                       "metadata's `images`)"))] = None):
+    """Upload one product; it is searchable once its job is done. Uploading it again with
+    one photo more or less re-encodes only that photo."""
     fields = parse_metadata(metadata)
     if not isinstance(fields, dict):
         raise HTTPException(422, "metadata must be a JSON object with the product's fields")
-    return submit(dispatch, ingest.accept([Upload(fields, image.file.read())], strict=True))
+    parts = ([image] if image is not None and image.filename else []) + \
+        [part for part in images or [] if part.filename]
+    return submit(dispatch, ingest.accept([Upload(fields, [p.file.read() for p in parts])],
+                                          strict=True))
 
 
 @router.post("/products/batch", status_code=202, dependencies=[MANAGER],
@@ -82,8 +88,8 @@ def create_products(ingest: IngestDep, dispatch: DispatchDep,
         raise HTTPException(422, "metadata must be a non-empty JSON list of products")
     if len(items) != len(images):
         raise HTTPException(422, f"{len(items)} metadata entries but {len(images)} images")
-    uploads = (Upload(fields, part.file.read()) for fields, part in zip(items, images,
-                                                                         strict=True))
+    uploads = (Upload(fields, [part.file.read()]) for fields, part in zip(items, images,
+                                                                           strict=True))
     return submit(dispatch, ingest.accept(uploads))
 
 
@@ -138,7 +144,7 @@ def delete_product(product_id: str, products: ProductsDep):
 @router.get("/products/{product_id}/similar", response_model=SearchResults,
             dependencies=[SHOPPER], responses=responses(401, 404, 422, 503))
 def similar_products(product_id: str, products: ProductsDep, search: SearchDep,
-                     filters: Annotated[ProductFilters, Query()],
+                     filters: FiltersDep, documented: Documented,
                      limit: Annotated[int, Query(ge=1, le=100)] = 20,
                      offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
                      min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,

@@ -97,7 +97,7 @@ def run_pipeline(encoder, photos: list[bytes], batch_size: int, workdir: Path) -
     media, jobs = FolderMediaStore(settings.media_dir), JobStore(settings.jobs_db)
     ingest = Ingest(settings, encoder, store, media, jobs)  # core pipeline: no enrichers
     uploads = [Upload({"id": f"p{i:05d}", "title": FASHION_PHRASES[i % len(FASHION_PHRASES)],
-                       "category": "Dresses", "colour": "red", "price": 10.0 + i}, data)
+                       "category": "Dresses", "colour": "red", "price": 10.0 + i}, [data])
                for i, data in enumerate(photos)]
     job_id = ingest.accept(uploads).job_id  # what the API does before answering 202: not timed
 

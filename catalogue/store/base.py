@@ -19,11 +19,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 # Every filterable payload field gets an index: without one, filtered search is
-# slow or loses recall (FIELD.md). Keyword fields unless named in FLOAT_FIELDS.
-KEYWORD_FIELDS = ("product_id", "category", "colour", "gender", "brand", "tags",
-                  "pattern", "moderation_status", "model")
-FLOAT_FIELDS = ("price",)
-FACET_FIELDS = ("category", "colour", "gender", "brand")
+# slow or loses recall (FIELD.md). These are the store's own; the shop's attributes
+# add theirs (catalogue.attributes).
+SYSTEM_INDEXES: tuple[tuple[str, str], ...] = (
+    ("product_id", "keyword"), ("moderation_status", "keyword"), ("model", "keyword"),
+    ("created_at", "number"), ("min_price", "number"))
+IMAGE_VECTOR = "image"
+"""The named multi-vector of a product's photos, one row per photo: search compares a query
+with each and keeps the best (MaxSim), so a product matches by its best photo."""
 
 _POINT_NAMESPACE = uuid.UUID("5b1e9a52-3f0e-4c55-9d3e-6f1c2a7b8d90")
 
@@ -43,12 +46,39 @@ class Filter:
 
     match: dict[str, Any] = field(default_factory=dict)  # field == value
     any: dict[str, Sequence[Any]] = field(default_factory=dict)  # field in values
-    range: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    # field within [lo, hi]: numbers, or ISO 8601 text for dates
+    range: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     exclude: dict[str, Sequence[Any]] = field(default_factory=dict)  # field not in values
     exclude_ids: Sequence[str] = ()  # point ids left out
+    # array field -> conditions one of its objects must meet together (variants)
+    nested: dict[str, Filter] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
-        return not (self.match or self.any or self.range or self.exclude or self.exclude_ids)
+        return not (self.match or self.any or self.range or self.exclude or self.exclude_ids
+                    or self.nested)
+
+    def matches(self, obj: dict[str, Any]) -> bool:
+        """Whether `obj` (one variant, say) meets the conditions, as the engine judges them;
+        ids are not checked. Dotted keys reach into nested objects."""
+        def values(key: str) -> list[Any]:
+            value: Any = obj
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            return value if isinstance(value, list) else [] if value is None else [value]
+
+        def within(v: Any, lo: Any, hi: Any) -> bool:
+            try:
+                return (lo is None or v >= lo) and (hi is None or v <= hi)
+            except TypeError:
+                return False
+
+        return (all(v in values(k) for k, v in self.match.items())
+                and all(set(values(k)) & set(vs) for k, vs in self.any.items())
+                and all(any(within(v, lo, hi) for v in values(k))
+                        for k, (lo, hi) in self.range.items())
+                and not any(set(values(k)) & set(vs) for k, vs in self.exclude.items())
+                and all(any(f.matches(o) for o in values(k) if isinstance(o, dict))
+                        for k, f in self.nested.items()))
 
 
 class FilterModels(NamedTuple):
@@ -65,7 +95,9 @@ class FilterModels(NamedTuple):
     MatchValue: Callable[..., Any]
     MatchAny: Callable[..., Any]
     Range: Callable[..., Any]  # gte=, lte=
+    DateRange: Callable[..., Any]  # gte=, lte= (ISO 8601)
     has_id: Callable[[set[str]], Any]  # the condition "point id is one of these"
+    nested: Callable[[str, Any], Any]  # the condition "an object of this array meets that"
 
 
 def to_engine_filter(f: Filter | None, models: FilterModels) -> Any:
@@ -76,8 +108,11 @@ def to_engine_filter(f: Filter | None, models: FilterModels) -> Any:
                   for k, v in f.match.items()]
     must += [models.FieldCondition(key=k, match=models.MatchAny(any=list(v)))
              for k, v in f.any.items()]
-    must += [models.FieldCondition(key=k, range=models.Range(gte=lo, lte=hi))
-             for k, (lo, hi) in f.range.items()]
+    must += [models.FieldCondition(key=k, range=(
+        models.DateRange if isinstance(lo, str) or isinstance(hi, str) else models.Range)(
+            gte=lo, lte=hi)) for k, (lo, hi) in f.range.items()]
+    must += [models.nested(k, to_engine_filter(nested, models))
+             for k, nested in f.nested.items() if not nested.is_empty()]
     # must_not + MatchAny rather than MatchExcept: a point without the field is kept.
     must_not: list = [models.FieldCondition(key=k, match=models.MatchAny(any=list(v)))
                       for k, v in f.exclude.items()]
@@ -91,6 +126,7 @@ class StoredPoint:
     id: str
     payload: dict[str, Any]
     vector: np.ndarray | None = None
+    """One row per photo (n x dim), in the order of the payload's `images`."""
 
 
 @dataclass
@@ -130,6 +166,14 @@ class VectorStore(ABC):
     dim: int
     hnsw_ef: int | None = None
     """Search-time HNSW beam width (more: better recall, slower); None: the engine's default."""
+
+    def rows(self, point: StoredPoint) -> np.ndarray:
+        """A point's photo rows (n x dim, n >= 1), or ValueError naming what is wrong."""
+        rows = None if point.vector is None else np.atleast_2d(
+            np.asarray(point.vector, np.float32))
+        if rows is None or rows.ndim != 2 or not len(rows) or rows.shape[1] != self.dim:
+            raise ValueError(f"point {point.id} needs one or more vectors of size {self.dim}")
+        return rows
 
     @abstractmethod
     def upsert(self, points: Sequence[StoredPoint]) -> None:
@@ -173,6 +217,40 @@ class VectorStore(ABC):
             lo = lo if window.head else max(0, lo - grow)
             hi = hi if window.tail else hi + grow
             grow *= 2
+
+    @abstractmethod
+    def _ordered(self, key: str, descending: bool, filter: Filter | None, limit: int,
+                 start_from: float | None) -> list[Hit]:
+        """The engine's first `limit` points by payload `key` from `start_from` on (included),
+        each hit's score its value; equal values in any order, points without `key` left out."""
+
+    def order(self, key: str, descending: bool = False, filter: Filter | None = None,
+              limit: int = 10, offset: int = 0, after: After | None = None) -> list[Hit]:
+        """Up to `limit` points by payload `key`, equal values by point id, from `offset` or
+        strictly after `after` (whose score is a value); each hit's score is its value."""
+        sign = -1.0 if descending else 1.0
+
+        def key_of(h: Hit) -> tuple[float, str]:
+            return sign * h.score, h.id
+
+        skip = 0 if after else offset
+        fetch = skip + limit + 1
+        while True:
+            raw = self._ordered(key, descending, filter, fetch, after.score if after else None)
+            hits = sorted(raw, key=key_of)
+            if after is not None:
+                hits = [h for h in hits if key_of(h) > (sign * after.score, after.id)]
+            last = skip + limit - 1
+            # Only the engine's last value may be a tie group cut short: the page is whole
+            # when it ends before that value, or the engine had no more.
+            if (len(raw) < fetch or fetch >= MAX_WINDOW
+                    or (last < len(hits) and key_of(hits[last])[0] < sign * raw[-1].score)):
+                page = hits[skip:skip + limit]
+                first = after.position + 1 if after else offset
+                for i, hit in enumerate(page):
+                    hit.position = first + i
+                return page
+            fetch *= 2
 
     @abstractmethod
     def scroll(self, filter: Filter | None = None, limit: int = 100,

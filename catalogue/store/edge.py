@@ -17,6 +17,7 @@ server leaves no indexer behind.
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import shutil
@@ -32,8 +33,8 @@ import numpy as np
 import qdrant_edge as qe
 
 from catalogue.store.base import (
-    FLOAT_FIELDS,
-    KEYWORD_FIELDS,
+    IMAGE_VECTOR,
+    SYSTEM_INDEXES,
     Filter,
     FilterModels,
     Hit,
@@ -49,7 +50,12 @@ READ_GRACE_SECONDS = 5.0
 _HNSW_M, _HNSW_EF_CONSTRUCT = 16, 100
 
 EDGE_FILTERS = FilterModels(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny,
-                            qe.RangeFloat, lambda ids: qe.HasIdCondition(point_ids=set(ids)))
+                            qe.RangeFloat, qe.RangeDateTime,
+                            lambda ids: qe.HasIdCondition(point_ids=set(ids)),
+                            lambda key, f: qe.NestedCondition(key, f))
+INDEX_TYPES = {"keyword": qe.PayloadSchemaType.Keyword, "number": qe.PayloadSchemaType.Float,
+               "boolean": qe.PayloadSchemaType.Bool, "date": qe.PayloadSchemaType.Datetime}
+BATCH = 256  # points per write when copying a shard into a new layout
 
 
 def _filter(f: Filter | None) -> qe.Filter | None:
@@ -57,11 +63,10 @@ def _filter(f: Filter | None) -> qe.Filter | None:
 
 
 def _vector(v) -> np.ndarray | None:
-    if v is None:
-        return None
-    if isinstance(v, dict):  # named vectors: ours is the default, unnamed one
-        v = v.get("", next(iter(v.values())))
-    return np.asarray(v, dtype=np.float32)
+    """A stored vector as photo rows (n x dim); a shard of the one-photo layout had one."""
+    if isinstance(v, dict):
+        v = v.get(IMAGE_VECTOR, v.get(""))
+    return None if v is None else np.atleast_2d(np.asarray(v, dtype=np.float32))
 
 
 class EdgeStore(VectorStore):
@@ -69,12 +74,14 @@ class EdgeStore(VectorStore):
 
     def __init__(self, folder: Path, dim: int, optimize_threshold: int = 10_000,
                  indexing_threshold_kb: int | None = None, hnsw_ef: int | None = None,
-                 full_scan_threshold_kb: int | None = None):
+                 full_scan_threshold_kb: int | None = None,
+                 indexes: Sequence[tuple[str, str]] = ()):
         """`optimize_threshold`: unindexed points that make a background optimize worth it;
         `indexing_threshold_kb`: segments smaller than this get no index (engine default);
         `full_scan_threshold_kb`: indexed segments smaller than this are still searched
         exactly (engine default: 10 MB of vectors). Both thresholds apply when the shard
-        is created; an existing shard keeps its own."""
+        is created; an existing shard keeps its own. `indexes`: (payload path, type) of the
+        shop's attributes, kept in step on every open (payloads re-indexed, never vectors)."""
         self.folder = Path(folder)
         self.indexing_threshold_kb = indexing_threshold_kb
         self.full_scan_threshold_kb = full_scan_threshold_kb
@@ -91,7 +98,11 @@ class EdgeStore(VectorStore):
         self._left_unindexed = 0
         self._generation = self._current_generation()
         self._remove_stale_generations()
+        self.indexes = dict(SYSTEM_INDEXES) | dict(indexes)
         self._shard = self._open(self._path(self._generation))
+        if not self._has_image_rows(self._path(self._generation)):
+            self._migrate()
+        self._sync_indexes()
 
     # -- generations -----------------------------------------------------------------
     def _path(self, generation: int) -> Path:
@@ -119,15 +130,48 @@ class EdgeStore(VectorStore):
         hnsw = (qe.HnswIndexConfig(m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT,
                                    full_scan_threshold=self.full_scan_threshold_kb)
                 if self.full_scan_threshold_kb is not None else None)
-        config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=self.dim,
-                                                           distance=qe.Distance.Cosine),
-                               hnsw_config=hnsw, optimizers=optimizers)
-        shard = qe.EdgeShard.create(str(path), config)
-        for name in KEYWORD_FIELDS:
-            shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
-        for name in FLOAT_FIELDS:
-            shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
-        return shard
+        images = qe.EdgeVectorParams(size=self.dim, distance=qe.Distance.Cosine,
+                                     multivector_config=qe.MultiVectorConfig(
+                                         qe.MultiVectorComparator.MaxSim))
+        config = qe.EdgeConfig(vectors={IMAGE_VECTOR: images}, hnsw_config=hnsw,
+                               optimizers=optimizers)
+        return qe.EdgeShard.create(str(path), config)
+
+    @staticmethod
+    def _has_image_rows(path: Path) -> bool:
+        config = path / "edge_config.json"
+        return not config.exists() or IMAGE_VECTOR in json.loads(config.read_text())["vectors"]
+
+    def _sync_indexes(self) -> None:
+        """Payload indexes as declared: missing ones built, undeclared ones dropped."""
+        have = {name: info.data_type for name, info in self._shard.info().payload_schema.items()}
+        for name, kind in self.indexes.items():
+            if have.get(name) != INDEX_TYPES[kind]:
+                self._apply(qe.UpdateOperation.create_field_index(name, INDEX_TYPES[kind]))
+        for name in set(have) - set(self.indexes):
+            self._apply(qe.UpdateOperation.delete_field_index(name))
+
+    def _migrate(self) -> None:
+        """A shard of the one-photo layout (one unnamed vector a point) copied into the
+        photo-rows layout as a new generation, then swapped in."""
+        log.warning("converting %s to the several-photos layout", self.folder)
+        old, target = self._shard, self._path(self._generation + 1)
+        shutil.rmtree(target, ignore_errors=True)
+        fresh, offset = self._open(target), None
+        while True:
+            records, offset = old.scroll(qe.ScrollRequest(offset=offset, limit=BATCH,
+                                                          with_payload=True, with_vector=True))
+            points = [qe.Point(r.id, {IMAGE_VECTOR: _rows_of(r).tolist()},
+                               _with_images(r.payload or {})) for r in records]
+            if points:
+                fresh.update(qe.UpdateOperation.upsert_points(points))
+            if offset is None:
+                break
+        fresh.flush()
+        old.close()
+        self._shard, self._generation = fresh, self._generation + 1
+        self._set_current(self._generation)
+        self._remove_stale_generations()
 
     # -- writes ----------------------------------------------------------------------
     def _apply(self, op: qe.UpdateOperation) -> None:
@@ -139,11 +183,8 @@ class EdgeStore(VectorStore):
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         if not points:
             return
-        for p in points:
-            if p.vector is None or len(p.vector) != self.dim:
-                raise ValueError(f"point {p.id} needs a vector of size {self.dim}")
         self._apply(qe.UpdateOperation.upsert_points(
-            [qe.Point(p.id, np.asarray(p.vector, np.float32).tolist(), p.payload)
+            [qe.Point(p.id, {IMAGE_VECTOR: self.rows(p).tolist()}, p.payload)
              for p in points]))
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
@@ -169,11 +210,18 @@ class EdgeStore(VectorStore):
     def _nearest(self, vector, filter, limit, offset, score_threshold, exact) -> list[Hit]:
         request = qe.QueryRequest(
             limit=limit, offset=offset or None,
-            query=qe.Query.Nearest(np.asarray(vector, np.float32).tolist()),
+            query=qe.Query.Nearest([np.asarray(vector, np.float32).tolist()], IMAGE_VECTOR),
             filter=_filter(filter), with_payload=True, score_threshold=score_threshold,
             params=qe.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef))
         points = self._shard.query(request)
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
+
+    def _ordered(self, key, descending, filter, limit, start_from) -> list[Hit]:
+        direction = qe.Direction.Desc if descending else qe.Direction.Asc
+        points = self._shard.query(qe.QueryRequest(
+            limit=limit, query=qe.OrderBy(key, direction, start_from), filter=_filter(filter),
+            with_payload=True))
+        return [Hit(str(p.id), float(p.order_value or 0), p.payload or {}) for p in points]
 
     def scroll(self, filter=None, limit=100, offset=None):
         records, next_id = self._shard.scroll(qe.ScrollRequest(
@@ -269,6 +317,21 @@ class EdgeStore(VectorStore):
         with self._lock:
             self._shard.flush()
             self._shard.close()
+
+
+def _rows_of(record: Any) -> np.ndarray:
+    rows = _vector(record.vector)
+    if rows is None:
+        raise RuntimeError(f"point {record.id} has no vector to carry over")
+    return rows
+
+
+def _with_images(payload: dict[str, Any]) -> dict[str, Any]:
+    """A one-photo payload with its photo listed in `images`, as products are kept now."""
+    if "images" not in payload and payload.get("image_sha256"):
+        payload["images"] = [{"sha256": payload["image_sha256"],
+                              "display_sha256": payload.get("display_sha256")}]
+    return payload
 
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

@@ -17,8 +17,8 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from catalogue.store.base import (
-    FLOAT_FIELDS,
-    KEYWORD_FIELDS,
+    IMAGE_VECTOR,
+    SYSTEM_INDEXES,
     Filter,
     FilterModels,
     Hit,
@@ -27,36 +27,56 @@ from catalogue.store.base import (
     to_engine_filter,
 )
 
-SERVER_FILTERS = FilterModels(models.Filter, models.FieldCondition, models.MatchValue,
-                              models.MatchAny, models.Range,
-                              lambda ids: models.HasIdCondition(has_id=list(ids)))
+SERVER_FILTERS = FilterModels(
+    models.Filter, models.FieldCondition, models.MatchValue, models.MatchAny, models.Range,
+    models.DatetimeRange, lambda ids: models.HasIdCondition(has_id=list(ids)),
+    lambda key, f: models.NestedCondition(nested=models.Nested(key=key, filter=f)))
+INDEX_TYPES = {"keyword": models.PayloadSchemaType.KEYWORD,
+               "number": models.PayloadSchemaType.FLOAT,
+               "boolean": models.PayloadSchemaType.BOOL,
+               "date": models.PayloadSchemaType.DATETIME}
 
 
 def _filter(f: Filter | None) -> models.Filter | None:
     return to_engine_filter(f, SERVER_FILTERS)
 
 
+def _rows(vector: Any) -> np.ndarray | None:
+    if isinstance(vector, dict):
+        vector = vector.get(IMAGE_VECTOR)
+    return None if vector is None else np.atleast_2d(np.asarray(vector, np.float32))
+
+
 class ServerStore(VectorStore):
     def __init__(self, client: QdrantClient, collection: str, dim: int,
-                 hnsw_ef: int | None = None):
+                 hnsw_ef: int | None = None, indexes: Sequence[tuple[str, str]] = ()):
+        """`indexes`: (payload path, type) of the shop's attributes, kept in step on start."""
         self.client, self.collection, self.dim, self.hnsw_ef = client, collection, dim, hnsw_ef
         if not client.collection_exists(collection):
-            client.create_collection(collection, vectors_config=models.VectorParams(
-                size=dim, distance=models.Distance.COSINE))
-            for name in KEYWORD_FIELDS:
-                client.create_payload_index(collection, name, models.PayloadSchemaType.KEYWORD)
-            for name in FLOAT_FIELDS:
-                client.create_payload_index(collection, name, models.PayloadSchemaType.FLOAT)
-        vectors = client.get_collection(collection).config.params.vectors
-        # Named vectors (a dict) are not a layout this store makes: no size of ours.
-        size = vectors.size if isinstance(vectors, models.VectorParams) else None
-        if size != dim:
-            raise ValueError(f"collection {collection!r} holds vectors of size {size}, "
-                             f"the model makes {dim}: use a new collection for a new model")
+            client.create_collection(collection, vectors_config={IMAGE_VECTOR: models.VectorParams(
+                size=dim, distance=models.Distance.COSINE,
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM))})
+        info = client.get_collection(collection)
+        vectors = info.config.params.vectors
+        params = vectors.get(IMAGE_VECTOR) if isinstance(vectors, dict) else None
+        if params is None or params.size != dim:
+            size = params.size if params else getattr(vectors, "size", None)
+            raise ValueError(f"collection {collection!r} holds vectors of size {size}"
+                             f"{'' if params else ' in the one-photo layout'}, the model "
+                             f"makes {dim} per photo: use a new collection (VITRINE_COLLECTION)")
+        wanted = dict(SYSTEM_INDEXES) | dict(indexes)
+        have = {name: p.data_type for name, p in (info.payload_schema or {}).items()}
+        for name, kind in wanted.items():
+            if have.get(name) != INDEX_TYPES[kind]:
+                client.create_payload_index(collection, name, INDEX_TYPES[kind], wait=True)
+        for name in set(have) - set(wanted):
+            client.delete_payload_index(collection, name, wait=True)
 
     @classmethod
     def connect(cls, url: str, collection: str, dim: int, api_key: str | None = None,
-                hnsw_ef: int | None = None) -> ServerStore:
+                hnsw_ef: int | None = None, indexes: Sequence[tuple[str, str]] = ()
+                ) -> ServerStore:
         """`url` is http(s)://host:port, ':memory:', or a folder path (local mode)."""
         if url == ":memory:":
             client = QdrantClient(location=":memory:")
@@ -64,16 +84,13 @@ class ServerStore(VectorStore):
             client = QdrantClient(url=url, api_key=api_key, timeout=30)
         else:
             client = QdrantClient(path=url)
-        return cls(client, collection, dim, hnsw_ef)
+        return cls(client, collection, dim, hnsw_ef, indexes)
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         if not points:
             return
-        for p in points:
-            if p.vector is None or len(p.vector) != self.dim:
-                raise ValueError(f"point {p.id} needs a vector of size {self.dim}")
         self.client.upsert(self.collection, wait=True, points=[
-            models.PointStruct(id=p.id, vector=np.asarray(p.vector, np.float32).tolist(),
+            models.PointStruct(id=p.id, vector={IMAGE_VECTOR: self.rows(p).tolist()},
                                payload=p.payload) for p in points])
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
@@ -90,9 +107,7 @@ class ServerStore(VectorStore):
             return []
         records = self.client.retrieve(self.collection, list(ids), with_payload=True,
                                        with_vectors=with_vectors)
-        by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {},
-                                        None if r.vector is None
-                                        else np.asarray(r.vector, np.float32))
+        by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {}, _rows(r.vector))
                  for r in records}
         return [by_id[i] for i in ids if i in by_id]
 
@@ -102,14 +117,23 @@ class ServerStore(VectorStore):
 
     def _nearest(self, vector, filter, limit, offset, score_threshold, exact) -> list[Hit]:
         response = self.client.query_points(
-            self.collection, query=np.asarray(vector, np.float32).tolist(),
-            query_filter=_filter(filter), limit=limit, offset=offset or None,
+            self.collection, query=[np.asarray(vector, np.float32).tolist()],
+            using=IMAGE_VECTOR, query_filter=_filter(filter), limit=limit, offset=offset or None,
             score_threshold=score_threshold, with_payload=True,
             search_params=models.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef))
         # In f32, as Qdrant's server (and Edge) score: local mode answers in float64, where
         # one photo encoded in two batches (vectors an ulp apart) would not tie as it does
         # on the server, so the two would order and page differently.
         return [Hit(str(p.id), float(np.float32(p.score)), p.payload or {})
+                for p in response.points]
+
+    def _ordered(self, key, descending, filter, limit, start_from) -> list[Hit]:
+        response = self.client.query_points(
+            self.collection, query=models.OrderByQuery(order_by=models.OrderBy(
+                key=key, direction=models.Direction.DESC if descending else models.Direction.ASC,
+                start_from=start_from)),
+            query_filter=_filter(filter), limit=limit, with_payload=True)
+        return [Hit(str(p.id), float(p.order_value or 0), p.payload or {})
                 for p in response.points]
 
     def scroll(self, filter=None, limit=100, offset=None):
