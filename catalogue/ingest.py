@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from catalogue.fetch import Fetcher, FetchPolicy
+from catalogue.foreground import Foreground
 from catalogue.images import ImageError, display_with, model_input_size
 from catalogue.jobs import Item, JobStore, NewItem, Outcome
 from catalogue.media import MediaStore
@@ -118,11 +119,13 @@ REFUSED = "_refused"
 class Ingest:
     def __init__(self, settings: CatalogueSettings, encoder: Encoder, store: VectorStore,
                  media: MediaStore, jobs: JobStore, enrichers: Sequence[Enricher] = (),
-                 fetcher: Fetcher | None = None):
+                 fetcher: Fetcher | None = None, foreground: Foreground | None = None):
+        """`foreground`: the shoppers' requests of this process, which ingest yields to."""
         self.settings, self.encoder, self.store = settings, encoder, store
         self.media, self.jobs = media, jobs
         self.enrichers = list(enrichers)
         self.fetcher = fetcher or Fetcher(FetchPolicy.of(settings))
+        self.foreground = foreground
 
     @property
     def photos(self) -> Photos:
@@ -255,9 +258,13 @@ class Ingest:
         """One forward pass for every new photo, then the enrichers on the embeddings of
         the products whose main photo is new, then the derived fields."""
         fresh = [p for _, _, photos, _ in ready for p in photos if p.image is not None]
-        if fresh:
-            vectors = self.encoder.encode_images([p.image for p in fresh if p.image])
-            for photo, vector in zip(fresh, vectors, strict=True):
+        chunk = self.settings.ingest_yield_chunk if self.foreground else 0
+        for start in range(0, len(fresh), chunk or len(fresh) or 1):
+            part = fresh[start:start + chunk] if chunk else fresh
+            if self.foreground:
+                self.foreground.wait_idle(self.settings.ingest_yield_max_ms / 1000)
+            vectors = self.encoder.encode_images([p.image for p in part if p.image])
+            for photo, vector in zip(part, vectors, strict=True):
                 photo.vector, photo.image = vector, None
         rows = [np.stack([p.vector for p in photos if p.vector is not None])
                 for _, _, photos, _ in ready]

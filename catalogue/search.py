@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from catalogue.attributes import DEFAULT_SCHEMA, VARIANTS, CatalogueSchema, InvalidFilter
+from catalogue.foreground import Foreground
 from catalogue.products import ProductRepository, to_public, visibility_filter
 from catalogue.schemas import Role, SearchResult, SearchResults
 from catalogue.store.base import (
@@ -125,13 +126,23 @@ def show(hit: Hit, rows: np.ndarray | None, vector: np.ndarray | None,
 
 class Search:
     def __init__(self, encoder: Encoder, store: VectorStore, products: ProductRepository,
-                 schema: CatalogueSchema = DEFAULT_SCHEMA):
+                 schema: CatalogueSchema = DEFAULT_SCHEMA, foreground: Foreground | None = None):
+        """`foreground`: told while a query is encoded and searched, so background ingest
+        in this process waits (catalogue.foreground)."""
         self.encoder, self.store, self.products, self.schema = encoder, store, products, schema
+        self.foreground = foreground or Foreground()
 
     def query_vector(self, text: str | None = None, image: Image.Image | None = None,
                      product_id: str | None = None, alpha: float = 0.5,
                      negative: str | None = None, negative_weight: float = 0.5) -> np.ndarray:
         """Text, an uploaded image or a stored product's photos, mixed by alpha."""
+        with self.foreground.serving():
+            return self._query_vector(text, image, product_id, alpha, negative,
+                                      negative_weight)
+
+    def _query_vector(self, text: str | None, image: Image.Image | None,
+                      product_id: str | None, alpha: float, negative: str | None,
+                      negative_weight: float) -> np.ndarray:
         text_vec = self.encoder.encode_texts([text])[0] if text else None
         if image is not None:
             image_vec = self.encoder.encode_images([image])[0]
@@ -149,6 +160,13 @@ class Search:
         """A page from `offset`, or after `cursor` (a next_cursor; InvalidCursor if it is
         not one), by relevance to `vector` or in a sort order of the schema's. Either way
         the page says its offset and both ways to the next one."""
+        with self.foreground.serving():
+            return self._search(vector, filters, limit, offset, min_score, exclude_ids,
+                                cursor, sort)
+
+    def _search(self, vector: np.ndarray | None, filters: Filter | None, limit: int,
+                offset: int, min_score: float | None, exclude_ids: Sequence[str],
+                cursor: str | None, sort: str) -> SearchResults:
         after = decode_cursor(cursor) if cursor is not None else None
         f = store_filter(filters, exclude_ids=exclude_ids)
         order = self.schema.sort_key(sort)
@@ -202,6 +220,11 @@ class Search:
                min_score: float | None = None) -> tuple[dict[str, dict[str, int]], int]:
         """Products per value of each facetable attribute, and the total, under the filters;
         with a relevance cutoff, among the hits above it."""
+        with self.foreground.serving():
+            return self._facets(filters, vector, min_score)
+
+    def _facets(self, filters: Filter | None, vector: np.ndarray | None,
+                min_score: float | None) -> tuple[dict[str, dict[str, int]], int]:
         f = store_filter(filters)
         attributes = self.schema.facetable
         if vector is None or min_score is None:

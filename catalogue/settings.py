@@ -41,6 +41,11 @@ class CatalogueSettings(BaseSettings):
     min_image_side: int = 32
     """Smallest accepted width and height of a photo, in pixels."""
     ingest_batch_size: int = 32
+    ingest_yield_chunk: int = 8
+    """Photos encoded between two looks at the shoppers' requests: while one is answered,
+    background ingest waits (0: a batch in one forward pass, never waiting)."""
+    ingest_yield_max_ms: int = 250
+    """Longest a chunk of background ingest waits for shoppers' requests to finish."""
     max_attempts: int = 3
     """Times an upload is tried before it ends failed instead of looping."""
     jobs_url: str = ""

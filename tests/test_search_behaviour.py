@@ -161,3 +161,26 @@ def test_less_of_moves_results_away_from_the_negative(shop, query, negative, fie
     assert sum(k[field] == value for k in less) <= after, less
     # What the query asks for is kept: more dresses than without the negative.
     assert sum(k[1] == "Dresses" for k in less) > sum(k[1] == "Dresses" for k in alone)
+
+
+def test_a_colour_query_shows_the_variant_of_that_colour(shop):
+    """One dress in two colours (a variant each, with its own held-out photo): "red dress"
+    shows the red variant's photo, "<other colour> dress" the other one's."""
+    client, _, held_out, images = shop
+    red = next(r for r in held_out if (r["baseColour"], r["articleType"]) == RED_DRESS)
+    other = next(r for r in held_out if r["articleType"] == "Dresses"
+                 and r["baseColour"] not in ("Red", "Pink", "Maroon"))
+    metadata = {"id": "two-colours", "title": "Dress", "category": "Dresses", "variants": [
+        {"sku": "other", "colour": other["baseColour"], "price": 40, "image": 0},
+        {"sku": "red", "colour": "Red", "price": 50, "image": 1}]}
+    files = [("images", (f"{r['id']}.jpg", (images / f"{r['id']}.jpg").read_bytes(),
+                         "image/jpeg")) for r in (other, red)]
+    response = client.post("/v1/products", data={"metadata": json.dumps(metadata)},
+                           files=files)
+    assert wait_job(client, response.json()["job_id"])["state"] == "done"
+    for query, sku, photo in (("red dress", "red", 1),
+                              (f"{other['baseColour'].lower()} dress", "other", 0)):
+        found = [r for r in ranking(client, q=query) if r["product_id"] == "two-colours"]
+        assert len(found) == 1
+        assert (found[0]["variant"]["sku"], found[0]["image"]) == (sku, photo), query
+    client.delete("/v1/products/two-colours")

@@ -18,6 +18,7 @@ from api.settings import ApiSettings
 from catalogue.attributes import CatalogueSchema
 from catalogue.datalock import DataLock
 from catalogue.dispatch import Dispatch
+from catalogue.foreground import Foreground
 from catalogue.ingest import Ingest
 from catalogue.jobs import JobStore
 from catalogue.media import FolderMediaStore, MediaStore
@@ -111,11 +112,14 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
     # Moderation first: a refused image needs no tags.
     enrichers = [e for e, on in ((moderation, moderation_settings.enabled),
                                  (tagger, tagging_settings.enabled)) if on]
-    ingest = Ingest(settings, encoder, store, media, jobs, enrichers)
+    foreground = Foreground()  # shoppers' requests, which this process's ingest yields to
+    ingest = Ingest(settings, encoder, store, media, jobs, enrichers,
+                    foreground=foreground if profile == "local" else None)
     products = ProductRepository(store)
     dispatch = choose_dispatch(profile, ingest, settings)
     return Services(settings=settings, encoder=encoder, store=store, media=media, jobs=jobs,
-                    products=products, search=Search(encoder, store, products, schema),
+                    products=products,
+                    search=Search(encoder, store, products, schema, foreground),
                     moderation=moderation, tagger=tagger, ingest=ingest, dispatch=dispatch,
                     data_lock=lock)
 
