@@ -19,6 +19,7 @@ from catalogue.search import Search
 from catalogue.services import Services
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import VectorStore
+from catalogue.suggest import Suggester
 from embedding.encoder import Encoder
 
 
@@ -58,3 +59,4 @@ SearchDep = Annotated[Search, Depends(part("search"))]
 IngestDep = Annotated[Ingest, Depends(part("ingest"))]
 DispatchDep = Annotated[Dispatch, Depends(part("dispatch"))]
 ModerationDep = Annotated[Moderator, Depends(part("moderation"))]
+SuggesterDep = Annotated[Suggester, Depends(part("suggester"))]

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalogue.attributes import InvalidFilter
+from catalogue.cursor import InvalidCursor
 from catalogue.dispatch import DispatchUnavailable
 from catalogue.images import DecodeBusy, ImageError
 from catalogue.ingest import StoreUnavailable, UploadRejected
@@ -108,6 +109,10 @@ def install_handlers(app: FastAPI) -> None:
                    for e in raw]
         return error_response(422, message, "invalid", field=fields or None, errors=details)
 
+    @app.exception_handler(InvalidCursor)
+    async def invalid_cursor(request: Request, exc: InvalidCursor):
+        return error_response(422, f"cursor: {exc}", "invalid", field="cursor")
+
     @app.exception_handler(InvalidFilter)
     async def invalid_filter(request: Request, exc: InvalidFilter):
         return error_response(422, str(exc), "invalid_filter")
@@ -153,6 +158,7 @@ DESCRIPTIONS = {
     403: "The key's role may not use this route",
     404: "Unknown (or hidden) product or job",
     413: "The request body is over VITRINE_MAX_BODY_BYTES",
+    415: "The body is neither multipart/form-data nor application/json",
     422: "A field is missing or invalid; `field` names it",
     503: "Starting, or a part (store, dispatch) is unavailable; see Retry-After",
 }

@@ -13,7 +13,17 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import install_handlers
 from api.limits import EarlyRefusal, form_limit_handler
-from api.routes import classify, health, imports, media, moderation, pages, products, search
+from api.routes import (
+    classify,
+    health,
+    imports,
+    media,
+    moderation,
+    pages,
+    products,
+    recommend,
+    search,
+)
 from api.settings import ApiSettings
 from catalogue.services import Services
 
@@ -56,6 +66,7 @@ def create_app(settings: ApiSettings, start: Callable[[], Services],
     app.include_router(health.router)
     app.include_router(products.router)
     app.include_router(search.router)
+    app.include_router(recommend.router)
     app.include_router(moderation.router)
     app.include_router(classify.router)
     app.include_router(imports.router)

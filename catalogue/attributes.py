@@ -50,6 +50,9 @@ class Attribute(BaseModel):
     filterable: bool = True
     facetable: bool = False
     sortable: bool = False
+    searchable: bool = False
+    """Its values are words keyword search finds the product by (the built-in fields,
+    title, brand, description, tags, SKUs, always are)."""
     label: str | None = Field(None, max_length=100, description="What the shop page calls it")
 
     @model_validator(mode="after")

@@ -254,7 +254,8 @@ def import_catalogue(ingest: Ingest, path: Path, progress: bool = False,
         name = str(path) if shown is None else shown
         raise CatalogueFormatError(f"{name or 'the archive'} holds no products")
     if prune:
-        ingest.jobs.add_removed(accepted.job_id, ProductRepository(ingest.store).prune(listed))
+        removed = ProductRepository(ingest.store, ingest.keywords).prune(listed)
+        ingest.jobs.add_removed(accepted.job_id, removed)
     return accepted
 
 

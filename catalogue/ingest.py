@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from catalogue.attributes import DEFAULT_SCHEMA
 from catalogue.fetch import Fetcher, FetchPolicy
 from catalogue.foreground import Foreground
 from catalogue.images import ImageError, display_with, model_input_size
 from catalogue.jobs import Item, JobStore, NewItem, Outcome
+from catalogue.keywords import Keywords
 from catalogue.media import MediaStore
 from catalogue.photos import Photo, Photos, indexed_photos
 from catalogue.products import normalise
@@ -119,13 +121,16 @@ REFUSED = "_refused"
 class Ingest:
     def __init__(self, settings: CatalogueSettings, encoder: Encoder, store: VectorStore,
                  media: MediaStore, jobs: JobStore, enrichers: Sequence[Enricher] = (),
-                 fetcher: Fetcher | None = None, foreground: Foreground | None = None):
-        """`foreground`: the shoppers' requests of this process, which ingest yields to."""
+                 fetcher: Fetcher | None = None, foreground: Foreground | None = None,
+                 keywords: Keywords | None = None):
+        """`foreground`: the shoppers' requests of this process, which ingest yields to;
+        `keywords`: how products' words are kept for keyword search."""
         self.settings, self.encoder, self.store = settings, encoder, store
         self.media, self.jobs = media, jobs
         self.enrichers = list(enrichers)
         self.fetcher = fetcher or Fetcher(FetchPolicy.of(settings))
         self.foreground = foreground
+        self.keywords = keywords or Keywords(DEFAULT_SCHEMA)
 
     @property
     def photos(self) -> Photos:
@@ -278,6 +283,7 @@ class Ingest:
                 enrich([points[i].payload for i in judged], mains)
         for point in points:
             normalise(point.payload)
+            point.text = self.keywords.document(point.payload)
         return points
 
     def same_main_photo(self, old: StoredPoint | None, photos: list[Photo]) -> bool:

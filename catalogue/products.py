@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from catalogue.attributes import DEFAULT_SCHEMA
+from catalogue.keywords import Keywords
 from catalogue.schemas import RANK, SHOPPER_VISIBLE, ProductPublic, Role
 from catalogue.store.base import Filter, StoredPoint, VectorStore, point_id
 
@@ -90,8 +92,11 @@ def centroid(rows: np.ndarray) -> np.ndarray:
 
 
 class ProductRepository:
-    def __init__(self, store: VectorStore):
+    def __init__(self, store: VectorStore, keywords: Keywords | None = None):
+        """`keywords`: how a product's words are kept for keyword search (the default
+        schema's, in English, unless given)."""
         self.store = store
+        self.keywords = keywords or Keywords(DEFAULT_SCHEMA)
 
     def point(self, product_id: str, role: Role = Role.manager,
               with_vector: bool = False) -> StoredPoint:
@@ -123,6 +128,7 @@ class ProductRepository:
         self.store.set_payload([point_id(product_id)], {**changes, **derived,
                                                         "predicted": predicted,
                                                         "updated_at": time.time()})
+        self.store.set_text(point_id(product_id), self.keywords.document(merged))
         return self.get(product_id)
 
     def delete(self, product_id: str) -> None:

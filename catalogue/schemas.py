@@ -191,13 +191,28 @@ class ProductFilters(BaseModel):
     price_max: float | None = Field(None, ge=0)
 
 
+class Explanation(BaseModel):
+    """Why a result matched (explain=true)."""
+
+    dense: float | None = Field(None, description="Cosine of the query and the shown photo")
+    keyword: float | None = Field(None, description="BM25 score of the product's words")
+    terms: list[str] = Field(default_factory=list, description="Query words it has")
+    image: int = Field(description="The photo that matched best")
+    exact: bool = Field(False, description="Pinned first: the query names its SKU, GTIN, "
+                                           "MPN or id")
+
+
 class SearchResult(BaseModel):
     product_id: str
-    score: float
+    score: float = Field(description=(
+        "By relevance: the similarity (cosine; fused rank score in hybrid mode; 1000 and "
+        "down for a product the query names exactly). In another sort order: the value "
+        "sorted by (price, or newest's time)"))
     product: ProductPublic
     image: int = Field(0, description="Index of the photo that matched best (the one to show)")
     variant: Variant | None = Field(None, description=(
         "The variant to show: the one whose photo matched best among those the filters keep"))
+    explain: Explanation | None = Field(None, description="With explain=true")
 
 
 class SearchResults(BaseModel):

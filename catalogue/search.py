@@ -1,87 +1,50 @@
-"""Shopper search: query vectors from text and/or an image, filters, facets.
+"""Shopper search: what a query asks for, and the pages that answer it.
 
-Results page by offset or by cursor, both in the store's one order (score desc,
-point id asc; catalogue.store.base). A cursor is the last hit of a page (score,
-point id, and its position as a hint), as base64url JSON: opaque to clients, and
-checked field by field when it comes back, so a mangled one is a 422 naming what is
-wrong rather than a 500. The next page is the hits strictly after it, so products
-added or removed above it since do not repeat or skip any.
+A query is text, a photo, a product's photos, or a mix (`Search.ask`); by default it
+is searched in both ways the engine knows, photo vectors and keywords, fused
+(`mode`: hybrid, semantic, keyword; catalogue.keywords, catalogue.store.base.Query).
+A query that names a product's SKU, GTIN, MPN or id finds that product first (pinned
+above the fused results, on the first page). Results page by offset or by cursor
+(catalogue.cursor), by relevance or in a sort order of the catalogue schema;
+diverse results (MMR) page by offset.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from catalogue.attributes import DEFAULT_SCHEMA, VARIANTS, CatalogueSchema, InvalidFilter
+from catalogue.cursor import decode_cursor, encode_cursor
 from catalogue.foreground import Foreground
-from catalogue.products import ProductRepository, to_public, visibility_filter
-from catalogue.schemas import Role, SearchResult, SearchResults
-from catalogue.store.base import (
-    POINT_ID_PATTERN,
-    After,
-    Filter,
-    Hit,
-    VectorStore,
-)
+from catalogue.products import ProductRepository, visibility_filter
+from catalogue.queries import TextQueries
+from catalogue.results import explain, show, words_of
+from catalogue.schemas import Role, SearchResults
+from catalogue.settings import CatalogueSettings
+from catalogue.store.base import After, Filter, Hit, Query, VectorStore
 from embedding.encoder import Encoder, combine
 
 # Facets are counted over at most this many hits when a relevance cutoff applies.
 FACET_WINDOW = 1000
 # A query sorted by price (or newest...) orders at most this many of its most relevant hits.
 SORT_WINDOW = 1000
-CURSOR_MAX_LENGTH = 200
-MAX_POSITION = 10_000_000
+MODES = ("hybrid", "semantic", "keyword")
+PIN_SCORE = 1000.0  # above any fused or cosine score: exact identifiers come first
+IDENTIFIER = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9._:/-]{2,}$")  # has a digit, >= 3
 
 
-class InvalidCursor(ValueError):
-    """A cursor that is not one this service made; the message says what is wrong."""
+@dataclass
+class Ask:
+    """A shopper's query, ready for the store: `text` is what they typed."""
 
-
-def encode_cursor(hit: Hit) -> str:
-    """The cursor that continues after `hit`: its score, point id and position."""
-    raw = json.dumps({"s": hit.score, "id": hit.id, "p": hit.position or 0},
-                     separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
-
-
-def decode_cursor(token: str) -> After:
-    """The hit a cursor continues after; InvalidCursor naming the problem otherwise."""
-    if not token or len(token) > CURSOR_MAX_LENGTH:
-        raise InvalidCursor(f"cursor must be 1 to {CURSOR_MAX_LENGTH} characters: pass "
-                            "next_cursor of the previous page as it came")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError):
-        raise InvalidCursor("cursor is not one this service made (not base64url JSON): "
-                            "pass next_cursor of the previous page as it came") from None
-    if not isinstance(data, dict) or set(data) != {"s", "id", "p"}:
-        raise InvalidCursor("cursor is not one this service made (it needs a score, a "
-                            "point id and a position)")
-    score, id, position = data["s"], data["id"], data["p"]
-    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
-        raise InvalidCursor("cursor's score is not a finite number")
-    if not isinstance(id, str) or not re.fullmatch(POINT_ID_PATTERN, id):
-        raise InvalidCursor("cursor's point id is not a point id")
-    if isinstance(position, bool) or not isinstance(position, int) or not (
-            0 <= position <= MAX_POSITION):
-        raise InvalidCursor(f"cursor's position is not a whole number from 0 to {MAX_POSITION}")
-    return After(float(score), id, position)
-
-
-def check_cursor(token: str | None) -> str | None:
-    """`token` if it decodes (for a request parameter's validation), InvalidCursor if not."""
-    if token is not None:
-        decode_cursor(token)
-    return token
+    query: Query
+    text: str | None = None
+    mode: str = "semantic"
 
 
 def store_filter(filters: Filter | None, role: Role = Role.shopper,
@@ -97,114 +60,157 @@ def store_filter(filters: Filter | None, role: Role = Role.shopper,
     return f
 
 
-def show(hit: Hit, rows: np.ndarray | None, vector: np.ndarray | None,
-         filters: Filter | None) -> SearchResult:
-    """A hit as a result, with the photo to show and the variant: among the variants the
-    filters keep, the one whose photo matched best (a "red dress" shows the red one, at
-    its price). Photos no variant claims (other views of the product) may show too."""
-    payload = hit.payload
-    variants = payload.get(VARIANTS) or []
-    wanted = filters.nested.get(VARIANTS) if filters else None
-    kept = [i for i, v in enumerate(variants) if wanted is None or wanted.matches(v)]
-    n = len(rows) if rows is not None else max(1, len(payload.get("images") or []))
-    scores = (rows @ np.asarray(vector, np.float32) if rows is not None and vector is not None
-              else np.zeros(n))
-
-    def photo(i: int) -> int:
-        return min(variants[i].get("image") or 0, n - 1)
-
-    claimed = {photo(i) for i in range(len(variants))}
-    allowed = {photo(i) for i in kept} | (set(range(n)) - claimed)
-    image = max(sorted(allowed) or range(n), key=lambda j: scores[j])
-    on_photo = [i for i in kept if photo(i) == image]
-    variant = on_photo[0] if on_photo else max(kept, key=lambda i: scores[photo(i)], default=None)
-    product = to_public(payload)
-    return SearchResult(product_id=payload["product_id"], score=hit.score, product=product,
-                        image=image, variant=None if variant is None
-                        else product.variants[variant])
-
-
 class Search:
     def __init__(self, encoder: Encoder, store: VectorStore, products: ProductRepository,
-                 schema: CatalogueSchema = DEFAULT_SCHEMA, foreground: Foreground | None = None):
+                 schema: CatalogueSchema = DEFAULT_SCHEMA, foreground: Foreground | None = None,
+                 settings: CatalogueSettings | None = None):
         """`foreground`: told while a query is encoded and searched, so background ingest
         in this process waits (catalogue.foreground)."""
         self.encoder, self.store, self.products, self.schema = encoder, store, products, schema
         self.foreground = foreground or Foreground()
+        self.settings = settings or CatalogueSettings()
+        self.keywords = products.keywords
+        self.texts = TextQueries(encoder, self.settings.query_cache_size,
+                                 self.settings.query_batch_window_ms / 1000)
+
+    # -- what is asked ---------------------------------------------------------------
+    def ask(self, text: str | None = None, image: Image.Image | None = None,
+            product_id: str | None = None, alpha: float = 0.5, negative: str | None = None,
+            negative_weight: float = 0.5, mode: str | None = None,
+            keyword_weight: float | None = None, diversity: float = 0.0) -> Ask:
+        """A query from text, an uploaded photo or a stored product's photos (mixed by
+        alpha), in a mode; the keyword side needs text."""
+        mode = mode or self.settings.search_mode
+        if mode not in MODES:
+            raise InvalidFilter(f"mode must be one of {', '.join(MODES)}")
+        if mode == "keyword" and not text:
+            raise InvalidFilter("keyword mode needs a query text (q)")
+        with self.foreground.serving():
+            dense = None if mode == "keyword" else self.query_vector(
+                text, image, product_id, alpha, negative, negative_weight)
+        sparse = self.keywords.query(text) if text and mode != "semantic" else None
+        weight = self.settings.keyword_weight if keyword_weight is None else keyword_weight
+        return Ask(Query(dense, sparse, self.settings.fusion, weight,
+                         self.settings.hybrid_candidates, diversity), text, mode)
+
+    def like(self, positive_ids: Sequence[str], negative_ids: Sequence[str] = ()) -> Ask:
+        """More like these products, less like those: each is the one vector of all its
+        photos, so scores stay cosines (a product's best photo against it)."""
+        def vectors(ids: Sequence[str]) -> list[np.ndarray]:
+            return [self.products.vector(i, Role.shopper) for i in ids]
+
+        with self.foreground.serving():
+            return Ask(Query(positives=vectors(positive_ids), negatives=vectors(negative_ids),
+                             candidates=self.settings.hybrid_candidates))
 
     def query_vector(self, text: str | None = None, image: Image.Image | None = None,
                      product_id: str | None = None, alpha: float = 0.5,
                      negative: str | None = None, negative_weight: float = 0.5) -> np.ndarray:
         """Text, an uploaded image or a stored product's photos, mixed by alpha."""
-        with self.foreground.serving():
-            return self._query_vector(text, image, product_id, alpha, negative,
-                                      negative_weight)
-
-    def _query_vector(self, text: str | None, image: Image.Image | None,
-                      product_id: str | None, alpha: float, negative: str | None,
-                      negative_weight: float) -> np.ndarray:
-        text_vec = self.encoder.encode_texts([text])[0] if text else None
+        text_vec = self.texts.vector(text) if text else None
         if image is not None:
             image_vec = self.encoder.encode_images([image])[0]
         elif product_id:
             image_vec = self.products.vector(product_id, Role.shopper)
         else:
             image_vec = None
-        negative_vec = self.encoder.encode_texts([negative])[0] if negative else None
+        negative_vec = self.texts.vector(negative) if negative else None
         return combine(text_vec, image_vec, alpha, negative_vec, negative_weight)
 
-    def search(self, vector: np.ndarray | None, filters: Filter | None = None, limit: int = 20,
-               offset: int = 0, min_score: float | None = None,
+    # -- the pages -------------------------------------------------------------------
+    def search(self, ask: Ask | np.ndarray | None, filters: Filter | None = None,
+               limit: int = 20, offset: int = 0, min_score: float | None = None,
                exclude_ids: Sequence[str] = (), cursor: str | None = None,
-               sort: str = "relevance") -> SearchResults:
+               sort: str = "relevance", explained: bool = False) -> SearchResults:
         """A page from `offset`, or after `cursor` (a next_cursor; InvalidCursor if it is
-        not one), by relevance to `vector` or in a sort order of the schema's. Either way
-        the page says its offset and both ways to the next one."""
+        not one), by relevance or in a sort order of the schema's. Either way the page
+        says its offset and both ways to the next one."""
+        if isinstance(ask, np.ndarray):
+            ask = Ask(Query(dense=ask))
         with self.foreground.serving():
-            return self._search(vector, filters, limit, offset, min_score, exclude_ids,
-                                cursor, sort)
+            return self._search(ask, filters, limit, offset, min_score, exclude_ids, cursor,
+                                sort, explained)
 
-    def _search(self, vector: np.ndarray | None, filters: Filter | None, limit: int,
-                offset: int, min_score: float | None, exclude_ids: Sequence[str],
-                cursor: str | None, sort: str) -> SearchResults:
+    def _search(self, ask: Ask | None, filters: Filter | None, limit: int, offset: int,
+                min_score: float | None, exclude_ids: Sequence[str], cursor: str | None,
+                sort: str, explained: bool) -> SearchResults:
         after = decode_cursor(cursor) if cursor is not None else None
+        if after is not None and ask is not None and ask.query.diversity:
+            raise InvalidFilter("diverse results page by offset: give offset, not cursor")
         f = store_filter(filters, exclude_ids=exclude_ids)
         order = self.schema.sort_key(sort)
+        pins: list[Hit] = []
         if order is None:
-            if vector is None:
+            if ask is None:
                 raise InvalidFilter("relevance needs a query: give q, an image or a product, "
                                     "or another sort order")
-            hits = self.store.search(vector, f, limit=limit + 1, offset=offset,
-                                     score_threshold=min_score, after=after)
-        elif vector is None:
+            pins = self.pinned(ask, f)
+            hits = self.relevant(ask, f, pins, limit + 1, offset, min_score, after)
+        elif ask is None:
             hits = self.store.order(order[0], order[1], f, limit + 1, offset, after)
         else:
-            hits = self.sorted_by_value(vector, f, order, limit + 1, offset, min_score, after)
+            hits = self.sorted_by_value(ask, f, order, limit + 1, offset, min_score, after)
         page = hits[:limit]
         if after is not None:  # where the page starts in today's order
             offset = (page[0].position or 0) if page else after.position + 1
         more = len(hits) > limit
-        rows = {p.id: p.vector for p in self.store.retrieve([h.id for h in page],
-                                                            with_vectors=True)}
+        cheapest = order is not None and order[0] == "min_price"
         return SearchResults(
-            results=[show(h, rows.get(h.id), vector, filters) for h in page],
+            results=self.present(page, ask, filters, {p.id for p in pins}, explained, cheapest),
             limit=limit, offset=offset, next_offset=offset + limit if more else None,
-            next_cursor=encode_cursor(page[-1]) if more else None)
+            next_cursor=encode_cursor(page[-1]) if more and not (
+                ask and ask.query.diversity) else None)
 
-    def sorted_by_value(self, vector: np.ndarray, f: Filter, order: tuple[str, bool],
-                        limit: int, offset: int, min_score: float | None,
-                        after: After | None) -> list[Hit]:
+    def pinned(self, ask: Ask, f: Filter) -> list[Hit]:
+        """Products whose id, SKU, GTIN or MPN the query text names, above everything."""
+        if not ask.text or ask.mode == "semantic":
+            return []
+        names = {w for w in [ask.text.strip(), *words_of(ask.text)] if IDENTIFIER.match(w)}
+        if not names:
+            return []
+        found: dict[str, Hit] = {}
+        by_field = [Filter(any={"product_id": sorted(names)})] + [
+            Filter(nested={VARIANTS: Filter(any={key: sorted(names)})})
+            for key in ("sku", "gtin", "mpn")]
+        for condition in by_field:
+            for point in self.store.scroll(f.both(condition), limit=10)[0]:
+                found.setdefault(point.id, Hit(point.id, 0.0, point.payload))
+        pins = sorted(found.values(), key=lambda h: h.id)
+        for i, hit in enumerate(pins):
+            hit.score, hit.position = PIN_SCORE - i, i
+        return pins
+
+    def relevant(self, ask: Ask, f: Filter, pins: list[Hit], limit: int, offset: int,
+                 min_score: float | None, after: After | None) -> list[Hit]:
+        """Pinned products first, then the engine's hits without them; positions count
+        both, so offsets and cursors move through one list."""
+        n = len(pins)
+        rest = f.both(Filter(exclude_ids=[p.id for p in pins]))
+        if after is not None and after.score >= PIN_SCORE:  # a page that ended among pins
+            offset, after = after.position + 1, None
+        if after is not None:
+            shifted = After(after.score, after.id, max(0, after.position - n))
+            hits = self.store.search(ask.query, rest, limit, 0, min_score, after=shifted)
+            head: list[Hit] = []
+        else:
+            head = pins[offset:offset + limit]
+            hits = self.store.search(ask.query, rest, limit - len(head), max(0, offset - n),
+                                     min_score)
+        for hit in hits:
+            hit.position = (hit.position or 0) + n
+        return head + hits
+
+    def sorted_by_value(self, ask: Ask, f: Filter, order: tuple[str, bool], limit: int,
+                        offset: int, min_score: float | None, after: After | None
+                        ) -> list[Hit]:
         """The relevant hits (above `min_score`, at most SORT_WINDOW of them) in a value
         order, equal values by point id; each hit's score becomes its value, so a cursor
         continues in this order."""
         path, descending = order
         sign = -1.0 if descending else 1.0
-        relevant = self.store.search(vector, f, limit=SORT_WINDOW, score_threshold=min_score)
-        keyed = []
-        for h in relevant:
-            value = value_at(h.payload, path)
-            if value is not None:
-                keyed.append(Hit(h.id, value, h.payload))
+        relevant = self.store.search(ask.query, f, limit=SORT_WINDOW, score_threshold=min_score)
+        keyed = [Hit(h.id, value, h.payload) for h in relevant
+                 if (value := value_at(h.payload, path)) is not None]
         keyed.sort(key=lambda h: (sign * h.score, h.id))
         start = offset
         if after is not None:
@@ -216,21 +222,43 @@ class Search:
             hit.position = start + i
         return page
 
-    def facets(self, filters: Filter | None = None, vector: np.ndarray | None = None,
+    def present(self, page: list[Hit], ask: Ask | None, filters: Filter | None,
+                pinned: set[str], explained: bool, cheapest: bool = False) -> list:
+        points = {p.id: p for p in self.store.retrieve([h.id for h in page], with_vectors=True)}
+        vector = ask.query.dense if ask else None
+        results = []
+        keyword = self.keyword_scores(ask, page) if explained else {}
+        terms = ({w: self.keywords.query(w).indices[0] for w in words_of(ask.text)
+                  if self.keywords.query(w).indices} if explained and ask and ask.text else {})
+        for hit in page:
+            point = points.get(hit.id)
+            rows = point.vector if point else None
+            result = show(hit, rows, vector, filters, cheapest)
+            if explained:
+                result = explain(result, rows, vector, point.text if point else None,
+                                 keyword.get(hit.id), terms, hit.id in pinned)
+            results.append(result)
+        return results
+
+    def keyword_scores(self, ask: Ask | None, page: list[Hit]) -> dict[str, float]:
+        """The keyword side's scores of the page's products, as the engine scores them."""
+        if not page or ask is None or not ask.text:
+            return {}
+        these = Filter(any={"product_id": [h.payload["product_id"] for h in page]})
+        hits = self.store.search(Query(sparse=self.keywords.query(ask.text)), these, len(page))
+        return {h.id: h.score for h in hits}
+
+    def facets(self, filters: Filter | None = None, ask: Ask | None = None,
                min_score: float | None = None) -> tuple[dict[str, dict[str, int]], int]:
         """Products per value of each facetable attribute, and the total, under the filters;
         with a relevance cutoff, among the hits above it."""
         with self.foreground.serving():
-            return self._facets(filters, vector, min_score)
-
-    def _facets(self, filters: Filter | None, vector: np.ndarray | None,
-                min_score: float | None) -> tuple[dict[str, dict[str, int]], int]:
-        f = store_filter(filters)
-        attributes = self.schema.facetable
-        if vector is None or min_score is None:
-            return ({a.name: self.store.facet(a.path, f) for a in attributes},
-                    self.store.count(f))
-        hits = self.store.search(vector, f, limit=FACET_WINDOW, score_threshold=min_score)
+            f = store_filter(filters)
+            attributes = self.schema.facetable
+            if ask is None or min_score is None:
+                return ({a.name: self.store.facet(a.path, f) for a in attributes},
+                        self.store.count(f))
+            hits = self.store.search(ask.query, f, limit=FACET_WINDOW, score_threshold=min_score)
         counts: dict[str, dict[str, int]] = {a.name: {} for a in attributes}
         for h in hits:
             for a in attributes:

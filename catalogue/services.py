@@ -18,6 +18,7 @@ from catalogue.products import ProductRepository
 from catalogue.search import Search
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import VectorStore
+from catalogue.suggest import Suggester
 from catalogue.tagging import Tagger
 from embedding.encoder import Encoder
 
@@ -35,6 +36,7 @@ class Services:
     tagger: Tagger
     ingest: Ingest
     dispatch: Dispatch
+    suggester: Suggester
     data_lock: DataLock | None = None  # the local data folder, held while these are open
 
     def close(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,22 @@ class CatalogueSettings(BaseSettings):
     """Server backend: http(s)://host:port, ':memory:' or a folder (qdrant-client local mode)."""
     qdrant_api_key: str | None = None
     collection: str = "products"
+    search_mode: Literal["hybrid", "semantic", "keyword"] = "hybrid"
+    """How a query with text searches by default: photo vectors and keywords fused, or one."""
+    text_language: str = "english"
+    """Keyword search's stemmer and stop words (Snowball: english, german, french...)."""
+    fusion: Literal["rrf", "dbsf"] = "rrf"
+    """How hybrid search fuses the two sides: reciprocal rank or distribution-based."""
+    keyword_weight: float = Field(0.5, ge=0, le=1)
+    """The keyword side's weight in reciprocal rank fusion (the photo side has the rest)."""
+    hybrid_candidates: int = Field(200, ge=10, le=10_000)
+    """Hits each side of a fused search contributes."""
+    query_cache_size: int = Field(10_000, ge=0)
+    """Query texts whose vectors are kept (least recently used out)."""
+    query_batch_window_ms: float = Field(2.0, ge=0, le=100)
+    """How long a query text waits for others to share one text-tower pass."""
+    suggest_refresh_seconds: float = Field(60.0, ge=0)
+    """How old typeahead's index of titles, brands and categories may grow before a rebuild."""
     catalogue_schema: Path | None = None
     """JSON file declaring the shop's attributes (catalogue.attributes); empty: the default."""
     optimize_threshold: int = 10_000

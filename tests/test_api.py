@@ -68,7 +68,8 @@ def test_search_by_text_and_image_mixes_both(stocked):
 
     def scores(**form) -> dict[str, float]:
         files = {"image": ("q.png", query, "image/png")} if form.pop("image", False) else None
-        response = stocked.post("/v1/search", files=files, data={**form, "limit": "24"})
+        response = stocked.post("/v1/search", files=files,
+                                data={**form, "limit": "24", "mode": "semantic"})
         assert response.status_code == 200, response.text
         return {r["product_id"]: r["score"] for r in response.json()["results"]}
 
@@ -142,9 +143,10 @@ def test_pagination_has_no_duplicates(stocked):
 
 
 def test_min_score_cuts_off(stocked):
-    all_hits = stocked.get("/v1/search", params={"q": "shirt", "limit": 100}).json()["results"]
+    semantic = {"q": "shirt", "limit": 100, "mode": "semantic"}
+    all_hits = stocked.get("/v1/search", params=semantic).json()["results"]
     cutoff = sorted(r["score"] for r in all_hits)[12]
-    kept = stocked.get("/v1/search", params={"q": "shirt", "limit": 100, "min_score": cutoff}
+    kept = stocked.get("/v1/search", params={**semantic, "min_score": cutoff}
                        ).json()["results"]
     assert 0 < len(kept) < 24 and all(r["score"] >= cutoff for r in kept)
 

@@ -202,7 +202,7 @@ def test_screenshots_of_both_pages(browser, live):
                  "buffer": image_bytes("orange", seed=400 + i)} for i in range(2)])
             page.get_by_role("button", name="Upload batch").click()
             expect(page.locator(".job").first).to_have_attribute("data-state", "done")
-            page.get_by_role("button", name="Refresh").last.click()  # predicted tags
+            page.locator("#predicted-refresh").click()
             for status in ("#moderation-status", "#predicted-status"):
                 expect(page.locator(status)).not_to_have_text("Loading…")
             images_loaded(page, "main img")

@@ -139,7 +139,9 @@ def test_declared_attributes_filter_facet_and_sort_and_undeclared_ones_are_kept(
 def test_every_sort_order_pages_without_duplicates_while_products_arrive(shop, sort):
     for i in range(24):
         add(shop, f"p{i:02d}", [photo(i % 6)], price=float(i % 4), title="a red dress")
-    query = {"q": "a red dress"} if sort == "relevance" else {}
+    # Relevance in semantic mode: fused (hybrid) scores come from ranks, which products
+    # arriving above change, so only a catalogue at rest pages stably in hybrid mode.
+    query = {"q": "a red dress", "mode": "semantic"} if sort == "relevance" else {}
     seen, cursor, added = [], None, 0
     while True:
         body = search(shop, sort=sort, limit=5, **query, **({"cursor": cursor} if cursor else {}))

@@ -21,6 +21,7 @@ from catalogue.dispatch import Dispatch
 from catalogue.foreground import Foreground
 from catalogue.ingest import Ingest
 from catalogue.jobs import JobStore
+from catalogue.keywords import Keywords
 from catalogue.media import FolderMediaStore, MediaStore
 from catalogue.moderation import ModerationSettings, Moderator
 from catalogue.products import ProductRepository
@@ -29,6 +30,7 @@ from catalogue.search import Search
 from catalogue.services import Services
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import VectorStore
+from catalogue.suggest import Suggester
 from catalogue.tagging import Tagger, TaggingSettings
 from embedding.encoder import Encoder
 from embedding.runtime import configure_threads
@@ -113,14 +115,16 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
     enrichers = [e for e, on in ((moderation, moderation_settings.enabled),
                                  (tagger, tagging_settings.enabled)) if on]
     foreground = Foreground()  # shoppers' requests, which this process's ingest yields to
+    keywords = Keywords(schema, settings.text_language)
     ingest = Ingest(settings, encoder, store, media, jobs, enrichers,
-                    foreground=foreground if profile == "local" else None)
-    products = ProductRepository(store)
+                    foreground=foreground if profile == "local" else None, keywords=keywords)
+    products = ProductRepository(store, keywords)
     dispatch = choose_dispatch(profile, ingest, settings)
     return Services(settings=settings, encoder=encoder, store=store, media=media, jobs=jobs,
                     products=products,
-                    search=Search(encoder, store, products, schema, foreground),
+                    search=Search(encoder, store, products, schema, foreground, settings),
                     moderation=moderation, tagger=tagger, ingest=ingest, dispatch=dispatch,
+                    suggester=Suggester(store, settings.suggest_refresh_seconds),
                     data_lock=lock)
 
 

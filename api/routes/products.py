@@ -149,8 +149,8 @@ def similar_products(product_id: str, products: ProductsDep, search: SearchDep,
                      offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
                      min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
                      cursor: Cursor = None):
-    """More like this: products whose images are nearest, the product itself left out."""
+    """More like this: products whose photos are nearest, the product itself left out (the
+    one-product case of POST /v1/recommend)."""
     one_way_to_page(offset, cursor)
-    vector = products.vector(product_id, Role.shopper)
-    return search.search(vector, filters, limit, offset, min_score,
+    return search.search(search.like([product_id]), filters, limit, offset, min_score,
                          exclude_ids=[point_id(product_id)], cursor=cursor)

@@ -5,18 +5,19 @@ thread pool, never on the event loop."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
-from pydantic import AfterValidator, BaseModel
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import AfterValidator, BaseModel, Field
 
 from api.auth import SHOPPER
-from api.deps import SearchDep, SettingsDep
+from api.deps import SearchDep, SettingsDep, SuggesterDep
 from api.errors import responses
+from api.search_body import OPENAPI, SearchBody, filter_params
 from catalogue.attributes import Attribute, CatalogueSchema
+from catalogue.cursor import check_cursor
 from catalogue.images import decode_with, model_input_size
 from catalogue.schemas import ProductFilters, SearchResults
-from catalogue.search import check_cursor
 from catalogue.store.base import Filter
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -27,7 +28,6 @@ MinScore = Annotated[float | None, Query(ge=-1, le=1, description="Relevance cut
 CURSOR_HELP = ("next_cursor of the previous page, instead of offset: continues after its "
                "last result even when products were added or removed above it")
 Cursor = Annotated[str | None, Query(description=CURSOR_HELP), AfterValidator(check_cursor)]
-FormCursor = Annotated[str | None, Form(description=CURSOR_HELP), AfterValidator(check_cursor)]
 
 
 SORT_HELP = ("relevance (needs a query), newest, or <attribute>_asc / _desc for a sortable "
@@ -35,7 +35,8 @@ SORT_HELP = ("relevance (needs a query), newest, or <attribute>_asc / _desc for 
              "query, only its relevant results (above min_score, or the 1000 best) are sorted")
 Sort = Annotated[str, Query(max_length=80, description=SORT_HELP)]
 # Query parameters that are not filters.
-NOT_FILTERS = ("q", "limit", "offset", "min_score", "cursor", "sort", "predicted")
+NOT_FILTERS = ("q", "limit", "offset", "min_score", "cursor", "sort", "predicted", "mode",
+               "keyword_weight", "diversity", "explain")
 
 
 def query_filters(request: Request, search: SearchDep) -> Filter:
@@ -63,74 +64,64 @@ class Facets(BaseModel):
     total: int
 
 
+Mode = Annotated[Literal["hybrid", "semantic", "keyword"] | None, Query(description=(
+    "hybrid (default): photo vectors and keywords fused; semantic: vectors only; keyword"))]
+KeywordWeight = Annotated[float | None, Query(ge=0, le=1, description=(
+    "The keyword side's weight in hybrid mode (reciprocal rank fusion)"))]
+Diversity = Annotated[float, Query(ge=0, le=1, description=(
+    "Maximal marginal relevance: 0 relevance only, towards 1 fewer near-duplicates; "
+    "pages by offset"))]
+Explain = Annotated[bool, Query(description="Say per result what matched")]
+
+
 @router.get("/search", response_model=SearchResults, dependencies=[SHOPPER],
             responses=responses(401, 422, 503))
 def search_products(search: SearchDep, filters: FiltersDep, documented: Documented,
                     q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
                     limit: Limit = 20, offset: Offset = 0, min_score: MinScore = None,
-                    cursor: Cursor = None, sort: Sort = "relevance"):
-    """Search by text, with filters, by relevance or in a sort order (browse without q)."""
+                    cursor: Cursor = None, sort: Sort = "relevance", mode: Mode = None,
+                    keyword_weight: KeywordWeight = None, diversity: Diversity = 0,
+                    explain: Explain = False):
+    """Search by text (words and meaning), with filters, by relevance or in a sort order
+    (browse without q). A query naming a SKU, GTIN, MPN or product id finds it first."""
     one_way_to_page(offset, cursor)
-    vector = search.query_vector(text=q) if q else None
-    return search.search(vector, filters, limit, offset, min_score, cursor=cursor, sort=sort)
+    ask = search.ask(q, mode=mode, keyword_weight=keyword_weight, diversity=diversity) \
+        if q else None
+    return search.search(ask, filters, limit, offset, min_score, cursor=cursor, sort=sort,
+                         explained=explain)
 
 
 @router.post("/search", response_model=SearchResults, dependencies=[SHOPPER],
-             responses=responses(400, 401, 404, 413, 422, 503))
-def search_products_multimodal(
-        search: SearchDep, settings: SettingsDep, query_filters: FiltersDep,
-        q: Annotated[str | None, Form(max_length=500)] = None,
-        image: Annotated[UploadFile | None, File(description="A photo to search by")] = None,
-        product_id: Annotated[str | None,
-                              Form(description="Search by this product's image")] = None,
-        alpha: Annotated[float, Form(ge=0, le=1, description="Image weight; 0 = text only")] = 0.5,
-        negative: Annotated[str | None, Form(max_length=500, description="Less of this")] = None,
-        negative_weight: Annotated[float, Form(ge=0, le=1)] = 0.5,
-        category: Annotated[list[str] | None, Form()] = None,
-        colour: Annotated[list[str] | None, Form()] = None,
-        gender: Annotated[list[str] | None, Form()] = None,
-        brand: Annotated[list[str] | None, Form()] = None,
-        price_min: Annotated[float | None, Form(ge=0)] = None,
-        price_max: Annotated[float | None, Form(ge=0)] = None,
-        limit: Annotated[int, Form(ge=1, le=100)] = 20,
-        offset: Annotated[int, Form(ge=0, le=10_000)] = 0,
-        min_score: Annotated[float | None, Form(ge=-1, le=1)] = None,
-        cursor: FormCursor = None,
-        sort: Annotated[str, Form(max_length=80, description=SORT_HELP)] = "relevance"):
-    """Search by text, an uploaded image or a product's photos, or a weighted mix. Filters
-    as fields of the form (the default ones) or in the query string (any)."""
-    one_way_to_page(offset, cursor)
+             responses=responses(400, 401, 404, 413, 415, 422, 503), openapi_extra=OPENAPI)
+def search_products_multimodal(search: SearchDep, settings: SettingsDep,
+                               query_filters: FiltersDep, body: SearchBody):
+    """Search by text, a photo or a product's photos, or a weighted mix: a multipart form
+    (a browser's, with the photo as a file) or JSON (the photo as base64), the same
+    fields either way. Filters in the body or the query string."""
+    request, photo = body
+    check_cursor(request.cursor)
+    one_way_to_page(request.offset, request.cursor)
     picture = None
-    if image is not None and image.filename:
-        picture = decode_with(settings, image.file.read(),
-                              model_input_size(search.encoder.preprocess))
-    if not q and picture is None and not product_id:
+    if photo is not None:
+        picture = decode_with(settings, photo, model_input_size(search.encoder.preprocess))
+    if not request.q and picture is None and not request.product_id:
         raise HTTPException(422, "give a query text (q), an image, or a product_id")
-    fields = {"category": category, "colour": colour, "gender": gender, "brand": brand,
-              "price_min": None if price_min is None else [str(price_min)],
-              "price_max": None if price_max is None else [str(price_max)]}
-    in_form = search.schema.filter({k: v for k, v in fields.items() if v})
-    filters = merge(query_filters, in_form)
-    vector = search.query_vector(q, picture, product_id, alpha, negative, negative_weight)
-    return search.search(vector, filters, limit, offset, min_score, cursor=cursor, sort=sort)
-
-
-def merge(a: Filter, b: Filter) -> Filter:
-    """Both filters' conditions (b's win where both name a field)."""
-    nested = {k: merge(a.nested.get(k, Filter()), b.nested.get(k, Filter()))
-              for k in a.nested.keys() | b.nested.keys()}
-    return Filter(match=a.match | b.match, any=a.any | b.any, range=a.range | b.range,
-                  nested=nested)
+    filters = query_filters.both(search.schema.filter(filter_params(request.filters)))
+    ask = search.ask(request.q, picture, request.product_id, request.alpha, request.negative,
+                     request.negative_weight, request.mode, request.keyword_weight,
+                     request.diversity)
+    return search.search(ask, filters, request.limit, request.offset, request.min_score,
+                         cursor=request.cursor, sort=request.sort, explained=request.explain)
 
 
 @router.get("/facets", response_model=Facets, dependencies=[SHOPPER],
             responses=responses(401, 422, 503))
 def read_facets(search: SearchDep, filters: FiltersDep, documented: Documented,
                 q: Annotated[str | None, Query(max_length=500)] = None,
-                min_score: MinScore = None):
+                min_score: MinScore = None, mode: Mode = None):
     """Products per value of each facetable attribute under the filters (and cutoff)."""
-    vector = search.query_vector(text=q) if q and min_score is not None else None
-    facets, total = search.facets(filters, vector, min_score)
+    ask = search.ask(q, mode=mode) if q and min_score is not None else None
+    facets, total = search.facets(filters, ask, min_score)
     return Facets(facets=facets, total=total)
 
 
@@ -145,3 +136,24 @@ def read_schema(search: SearchDep):
     """The shop's attributes: which filter, facet and sort, and the sort orders."""
     schema: CatalogueSchema = search.schema
     return SchemaPublic(attributes=schema.attributes, sort=schema.sort_orders)
+
+
+class SuggestionPublic(BaseModel):
+    text: str
+    kind: Literal["brand", "category", "title"]
+    count: int = Field(description="Products that have it")
+
+
+class Suggestions(BaseModel):
+    suggestions: list[SuggestionPublic]
+
+
+@router.get("/suggest", response_model=Suggestions, dependencies=[SHOPPER],
+            responses=responses(401, 422, 503))
+def suggest_completions(suggester: SuggesterDep,
+                        q: Annotated[str, Query(min_length=1, max_length=100)],
+                        limit: Annotated[int, Query(ge=1, le=20)] = 8):
+    """Typeahead: brands, categories and titles completing what was typed so far (the
+    last word as a prefix), tolerant of one typo in words of five letters or more."""
+    return Suggestions(suggestions=[SuggestionPublic(text=s.text, kind=s.kind, count=s.count)
+                                    for s in suggester.suggest(q, limit)])

@@ -25,6 +25,9 @@ SYSTEM_INDEXES: tuple[tuple[str, str], ...] = (
     ("product_id", "keyword"), ("moderation_status", "keyword"), ("model", "keyword"),
     ("created_at", "number"), ("min_price", "number"))
 IMAGE_VECTOR = "image"
+TEXT_VECTOR = "text"
+"""The named sparse vector of a product's words (catalogue.keywords), scored by BM25 with
+the engine's IDF."""
 """The named multi-vector of a product's photos, one row per photo: search compares a query
 with each and keeps the best (MaxSim), so a product matches by its best photo."""
 
@@ -56,6 +59,14 @@ class Filter:
     def is_empty(self) -> bool:
         return not (self.match or self.any or self.range or self.exclude or self.exclude_ids
                     or self.nested)
+
+    def both(self, other: Filter) -> Filter:
+        """The conditions of both (on one field, `other`'s; nested ones merged likewise)."""
+        nested = {k: self.nested.get(k, Filter()).both(other.nested.get(k, Filter()))
+                  for k in self.nested.keys() | other.nested.keys()}
+        return Filter(self.match | other.match, self.any | other.any, self.range | other.range,
+                      self.exclude | other.exclude, [*self.exclude_ids, *other.exclude_ids],
+                      nested)
 
     def matches(self, obj: dict[str, Any]) -> bool:
         """Whether `obj` (one variant, say) meets the conditions, as the engine judges them;
@@ -122,11 +133,44 @@ def to_engine_filter(f: Filter | None, models: FilterModels) -> Any:
 
 
 @dataclass
+class Sparse:
+    """A sparse vector (keyword weights by token id)."""
+
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass
 class StoredPoint:
     id: str
     payload: dict[str, Any]
     vector: np.ndarray | None = None
     """One row per photo (n x dim), in the order of the payload's `images`."""
+    text: Sparse | None = None
+    """The product's words (catalogue.keywords), for keyword search."""
+
+
+@dataclass
+class Query:
+    """What a search scores by: the photo vectors (`dense`, a query vector), the words
+    (`sparse`), or both, fused by reciprocal rank ("rrf", the keyword side weighing
+    `keyword_weight` against the photo side's 1 - keyword_weight) or by
+    distribution-based score fusion ("dbsf"), each side contributing its best
+    `candidates`. With `positives` (and `negatives`), photo rows of liked (disliked)
+    products, the photo side recommends: nearest to a liked photo and farther from the
+    disliked (best score). `diversity` > 0 reorders by maximal marginal relevance
+    (0: relevance only, 1: diversity only)."""
+
+    dense: np.ndarray | None = None
+    sparse: Sparse | None = None
+    fusion: str = "rrf"
+    keyword_weight: float = 0.5
+    candidates: int = 200
+    diversity: float = 0.0
+    positives: list[np.ndarray] = field(default_factory=list)
+    negatives: list[np.ndarray] = field(default_factory=list)
+
+    RRF_K = 60  # the usual constant of reciprocal rank fusion
 
 
 @dataclass
@@ -136,6 +180,45 @@ class Hit:
     payload: dict[str, Any]
     position: int | None = None
     """Its place in the whole ordered result (0: the best), where `search` knows it."""
+
+
+@dataclass
+class Stage:
+    """One step of an engine query, written once here (`plan`) and translated by each
+    backend: `kind` "dense" (nearest photos), "sparse" (keywords), "recommend", "fuse"
+    (its `prefetch` stages' hits, fused) or "mmr" (its prefetch's hits, diversified),
+    scoring at most `limit` candidates, from those of its `prefetch` stages if any."""
+
+    kind: str
+    limit: int
+    threshold: float | None = None
+    prefetch: list[Stage] = field(default_factory=list)
+
+
+# Candidates a relevance cutoff leaves for the keyword side to score (keyword search
+# with min_score: words among the products that look the part).
+THRESHOLD_POOL = 1000
+
+
+def plan(query: Query, limit: int, threshold: float | None) -> Stage:
+    """The stages that answer `query`'s first `limit` hits. A relevance cutoff always holds
+    on the photo side: the keyword side scores only products above it."""
+    size = max(query.candidates, limit)
+    photo = "recommend" if query.positives else "dense"
+    if query.sparse is None:
+        top = Stage(photo, limit, threshold)
+    else:
+        pool = [Stage(photo, max(THRESHOLD_POOL, size), threshold)] if threshold is not None \
+            else []
+        words = Stage("sparse", size, None, pool)
+        if query.dense is None and not query.positives:
+            top = Stage("sparse", limit, None, pool)
+        else:
+            top = Stage("fuse", limit, None, [Stage(photo, size, threshold), words])
+    if query.diversity:
+        return Stage("mmr", limit, None, [top] if top.kind != photo else [
+            Stage(photo, max(size, limit), threshold)])
+    return top
 
 
 def order_key(score: float, id: str) -> tuple[float, str]:
@@ -184,6 +267,10 @@ class VectorStore(ABC):
         """Merge `payload` into the payload of existing points, keeping their vectors."""
 
     @abstractmethod
+    def set_text(self, id: str, text: Sparse) -> None:
+        """Replace an existing point's words (its photo vectors and payload stay)."""
+
+    @abstractmethod
     def delete(self, ids: Sequence[str]) -> None: ...
 
     @abstractmethod
@@ -194,23 +281,33 @@ class VectorStore(ABC):
     def count(self, filter: Filter | None = None) -> int: ...
 
     @abstractmethod
-    def _nearest(self, vector: np.ndarray, filter: Filter | None, limit: int, offset: int,
+    def _nearest(self, query: Query, filter: Filter | None, limit: int, offset: int,
                  score_threshold: float | None, exact: bool) -> list[Hit]:
-        """The engine's hits at [offset, offset + limit) by score, equal scores in any order."""
+        """The engine's hits at [offset, offset + limit) by score (in MMR's order with
+        diversity), equal scores in any order. `score_threshold` holds on the photo side."""
 
-    def search(self, vector: np.ndarray, filter: Filter | None = None, limit: int = 10,
+    def search(self, query: Query | np.ndarray, filter: Filter | None = None, limit: int = 10,
                offset: int = 0, score_threshold: float | None = None,
                exact: bool = False, after: After | None = None) -> list[Hit]:
         """Up to `limit` hits in (score desc, point id asc) order, from `offset` or, with
         `after`, strictly after that hit (`offset` is then ignored); each with its
-        `position` in that order."""
+        `position` in that order. A diverse query (MMR) keeps the engine's order and pages
+        by offset only."""
+        query = query if isinstance(query, Query) else Query(dense=query)
+        if query.diversity:
+            if after is not None:
+                raise ValueError("diverse results page by offset, not by cursor")
+            hits = self._nearest(query, filter, limit, offset, score_threshold, exact)
+            for i, hit in enumerate(hits):
+                hit.position = offset + i
+            return hits
         if after is None:  # one hit either side, to see where the edge groups end
             lo, hi = max(0, offset - 1), offset + limit + 1
         else:  # from the hit before the cursor's, so the window starts above its score
             lo, hi = max(0, after.position - 1), after.position + limit + 2
         grow = limit + 2
         while True:
-            raw = self._nearest(vector, filter, hi - lo, lo, score_threshold, exact)
+            raw = self._nearest(query, filter, hi - lo, lo, score_threshold, exact)
             window = Window(raw, lo, hi, limit, offset, after)
             if (window.head and window.tail) or hi - lo >= MAX_WINDOW:
                 return window.page()

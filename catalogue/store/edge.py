@@ -35,11 +35,16 @@ import qdrant_edge as qe
 from catalogue.store.base import (
     IMAGE_VECTOR,
     SYSTEM_INDEXES,
+    TEXT_VECTOR,
     Filter,
     FilterModels,
     Hit,
+    Query,
+    Sparse,
+    Stage,
     StoredPoint,
     VectorStore,
+    plan,
     to_engine_filter,
 )
 
@@ -56,6 +61,7 @@ EDGE_FILTERS = FilterModels(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.Matc
 INDEX_TYPES = {"keyword": qe.PayloadSchemaType.Keyword, "number": qe.PayloadSchemaType.Float,
                "boolean": qe.PayloadSchemaType.Bool, "date": qe.PayloadSchemaType.Datetime}
 BATCH = 256  # points per write when copying a shard into a new layout
+WORDS = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)  # BM25's IDF, by the engine
 
 
 def _filter(f: Filter | None) -> qe.Filter | None:
@@ -102,6 +108,8 @@ class EdgeStore(VectorStore):
         self._shard = self._open(self._path(self._generation))
         if not self._has_image_rows(self._path(self._generation)):
             self._migrate()
+        if not self._has_words(self._path(self._generation)):
+            self._apply(qe.UpdateOperation.create_sparse_vector(TEXT_VECTOR, qe.Modifier.Idf))
         self._sync_indexes()
 
     # -- generations -----------------------------------------------------------------
@@ -134,13 +142,19 @@ class EdgeStore(VectorStore):
                                      multivector_config=qe.MultiVectorConfig(
                                          qe.MultiVectorComparator.MaxSim))
         config = qe.EdgeConfig(vectors={IMAGE_VECTOR: images}, hnsw_config=hnsw,
-                               optimizers=optimizers)
+                               sparse_vectors={TEXT_VECTOR: WORDS}, optimizers=optimizers)
         return qe.EdgeShard.create(str(path), config)
 
     @staticmethod
     def _has_image_rows(path: Path) -> bool:
         config = path / "edge_config.json"
         return not config.exists() or IMAGE_VECTOR in json.loads(config.read_text())["vectors"]
+
+    @staticmethod
+    def _has_words(path: Path) -> bool:
+        config = path / "edge_config.json"
+        return not config.exists() or TEXT_VECTOR in json.loads(config.read_text()).get(
+            "sparse_vectors", {})
 
     def _sync_indexes(self) -> None:
         """Payload indexes as declared: missing ones built, undeclared ones dropped."""
@@ -184,8 +198,11 @@ class EdgeStore(VectorStore):
         if not points:
             return
         self._apply(qe.UpdateOperation.upsert_points(
-            [qe.Point(p.id, {IMAGE_VECTOR: self.rows(p).tolist()}, p.payload)
-             for p in points]))
+            [qe.Point(p.id, _vectors(self.rows(p), p.text), p.payload) for p in points]))
+
+    def set_text(self, id: str, text: Sparse) -> None:
+        self._apply(qe.UpdateOperation.update_vectors(
+            [qe.PointVectors(id, {TEXT_VECTOR: _words(text)})]))
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
         if ids:
@@ -200,20 +217,28 @@ class EdgeStore(VectorStore):
         if not ids:
             return []
         records = self._shard.retrieve(list(ids), with_payload=True, with_vector=with_vectors)
-        by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {}, _vector(r.vector))
-                 for r in records}
+        by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {}, _vector(r.vector),
+                                        _text(r.vector)) for r in records}
         return [by_id[i] for i in ids if i in by_id]
 
     def count(self, filter: Filter | None = None) -> int:
         return self._shard.count(qe.CountRequest(exact=True, filter=_filter(filter)))
 
-    def _nearest(self, vector, filter, limit, offset, score_threshold, exact) -> list[Hit]:
-        request = qe.QueryRequest(
-            limit=limit, offset=offset or None,
-            query=qe.Query.Nearest([np.asarray(vector, np.float32).tolist()], IMAGE_VECTOR),
-            filter=_filter(filter), with_payload=True, score_threshold=score_threshold,
-            params=qe.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef))
-        points = self._shard.query(request)
+    def _nearest(self, query, filter, limit, offset, score_threshold, exact) -> list[Hit]:
+        top = plan(query, offset + limit, score_threshold)
+        engine_filter = _filter(filter)
+        params = qe.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef)
+
+        def prefetch(stage: Stage) -> qe.Prefetch:
+            return qe.Prefetch(limit=stage.limit, query=_scoring(stage, query),
+                               prefetches=[prefetch(s) for s in stage.prefetch] or None,
+                               params=params, filter=engine_filter,
+                               score_threshold=stage.threshold)
+
+        points = self._shard.query(qe.QueryRequest(
+            limit=limit, offset=offset or None, query=_scoring(top, query),
+            prefetches=[prefetch(s) for s in top.prefetch] or None, filter=engine_filter,
+            with_payload=True, score_threshold=top.threshold, params=params))
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
 
     def _ordered(self, key, descending, filter, limit, start_from) -> list[Hit]:
@@ -236,8 +261,10 @@ class EdgeStore(VectorStore):
 
     # -- indexing ----------------------------------------------------------------------
     def unindexed(self) -> int:
-        info = self._shard.info()
-        return info.points_count - info.indexed_vectors_count
+        """Points whose photo vectors are not in the HNSW index yet. The engine counts indexed
+        vectors of every name, and a sparse vector counts as indexed at once: those of the
+        points that have words are taken off."""
+        return _unindexed(self._shard)
 
     @property
     def optimizing(self) -> bool:
@@ -263,8 +290,7 @@ class EdgeStore(VectorStore):
             raise
         with self._lock:
             fresh = qe.EdgeShard.load(str(target))
-            info = fresh.info()
-            self._left_unindexed = info.points_count - info.indexed_vectors_count
+            self._left_unindexed = _unindexed(fresh)
             for op in self._pending:
                 fresh.update(op)
             fresh.flush()
@@ -324,6 +350,51 @@ def _rows_of(record: Any) -> np.ndarray:
     if rows is None:
         raise RuntimeError(f"point {record.id} has no vector to carry over")
     return rows
+
+
+def _unindexed(shard: qe.EdgeShard) -> int:
+    info = shard.info()
+    words = shard.count(qe.CountRequest(exact=True, filter=qe.Filter(
+        must=[qe.HasVectorCondition(TEXT_VECTOR)])))
+    return info.points_count - (info.indexed_vectors_count - words)
+
+
+def _text(v: Any) -> Sparse | None:
+    words = v.get(TEXT_VECTOR) if isinstance(v, dict) else None
+    return None if words is None else Sparse(list(words.indices), list(words.values))
+
+
+def _words(text: Sparse) -> qe.SparseVector:
+    return qe.SparseVector(text.indices, text.values)
+
+
+def _vectors(rows: np.ndarray, text: Sparse | None) -> dict[str, Any]:
+    vectors: dict[str, Any] = {IMAGE_VECTOR: rows.tolist()}
+    if text is not None and text.indices:
+        vectors[TEXT_VECTOR] = _words(text)
+    return vectors
+
+
+def _scoring(stage: Stage, query: Query) -> Any:
+    """A stage's scoring as the engine's query object."""
+    def rows(vectors: list[np.ndarray]) -> list[Any]:
+        return [np.atleast_2d(v).astype(np.float32).tolist() for v in vectors]
+
+    dense = [] if query.dense is None else rows([query.dense])[0]
+    if stage.kind == "dense":
+        return qe.Query.Nearest(dense, IMAGE_VECTOR)
+    if stage.kind == "sparse":
+        assert query.sparse is not None
+        return qe.Query.Nearest(qe.SparseVector(query.sparse.indices, query.sparse.values),
+                                TEXT_VECTOR)
+    if stage.kind == "recommend":
+        return qe.Query.RecommendBestScore(
+            qe.RecommendQuery(rows(query.positives), rows(query.negatives)), IMAGE_VECTOR)
+    if stage.kind == "fuse":
+        return (qe.Fusion.Dbsf() if query.fusion == "dbsf" else
+                qe.Fusion.Rrf(Query.RRF_K, [1 - query.keyword_weight, query.keyword_weight]))
+    pool = stage.prefetch[0].limit if stage.prefetch else stage.limit
+    return qe.Mmr(dense, 1 - query.diversity, pool, IMAGE_VECTOR)
 
 
 def _with_images(payload: dict[str, Any]) -> dict[str, Any]:

@@ -19,11 +19,16 @@ from qdrant_client import QdrantClient, models
 from catalogue.store.base import (
     IMAGE_VECTOR,
     SYSTEM_INDEXES,
+    TEXT_VECTOR,
     Filter,
     FilterModels,
     Hit,
+    Query,
+    Sparse,
+    Stage,
     StoredPoint,
     VectorStore,
+    plan,
     to_engine_filter,
 )
 
@@ -41,6 +46,50 @@ def _filter(f: Filter | None) -> models.Filter | None:
     return to_engine_filter(f, SERVER_FILTERS)
 
 
+WORDS = models.SparseVectorParams(modifier=models.Modifier.IDF)  # BM25's IDF, by the engine
+
+
+def _words(text: Sparse) -> models.SparseVector:
+    return models.SparseVector(indices=text.indices, values=text.values)
+
+
+def _text(vector: Any) -> Sparse | None:
+    words = vector.get(TEXT_VECTOR) if isinstance(vector, dict) else None
+    return None if words is None else Sparse(list(words.indices), list(words.values))
+
+
+def _vectors(rows: np.ndarray, text: Sparse | None) -> dict[str, Any]:
+    vectors: dict[str, Any] = {IMAGE_VECTOR: rows.tolist()}
+    if text is not None and text.indices:
+        vectors[TEXT_VECTOR] = _words(text)
+    return vectors
+
+
+def _scoring(stage: Stage, query: Query) -> tuple[Any, str | None]:
+    """A stage's scoring as qdrant-client's query object, and the vector it uses."""
+    def rows(vectors: list[np.ndarray]) -> list[list[list[float]]]:
+        return [np.atleast_2d(v).astype(np.float32).tolist() for v in vectors]
+
+    dense = [] if query.dense is None else rows([query.dense])[0]
+    if stage.kind == "dense":
+        return models.NearestQuery(nearest=dense), IMAGE_VECTOR
+    if stage.kind == "sparse":
+        assert query.sparse is not None
+        return models.NearestQuery(nearest=_words(query.sparse)), TEXT_VECTOR
+    if stage.kind == "recommend":
+        return models.RecommendQuery(recommend=models.RecommendInput(
+            positive=rows(query.positives), negative=rows(query.negatives) or None,
+            strategy=models.RecommendStrategy.BEST_SCORE)), IMAGE_VECTOR
+    if stage.kind == "fuse":
+        if query.fusion == "dbsf":
+            return models.FusionQuery(fusion=models.Fusion.DBSF), None
+        return models.RrfQuery(rrf=models.Rrf(k=Query.RRF_K, weights=[
+            1 - query.keyword_weight, query.keyword_weight])), None
+    pool = stage.prefetch[0].limit if stage.prefetch else stage.limit
+    return models.NearestQuery(nearest=dense, mmr=models.Mmr(
+        diversity=query.diversity, candidates_limit=pool)), IMAGE_VECTOR
+
+
 def _rows(vector: Any) -> np.ndarray | None:
     if isinstance(vector, dict):
         vector = vector.get(IMAGE_VECTOR)
@@ -56,7 +105,8 @@ class ServerStore(VectorStore):
             client.create_collection(collection, vectors_config={IMAGE_VECTOR: models.VectorParams(
                 size=dim, distance=models.Distance.COSINE,
                 multivector_config=models.MultiVectorConfig(
-                    comparator=models.MultiVectorComparator.MAX_SIM))})
+                    comparator=models.MultiVectorComparator.MAX_SIM))},
+                sparse_vectors_config={TEXT_VECTOR: WORDS})
         info = client.get_collection(collection)
         vectors = info.config.params.vectors
         params = vectors.get(IMAGE_VECTOR) if isinstance(vectors, dict) else None
@@ -90,8 +140,12 @@ class ServerStore(VectorStore):
         if not points:
             return
         self.client.upsert(self.collection, wait=True, points=[
-            models.PointStruct(id=p.id, vector={IMAGE_VECTOR: self.rows(p).tolist()},
-                               payload=p.payload) for p in points])
+            models.PointStruct(id=p.id, vector=_vectors(self.rows(p), p.text), payload=p.payload)
+            for p in points])
+
+    def set_text(self, id: str, text: Sparse) -> None:
+        self.client.update_vectors(self.collection, wait=True, points=[models.PointVectors(
+            id=id, vector={TEXT_VECTOR: _words(text)})])
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
         if ids:
@@ -107,20 +161,32 @@ class ServerStore(VectorStore):
             return []
         records = self.client.retrieve(self.collection, list(ids), with_payload=True,
                                        with_vectors=with_vectors)
-        by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {}, _rows(r.vector))
-                 for r in records}
+        by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {}, _rows(r.vector),
+                                        _text(r.vector)) for r in records}
         return [by_id[i] for i in ids if i in by_id]
 
     def count(self, filter: Filter | None = None) -> int:
         return self.client.count(self.collection, count_filter=_filter(filter),
                                  exact=True).count
 
-    def _nearest(self, vector, filter, limit, offset, score_threshold, exact) -> list[Hit]:
+    def _nearest(self, query, filter, limit, offset, score_threshold, exact) -> list[Hit]:
+        top = plan(query, offset + limit, score_threshold)
+        engine_filter = _filter(filter)
+        params = models.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef)
+
+        def prefetch(stage: Stage) -> models.Prefetch:
+            scoring, using = _scoring(stage, query)
+            return models.Prefetch(query=scoring, using=using, limit=stage.limit,
+                                   prefetch=[prefetch(s) for s in stage.prefetch] or None,
+                                   filter=engine_filter, params=params,
+                                   score_threshold=stage.threshold)
+
+        scoring, using = _scoring(top, query)
         response = self.client.query_points(
-            self.collection, query=[np.asarray(vector, np.float32).tolist()],
-            using=IMAGE_VECTOR, query_filter=_filter(filter), limit=limit, offset=offset or None,
-            score_threshold=score_threshold, with_payload=True,
-            search_params=models.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef))
+            self.collection, query=scoring, using=using,
+            prefetch=[prefetch(s) for s in top.prefetch] or None, query_filter=engine_filter,
+            limit=limit, offset=offset or None, score_threshold=top.threshold,
+            with_payload=True, search_params=params)
         # In f32, as Qdrant's server (and Edge) score: local mode answers in float64, where
         # one photo encoded in two batches (vectors an ulp apart) would not tie as it does
         # on the server, so the two would order and page differently.

@@ -1,8 +1,9 @@
 // The catalogue manager's page: uploads and imports with live job progress, the moderation
-// queue, products with predicted tags.
+// queue; the products and predicted tags are in admin-products.js.
 
+import { loadPredicted, loadProducts } from "./admin-products.js";
 import { ApiError, api, imageURL, showImage } from "./api.js";
-import { el, formatScore, setUpKeyDialog } from "./ui.js";
+import { describeError, describeValue, el, formatScore, setUpKeyDialog } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = [250, 400, 600, 1000, 1500, 2000];
@@ -35,13 +36,6 @@ function handleForm(form, busyText, send) {
       button.textContent = idle;
     }
   });
-}
-
-function describeError(err) {
-  if (!(err instanceof ApiError)) return err.message || String(err);
-  if (err.status === 401 || err.status === 403) return `Not allowed: ${err.message}`;
-  if (err.status === 413) return `Too large: ${err.message}`;
-  return err.message;
 }
 
 const TEXT_FIELDS = ["id", "title", "description", "category", "colour", "gender", "brand"];
@@ -120,11 +114,14 @@ handleForm(batchForm, "Uploading…", async () => {
 const importForm = $("import-form");
 handleForm(importForm, "Uploading…", async () => {
   const archive = $("i-archive").files[0];
+  const prune = $("i-prune").checked;
   const form = new FormData();
   form.append("archive", archive, archive.name);
+  form.append("prune", String(prune));
   const accepted = await api("/v1/imports", { method: "POST", form });
-  trackJob(accepted.job_id, `Import of ${archive.name}`);
-  return `Import of ${archive.name}`;
+  const label = `Import of ${archive.name}${prune ? " (removing what it no longer lists)" : ""}`;
+  trackJob(accepted.job_id, label);
+  return label;
 });
 
 // ---- jobs ----------------------------------------------------------------------------------
@@ -135,9 +132,10 @@ function trackJob(jobId, label) {
   const badge = el("span", { class: "badge", text: "queued" });
   const counts = el("p", { class: "job-counts", text: "Waiting to start…" });
   const errors = el("div", { class: "job-errors" });
+  const warnings = el("div", { class: "job-warnings" });
   const item = el("li", { class: "job", dataset: { jobId, state: "queued" } },
     el("div", { class: "job-head" }, el("strong", { text: label }), badge),
-    progress, counts, errors);
+    progress, counts, errors, warnings);
   $("jobs").prepend(item);
 
   let polls = 0;
@@ -151,12 +149,12 @@ function trackJob(jobId, label) {
       badge.textContent = job.state;
       progress.max = Math.max(job.total, 1);
       progress.value = job.succeeded + job.failed;
-      counts.textContent = `${job.succeeded + job.failed} of ${job.total} processed · `
-        + `${job.succeeded} added · ${job.failed} failed`
-        + (job.pending && !finished ? ` · ${job.pending} to go` : "");
-      renderJobErrors(errors, job.errors);
+      counts.textContent = describeCounts(job, finished);
+      renderJobItems(errors, job.errors, (n) => `${n} item${n === 1 ? "" : "s"} failed`);
+      renderJobItems(warnings, job.warnings,
+                     (n) => `${n} warning${n === 1 ? "" : "s"} (indexed all the same)`);
       if (finished) {
-        if (job.succeeded) refreshAfterIngest();
+        if (job.succeeded || job.removed) refreshAfterIngest();
         return;
       }
     } catch (err) {
@@ -169,15 +167,29 @@ function trackJob(jobId, label) {
   poll();
 }
 
-function renderJobErrors(container, errors) {
-  if (!errors || !errors.length) {
+/** "3 of 4 processed · 1 added · 2 updated · 1 failed": what changed, zeros left out but
+ * for added and failed. */
+function describeCounts(job, finished) {
+  const parts = [`${job.succeeded + job.failed} of ${job.total} processed`,
+                 `${job.added ?? job.succeeded} added`];
+  for (const what of ["updated", "unchanged", "removed"]) {
+    if (job[what]) parts.push(`${job[what]} ${what}`);
+  }
+  parts.push(`${job.failed} failed`);
+  if (job.pending && !finished) parts.push(`${job.pending} to go`);
+  return parts.join(" · ");
+}
+
+/** A job's item errors or warnings (ItemError), folded when there are many. */
+function renderJobItems(container, items, summary) {
+  if (!items || !items.length) {
     container.replaceChildren();
     return;
   }
   const wasOpen = container.querySelector("details")?.open;
-  container.replaceChildren(el("details", { open: wasOpen || errors.length <= 5 },
-    el("summary", { text: `${errors.length} item${errors.length === 1 ? "" : "s"} failed` }),
-    el("ul", {}, errors.map((e) => el("li", {},
+  container.replaceChildren(el("details", { open: wasOpen || items.length <= 5 },
+    el("summary", { text: summary(items.length) }),
+    el("ul", {}, items.map((e) => el("li", {},
       el("strong", { text: `#${e.index + 1}${e.product_id ? ` (${e.product_id})` : ""}: ` }),
       e.error)))));
 }
@@ -188,6 +200,7 @@ function refreshAfterIngest() {
   refreshTimer = setTimeout(() => {
     loadModeration();
     loadPredicted();
+    loadProducts();
     fillSuggestions();
   }, 300);
 }
@@ -264,58 +277,6 @@ async function decide(card, id, decision, buttons, error) {
   }
 }
 
-// ---- predicted tags ------------------------------------------------------------------------
-
-function describeValue(value) {
-  if (value === null || value === undefined) return "";
-  if (Array.isArray(value)) return value.map(describeValue).join(", ");
-  if (typeof value === "number") return formatScore(value);
-  if (typeof value !== "object") return String(value);
-  const label = value.value ?? value.label ?? value.tag ?? value.name ?? value.prompt;
-  const confidence = value.confidence ?? value.score ?? value.probability;
-  if (label !== undefined) {
-    const notes = [typeof confidence === "number" ? `${Math.round(confidence * 100)}%` : null,
-                   value.applied === true ? "applied" : null].filter(Boolean);
-    return notes.length ? `${label} (${notes.join(", ")})` : String(label);
-  }
-  return Object.entries(value).map(([k, v]) => `${k}: ${describeValue(v)}`).join(", ");
-}
-
-async function loadPredicted() {
-  const status = $("predicted-status");
-  const list = $("predicted");
-  status.textContent = "Loading…";
-  try {
-    const body = await api("/v1/products", { params: { predicted: "true", limit: 50 } });
-    const products = body.data;
-    list.replaceChildren(...products.map(predictedRow));
-    const more = Boolean(body.next_offset);
-    const n = products.length;
-    status.textContent = n
-      ? `${more ? "The first " : ""}${n} product${n === 1 ? "" : "s"} with predicted attributes`
-        + " (a manager's own value replaces a prediction)."
-      : "No products with predicted attributes.";
-  } catch (err) {
-    list.replaceChildren();
-    status.textContent = `Could not load predicted tags: ${describeError(err)}`;
-  }
-}
-
-function predictedRow(product) {
-  const { id } = product;
-  const img = el("img", { class: "thumb small", alt: product.title || id, width: "60",
-                          height: "80" });
-  showImage(img, imageURL(id, product.image_sha256));
-  const entries = Object.entries(product.predicted || {});
-  return el("li", { class: "predicted", dataset: { productId: id } }, img,
-    el("div", {},
-      el("p", { class: "title" }, el("strong", { text: product.title || id }),
-         product.title ? el("span", { class: "meta", text: ` ${id}` }) : null),
-      el("ul", { class: "chips", "aria-label": "Predicted attributes" },
-         entries.map(([field, value]) => el("li", { class: "chip" },
-           el("span", { class: "chip-key", text: `${field}: ` }), describeValue(value))))));
-}
-
 // ---- suggestions for the fields ------------------------------------------------------------
 
 async function fillSuggestions() {
@@ -333,8 +294,11 @@ async function fillSuggestions() {
 
 $("moderation-refresh").addEventListener("click", loadModeration);
 $("predicted-refresh").addEventListener("click", loadPredicted);
+$("products-refresh").addEventListener("click", () => loadProducts());
+$("products-more").addEventListener("click", () => loadProducts(true));
 
 setUpKeyDialog({ roleName: "catalogue manager" });
 loadModeration();
 loadPredicted();
+loadProducts();
 fillSuggestions();

@@ -104,10 +104,18 @@ export async function api(path, { method = "GET", params, form, json, signal } =
   }
 }
 
-/** The photo's URL; with the SHA-256 it is content-addressed and cached for a year. */
+/** The main photo's URL; with the SHA-256 it is content-addressed and cached for a year. */
 export function imageURL(productId, sha256) {
   const path = `/v1/products/${encodeURIComponent(productId)}/image`;
   return sha256 ? `${path}?v=${encodeURIComponent(sha256)}` : path;
+}
+
+/** The URL of a product's photo number `index` (0: the main one), content-addressed. */
+export function photoURL(product, index = 0) {
+  const photo = product.images?.[index];
+  if (!photo) return imageURL(product.id, product.display_sha256 || product.image_sha256);
+  const path = `/v1/products/${encodeURIComponent(product.id)}/images/${index}`;
+  return `${path}?v=${encodeURIComponent(photo.display_sha256 || photo.sha256)}`;
 }
 
 /**

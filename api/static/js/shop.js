@@ -1,12 +1,16 @@
-// The shopper's page: search by words, a photo or both; filters with counts; more like this.
+// The shopper's page: search by words, a photo or both, or browse in a sort order; filters
+// with counts for the shop's own attributes (GET /v1/schema); more like this.
 
-import { ApiError, api, imageURL, showImage } from "./api.js";
-import { alertBox, el, formatPrice, formatScore, setUpKeyDialog } from "./ui.js";
+import { ApiError, api } from "./api.js";
+import { card } from "./results.js";
+import { attributeLabel, loadSchema, sortLabel, valueLabel } from "./schema.js";
+import { alertBox, el, setUpKeyDialog } from "./ui.js";
 
 const PAGE_SIZE = 24;
-const FACETS = [["category", "Category"], ["colour", "Colour"], ["gender", "Gender"],
-                ["brand", "Brand"]];
 const FACET_VALUES_SHOWN = 8;
+// Parameters of the page's address that are no facet filter.
+const RESERVED = new Set(["q", "negative", "min_score", "similar", "sort", "price_min",
+                          "price_max"]);
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -15,7 +19,8 @@ const ui = {
   photoClear: $("photo-clear"), alpha: $("alpha"), alphaValue: $("alpha-value"),
   negative: $("negative"), filters: $("filters"), filtersToggle: $("filters-toggle"),
   filtersClear: $("filters-clear"), minScore: $("min-score"), minScoreValue: $("min-score-value"),
-  priceMin: $("price-min"), priceMax: $("price-max"), facets: $("facets"),
+  priceRange: $("price-range"), priceMin: $("price-min"), priceMax: $("price-max"),
+  facets: $("facets"), sort: $("sort"),
   similarBanner: $("similar-banner"), similarHeading: $("similar-heading"),
   similarBack: $("similar-back"), status: $("status"), empty: $("empty"), results: $("results"),
   sentinel: $("sentinel"), loadMore: $("load-more"),
@@ -27,10 +32,11 @@ const state = {
   photo: null,
   alpha: 0.5,
   negative: "",
-  filters: Object.fromEntries(FACETS.map(([field]) => [field, new Set()])),
+  filters: new Map(),  // facetable attribute -> the values chosen (any of them)
   priceMin: "",
   priceMax: "",
   minScore: 0,
+  sort: "",  // the shopper's choice; "" is relevance with a query, newest without
   similar: null,  // {id, title}: "more like this" mode
   next: {},  // where the next page starts: {} first, then {cursor}; null at the end
   seen: new Set(),  // product ids shown: a page never repeats one
@@ -41,53 +47,84 @@ const state = {
   expanded: new Set(),  // facet fields showing all their values
 };
 
+let schema = null;  // GET /v1/schema once it answers; the page offers less without it
+const schemaReady = loadSchema().then((answer) => {
+  schema = answer;
+  ui.priceRange.hidden = Boolean(schema) && !schema.attributes.some(
+    (a) => a.name === "price" && a.filterable && a.type === "number");
+  renderSort();
+  return schema;
+});
+
+const facetable = () => (schema ? schema.attributes.filter((a) => a.facetable) : []);
+const chosen = (field) => state.filters.get(field) || new Set();
+
 // ---- what is asked -------------------------------------------------------------------------
 
 function filterParams(except) {
   const params = {};
-  for (const [field] of FACETS) {
-    if (field !== except && state.filters[field].size) params[field] = [...state.filters[field]];
+  for (const [field, values] of state.filters) {
+    if (field !== except && values.size) params[field] = [...values];
   }
   if (state.priceMin !== "") params.price_min = state.priceMin;
   if (state.priceMax !== "") params.price_max = state.priceMax;
   return params;
 }
 
-const minScoreParam = () => (state.minScore > 0 ? state.minScore : null);
-const filtersActive = () => FACETS.some(([f]) => state.filters[f].size)
+/** Words or a photo to rank by; without them (and outside "more like this") the page browses. */
+const querying = () => Boolean(state.q || state.photo);
+const browsing = () => !querying() && !state.similar;
+const minScoreParam = () => (state.minScore > 0 && !browsing() ? state.minScore : null);
+const filtersActive = () => [...state.filters.values()].some((values) => values.size)
   || state.priceMin !== "" || state.priceMax !== "";
 
-/** The text searched for; with filters but no words or photo, the filter values (browsing). */
-function queryText() {
-  if (state.q) return state.q;
-  if (state.photo || state.similar) return "";
-  return FACETS.flatMap(([f]) => [...state.filters[f]]).join(" ");
+/** The sort orders on offer: relevance only for a query; "more like this" has no other. */
+function sortOrders() {
+  if (state.similar) return ["relevance"];
+  const all = schema ? schema.sort : ["relevance", "newest"];
+  return querying() ? all : all.filter((order) => order !== "relevance");
 }
 
-const hasSearch = () => Boolean(state.similar || state.photo || queryText());
+function currentSort() {
+  const orders = sortOrders();
+  if (state.sort && (orders.includes(state.sort) || (!schema && state.sort !== "relevance"))) {
+    return state.sort;
+  }
+  return orders[0];
+}
 
-// A cursor rather than an offset: products added or removed above it while the shopper
-// scrolls shift offsets, which would skip some; the cursor carries on after the last one.
-function requestPage(next) {
-  const common = { ...filterParams(), min_score: minScoreParam(), limit: PAGE_SIZE, ...next };
-  if (state.similar) {
-    return api(`/v1/products/${encodeURIComponent(state.similar.id)}/similar`, { params: common });
-  }
-  const q = queryText();
-  if (!state.photo && !state.negative) return api("/v1/search", { params: { q, ...common } });
-  const form = new FormData();
-  if (q) form.append("q", q);
-  if (state.photo) {
-    form.append("image", state.photo);
-    form.append("alpha", q ? state.alpha : 1);
-  }
-  if (state.negative) form.append("negative", state.negative);
-  for (const [name, value] of Object.entries(common)) {
+function append(form, params) {
+  for (const [name, value] of Object.entries(params)) {
     for (const v of Array.isArray(value) ? value : [value]) {
       if (v !== null && v !== undefined && v !== "") form.append(name, v);
     }
   }
-  return api("/v1/search", { method: "POST", form });
+}
+
+// A cursor rather than an offset: products added or removed above it while the shopper
+// scrolls shift offsets, which would skip some; the cursor carries on after the last one.
+function requestPage(next) {
+  const filters = filterParams();
+  const paging = { min_score: minScoreParam(), limit: PAGE_SIZE, ...next };
+  if (state.similar) {
+    return api(`/v1/products/${encodeURIComponent(state.similar.id)}/similar`,
+               { params: { ...filters, ...paging } });
+  }
+  const sort = currentSort();
+  if (!state.photo && !(state.q && state.negative)) {
+    return api("/v1/search", { params: { q: state.q, sort, ...filters, ...paging } });
+  }
+  // A photo or "less of" needs the form; filters stay in the query string, where every
+  // attribute of the shop's is one.
+  const form = new FormData();
+  if (state.q) form.append("q", state.q);
+  if (state.photo) {
+    form.append("image", state.photo);
+    form.append("alpha", state.q ? state.alpha : 1);
+  }
+  if (state.negative) form.append("negative", state.negative);
+  append(form, { sort, ...paging });
+  return api("/v1/search", { method: "POST", form, params: filters });
 }
 
 // ---- searching and paging ------------------------------------------------------------------
@@ -103,16 +140,14 @@ async function search() {
   ui.loadMore.hidden = true;
   errorBox.hide();
   saveToURL();
-  const active = FACETS.reduce((n, [f]) => n + state.filters[f].size, 0)
-    + (state.priceMin !== "" || state.priceMax !== "" ? 1 : 0) + (state.minScore > 0 ? 1 : 0);
+  const active = [...state.filters.values()].reduce((n, values) => n + values.size, 0)
+    + (state.priceMin !== "" || state.priceMax !== "" ? 1 : 0) + (minScoreParam() ? 1 : 0);
   ui.filtersToggle.textContent = active ? `Filters (${active})` : "Filters";
+  ui.minScore.disabled = browsing();
+  renderSort();
   refreshFacets();
-  if (!hasSearch()) {
-    state.next = null;
-    showWelcome();
-    return;
-  }
-  performance.mark("vitrine:search");  // User Timing marks: bench/pages.py reads them
+  // User Timing marks for searches (bench/pages.py reads them); browsing sets none.
+  if (!browsing()) performance.mark("vitrine:search");
   await loadPage();
 }
 
@@ -128,11 +163,12 @@ async function loadPage() {
     if (generation !== state.generation) return;
     const fresh = body.results.filter((r) => !state.seen.has(r.product_id));
     for (const r of fresh) state.seen.add(r.product_id);
-    ui.results.append(...fresh.map(card));
+    const showScore = currentSort() === "relevance";
+    ui.results.append(...fresh.map((r) => card(r, { showScore, onSimilar: showSimilar })));
     state.next = body.next_cursor ? { cursor: body.next_cursor } : null;
     if (state.seen.size === 0) showEmpty();
     updateStatus();
-    if (firstPage) performance.mark("vitrine:results");
+    if (firstPage && !browsing()) performance.mark("vitrine:results");
   } catch (err) {
     if (generation !== state.generation) return;
     showError(err);
@@ -164,10 +200,11 @@ const scrollObserver = new IntersectionObserver((entries) => {
 async function refreshFacets() {
   const generation = ++state.facetGeneration;
   const textual = !state.photo && !state.similar;
-  const base = textual ? { q: queryText(), min_score: minScoreParam() } : {};
-  const selected = FACETS.map(([f]) => f).filter((f) => state.filters[f].size);
+  const base = textual ? { q: state.q, min_score: minScoreParam() } : {};
+  const selected = [...state.filters.keys()].filter((f) => chosen(f).size);
   try {
-    const [all, ...own] = await Promise.all([
+    const [, all, ...own] = await Promise.all([
+      schemaReady,
       api("/v1/facets", { params: { ...base, ...filterParams() } }),
       ...selected.map((f) => api("/v1/facets", { params: { ...base, ...filterParams(f) } })),
     ]);
@@ -183,33 +220,45 @@ async function refreshFacets() {
   }
 }
 
+/** Choose or drop a facet value; a yes/no attribute holds one value at most. */
+function toggleValue(attribute, value, on) {
+  const values = new Set(attribute.type === "boolean" && on ? [] : chosen(attribute.name));
+  if (on) values.add(value);
+  else values.delete(value);
+  state.filters.set(attribute.name, values);
+  search();
+}
+
+function facetValue(attribute, value, count) {
+  const field = attribute.name;
+  const id = `facet-${field}-${encodeURIComponent(value)}`;  // stable: focus survives
+  const input = el("input", {
+    type: "checkbox", id, value, checked: chosen(field).has(value), dataset: { field },
+    onchange: (e) => toggleValue(attribute, value, e.target.checked),
+  });
+  return el("li", {}, input,
+            el("label", { for: id },
+               el("span", { class: "facet-name", text: valueLabel(attribute, value) }),
+               el("span", { class: "count" }, String(count),
+                  el("span", { class: "visually-hidden", text: " products" }))));
+}
+
 function renderFacets(counts) {
   const focused = document.activeElement?.closest?.("#facets") ? document.activeElement.id : null;
   const groups = [];
-  for (const [field, label] of FACETS) {
+  // Without the schema (it could not be read) the counts still name the attributes.
+  const attributes = schema ? facetable() : Object.keys(counts).map((name) => ({ name }));
+  for (const attribute of attributes) {
+    const field = attribute.name;
     const values = new Map(Object.entries(counts[field] || {}));
-    for (const v of state.filters[field]) if (!values.has(v)) values.set(v, 0);
+    for (const v of chosen(field)) if (!values.has(v)) values.set(v, 0);
     if (!values.size) continue;
     const sorted = [...values].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
     const expanded = state.expanded.has(field);
     const shown = expanded ? sorted : sorted.filter(([v], i) => i < FACET_VALUES_SHOWN
-                                                   || state.filters[field].has(v));
-    const list = el("ul", { class: "facet-values" }, shown.map(([value, count]) => {
-      const id = `facet-${field}-${encodeURIComponent(value)}`;  // stable: focus survives
-      const input = el("input", {
-        type: "checkbox", id, value, checked: state.filters[field].has(value),
-        dataset: { field },
-        onchange: (e) => {
-          if (e.target.checked) state.filters[field].add(value);
-          else state.filters[field].delete(value);
-          search();
-        },
-      });
-      return el("li", {}, input,
-                el("label", { for: id }, el("span", { class: "facet-name", text: value }),
-                   el("span", { class: "count" }, String(count),
-                      el("span", { class: "visually-hidden", text: " products" }))));
-    }));
+                                                   || chosen(field).has(v));
+    const list = el("ul", { class: "facet-values" },
+                    shown.map(([value, count]) => facetValue(attribute, value, count)));
     const more = sorted.length > FACET_VALUES_SHOWN
       ? el("button", {
         type: "button", class: "link", "aria-expanded": String(expanded),
@@ -222,7 +271,7 @@ function renderFacets(counts) {
       })
       : null;
     groups.push(el("fieldset", { class: "facet", dataset: { field } },
-                   el("legend", { text: label }), list, more));
+                   el("legend", { text: attributeLabel(attribute) }), list, more));
   }
   ui.facets.replaceChildren(...groups);
   if (focused) document.getElementById(focused)?.focus();
@@ -230,53 +279,33 @@ function renderFacets(counts) {
 
 // ---- rendering -----------------------------------------------------------------------------
 
-function card(result) {
-  const p = result.product;
-  const title = p.title || p.id;
-  const img = el("img", { class: "thumb", alt: title, width: "300", height: "400",
-                          decoding: "async" });
-  showImage(img, imageURL(p.id, p.image_sha256));
-  const meta = [p.category, p.colour, p.brand].filter(Boolean).join(" · ");
-  return el("li", { class: "card", dataset: { productId: result.product_id } },
-    el("div", { class: "thumb-box" }, img),
-    el("div", { class: "card-body" },
-      el("h3", { class: "title", text: title }),
-      meta ? el("p", { class: "meta", text: meta }) : null,
-      el("p", { class: "figures" },
-        el("span", { class: "price", text: formatPrice(p.price) }),
-        el("span", { class: "score", title: "Similarity to your search (cosine, -1 to 1)" },
-          "match ", el("strong", { text: formatScore(result.score) }))),
-      el("button", { type: "button", class: "secondary small more-like",
-                     "aria-label": `More like ${title}`, text: "More like this",
-                     onclick: () => showSimilar(p) })));
+function renderSort() {
+  const orders = sortOrders();
+  const current = currentSort();
+  const attributes = schema ? schema.attributes : [];
+  ui.sort.replaceChildren(...orders.map((order) => el("option", {
+    value: order, text: sortLabel(order, attributes), selected: order === current })));
+  ui.sort.value = current;
+  ui.sort.disabled = orders.length < 2;
 }
 
 function updateStatus() {
-  if (!hasSearch() || state.seen.size === 0) {
+  if (state.seen.size === 0) {
     ui.status.textContent = "";
     return;
   }
   const shown = `${state.seen.size} result${state.seen.size === 1 ? "" : "s"} shown`;
   const cut = minScoreParam() !== null && !state.photo && !state.similar;
+  const matching = cut ? " above the cutoff" : filtersActive() ? " match the filters" : "";
   const total = state.total === null ? ""
-    : ` · ${state.total} product${state.total === 1 ? "" : "s"} ${cut ? "above the cutoff"
-                                                                    : "match the filters"}`;
+    : ` · ${state.total} product${state.total === 1 ? "" : "s"}${matching}`;
   ui.status.textContent = shown + total;
-}
-
-function showWelcome() {
-  ui.status.textContent = "";
-  ui.empty.className = "empty welcome";
-  ui.empty.replaceChildren(
-    el("h2", { text: "What are you looking for?" }),
-    el("p", { text: "Describe it in words, search with a photo, or both. Filters narrow "
-                    + "the results; “More like this” finds similar products." }));
-  ui.empty.hidden = false;
 }
 
 function showEmpty() {
   const what = state.similar ? `similar to “${state.similar.title}”`
-    : state.q ? `for “${state.q}”` : "for this search";
+    : state.q ? `for “${state.q}”` : state.photo ? "like this photo"
+      : filtersActive() ? "match the filters" : "in the catalogue yet";
   const actions = [];
   if (filtersActive()) {
     actions.push(el("button", { type: "button", class: "secondary small", text: "Clear filters",
@@ -291,7 +320,8 @@ function showEmpty() {
   ui.empty.replaceChildren(
     el("h2", { text: `No products ${what}` }),
     el("p", { text: actions.length ? "Try fewer filters or a lower relevance cutoff."
-                                   : "Try other words or another photo." }),
+      : browsing() ? "Products show here once the catalogue has some."
+        : "Try other words or another photo." }),
     actions.length ? el("p", { class: "actions-inline" }, actions) : null);
   ui.empty.hidden = false;
 }
@@ -347,7 +377,7 @@ function setMinScore(value) {
 }
 
 function clearFilters() {
-  for (const [f] of FACETS) state.filters[f].clear();
+  state.filters.clear();
   state.priceMin = state.priceMax = "";
   ui.priceMin.value = ui.priceMax.value = "";
   setMinScore(0);
@@ -362,16 +392,21 @@ function saveToURL() {
     for (const v of [value].flat()) params.append(name, v);
   }
   if (minScoreParam() !== null) params.set("min_score", state.minScore);
+  if (state.sort) params.set("sort", state.sort);
   if (state.similar) params.set("similar", state.similar.id);
   const query = params.toString();
   history.replaceState(null, "", query ? `?${query}` : location.pathname);
 }
 
-function loadFromURL() {
-  const params = new URLSearchParams(location.search);
+/** The search in the address; filters only for attributes that facet (the schema says). */
+function loadFromURL(params) {
   state.q = params.get("q") || "";
   state.negative = params.get("negative") || "";
-  for (const [f] of FACETS) state.filters[f] = new Set(params.getAll(f));
+  state.sort = params.get("sort") || "";
+  for (const attribute of facetable()) {
+    if (params.has(attribute.name)) state.filters.set(attribute.name,
+                                                      new Set(params.getAll(attribute.name)));
+  }
   state.priceMin = params.get("price_min") || "";
   state.priceMax = params.get("price_max") || "";
   setMinScore(Math.min(1, Math.max(0, Number(params.get("min_score")) || 0)));
@@ -444,6 +479,11 @@ ui.alpha.addEventListener("input", () => {
 });
 ui.alpha.addEventListener("change", search);
 
+ui.sort.addEventListener("change", () => {
+  state.sort = ui.sort.value;
+  search();
+});
+
 ui.minScore.addEventListener("input", () => setMinScore(Number(ui.minScore.value)));
 ui.minScore.addEventListener("change", search);
 
@@ -469,8 +509,15 @@ ui.similarBack.addEventListener("click", () => {
 });
 ui.loadMore.addEventListener("click", loadPage);
 
+/** Start: filters in the address wait for the schema (it says which are filters). */
+async function start() {
+  const params = new URLSearchParams(location.search);
+  if ([...params.keys()].some((name) => !RESERVED.has(name))) await schemaReady;
+  loadFromURL(params);
+  updateAlpha();
+  scrollObserver.observe(ui.sentinel);
+  search();
+}
+
 setUpKeyDialog({ roleName: "shopper" });
-loadFromURL();
-updateAlpha();
-scrollObserver.observe(ui.sentinel);
-search();
+start();

@@ -1,6 +1,6 @@
 // Small DOM helpers and the API-key dialog both pages use.
 
-import { onKeyNeeded, storedKey, storeKey } from "./api.js";
+import { ApiError, onKeyNeeded, storedKey, storeKey } from "./api.js";
 
 /** el("p", {class: "x", text: "hi"}, child, ...): attributes, text, listeners (on*), children. */
 export function el(tag, attrs = {}, ...children) {
@@ -20,14 +20,49 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-const priceFormat = new Intl.NumberFormat(undefined, { style: "currency", currency: "EUR" });
+const priceFormats = new Map();
 
-export function formatPrice(price) {
-  return typeof price === "number" ? priceFormat.format(price) : "";
+/** A price in the product's currency (euros where it names none). */
+export function formatPrice(price, currency) {
+  if (typeof price !== "number") return "";
+  const code = currency || "EUR";
+  if (!priceFormats.has(code)) {
+    try {
+      priceFormats.set(code, new Intl.NumberFormat(undefined, { style: "currency",
+                                                                currency: code }));
+    } catch {
+      priceFormats.set(code, { format: (n) => `${n.toFixed(2)} ${code}` });  // not a currency
+    }
+  }
+  return priceFormats.get(code).format(price);
 }
 
 export function formatScore(score) {
   return typeof score === "number" ? score.toFixed(3) : "";
+}
+
+/** A failed call as a manager reads it: the API's own reason, with what kind of refusal. */
+export function describeError(err) {
+  if (!(err instanceof ApiError)) return err.message || String(err);
+  if (err.status === 401 || err.status === 403) return `Not allowed: ${err.message}`;
+  if (err.status === 413) return `Too large: ${err.message}`;
+  return err.message;
+}
+
+/** A value the API gives as JSON, for people: a prediction as "red (87%, applied)". */
+export function describeValue(value) {
+  if (value === null || value === undefined) return "";
+  if (Array.isArray(value)) return value.map(describeValue).join(", ");
+  if (typeof value === "number") return formatScore(value);
+  if (typeof value !== "object") return String(value);
+  const label = value.value ?? value.label ?? value.tag ?? value.name ?? value.prompt;
+  const confidence = value.confidence ?? value.score ?? value.probability;
+  if (label !== undefined) {
+    const notes = [typeof confidence === "number" ? `${Math.round(confidence * 100)}%` : null,
+                   value.applied === true ? "applied" : null].filter(Boolean);
+    return notes.length ? `${label} (${notes.join(", ")})` : String(label);
+  }
+  return Object.entries(value).map(([k, v]) => `${k}: ${describeValue(v)}`).join(", ");
 }
 
 /** An alert box: show(message, {action}) / hide(). */

@@ -1,0 +1,62 @@
+"""The keyword side of search: a product's words as a sparse BM25 vector.
+
+The engine does the searching (a sparse named vector with Qdrant's IDF modifier,
+fused with the photo vectors by the Query API); this module only decides which
+words a product is found by and turns text into sparse vectors, with
+qdrant-edge-py's in-process `Bm25` (tokenizer, stop words and Snowball stemmer
+for the configured language), the same for the embedded and the server store, at
+ingest and at query time. A product's words: its id, title, brand, category,
+colours, pattern, tags, description, its variants' SKUs, GTINs and MPNs, and the
+values of the attributes the catalogue schema marks `searchable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import qdrant_edge as qe
+
+from catalogue.attributes import VARIANTS, CatalogueSchema
+from catalogue.store.base import Sparse
+
+PRODUCT_WORDS = ("product_id", "title", "brand", "category", "colour", "pattern", "tags",
+                 "description")
+VARIANT_WORDS = ("colour", "size", "sku", "gtin", "mpn")
+
+
+def _flat(values: Iterable[Any]) -> Iterable[str]:
+    for value in values:
+        if isinstance(value, list):
+            yield from _flat(value)
+        elif value is not None and value != "":
+            yield str(value)
+
+
+class Keywords:
+    def __init__(self, schema: CatalogueSchema, language: str = "english"):
+        """`language`: the Snowball stemmer and stop words ("english", "german", ...);
+        ValueError for one the engine doesn't know."""
+        self.schema, self.language = schema, language
+        self.model = qe.Bm25(qe.Bm25Config(language=language))
+
+    def words(self, payload: dict[str, Any]) -> str:
+        """The text a product is found by (description last: titles and names weigh in
+        BM25 through their share of a shorter text too)."""
+        variants = payload.get(VARIANTS) or []
+        parts = list(_flat(payload.get(k) for k in PRODUCT_WORDS))
+        parts += _flat(v.get(k) for v in variants for k in VARIANT_WORDS)
+        for attribute in self.schema.attributes:
+            if attribute.searchable:
+                parts += sorted(self.schema.values(payload, attribute))
+        return " ".join(dict.fromkeys(parts))  # each distinct value once, in order
+
+    def document(self, payload: dict[str, Any]) -> Sparse:
+        return _sparse(self.model.embed_document(self.words(payload)))
+
+    def query(self, text: str) -> Sparse:
+        return _sparse(self.model.embed_query(text))
+
+
+def _sparse(vector: qe.SparseVector) -> Sparse:
+    return Sparse(list(vector.indices), list(vector.values))

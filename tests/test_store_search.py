@@ -1,0 +1,120 @@
+"""The store's query kinds, on both backends: keywords (BM25 over the engine's IDF), fused
+hybrid, diversity (MMR) and recommendations, with the same answers from each."""
+
+import numpy as np
+import pytest
+
+from catalogue.attributes import DEFAULT_SCHEMA
+from catalogue.keywords import Keywords
+from catalogue.store.base import Filter, Query, StoredPoint, point_id
+from catalogue.store.edge import EdgeStore
+from catalogue.store.server import ServerStore
+
+DIM = 8
+TITLES = ["Red summer dress", "Blue denim jeans", "Levi's 501 jeans", "Black leather boots",
+          "White cotton shirt", "Red wool scarf", "Green silk dress", "Grey cotton hoodie"]
+
+
+@pytest.fixture(params=["edge", "server"])
+def store(request, tmp_path):
+    s = (EdgeStore(tmp_path / "edge", DIM) if request.param == "edge"
+         else ServerStore.connect(":memory:", "products", DIM))
+    yield s
+    s.close()
+
+
+def unit(v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v)
+
+
+def fill(store, keywords, vectors=None):
+    rng = np.random.default_rng(0)
+    points = []
+    for i, title in enumerate(TITLES):
+        payload = {"product_id": f"p{i}", "title": title, "moderation_status": "visible",
+                   "variants": [{"sku": f"SKU-{1000 + i}"}]}
+        vector = vectors[i] if vectors is not None else unit(rng.normal(size=DIM))
+        points.append(StoredPoint(point_id(f"p{i}"), payload, np.atleast_2d(vector),
+                                  keywords.document(payload)))
+    store.upsert(points)
+    return points
+
+
+def ids(hits):
+    return [h.payload["product_id"] for h in hits]
+
+
+def test_keywords_find_words_and_weigh_rare_ones(store):
+    keywords = Keywords(DEFAULT_SCHEMA)
+    fill(store, keywords)
+    jeans = ids(store.search(Query(sparse=keywords.query("jeans")), limit=5))
+    assert sorted(jeans) == ["p1", "p2"]
+    levis = ids(store.search(Query(sparse=keywords.query("levi's jeans")), limit=5))
+    assert levis[0] == "p2"  # the rarer word decides between the two jeans
+    assert ids(store.search(Query(sparse=keywords.query("SKU-1003")), limit=3))[0] == "p3"
+    dresses = store.search(Query(sparse=keywords.query("dresses")), Filter(
+        match={"product_id": "p6"}), limit=5)
+    assert ids(dresses) == ["p6"]  # stemmed (dresses: dress), and filtered
+
+
+def test_german_stemming(store):
+    keywords = Keywords(DEFAULT_SCHEMA, "german")
+    payload = {"product_id": "k", "title": "Rotes Kleid mit Punkten",
+               "moderation_status": "visible"}
+    store.upsert([StoredPoint(point_id("k"), payload, np.ones((1, DIM)) / DIM ** 0.5,
+                              keywords.document(payload))])
+    assert ids(store.search(Query(sparse=keywords.query("Kleider")), limit=3)) == ["k"]
+    assert ids(store.search(Query(sparse=Keywords(DEFAULT_SCHEMA).query("Kleider")),
+                            limit=3)) == []  # the English stemmer leaves "kleider" as it is
+
+
+def test_hybrid_fuses_both_sides_and_the_cutoff_holds_on_the_photo_side(store):
+    keywords = Keywords(DEFAULT_SCHEMA)
+    vectors = [unit(np.eye(DIM)[i % DIM] + 0.1) for i in range(len(TITLES))]
+    fill(store, keywords, vectors)
+    photo_of_p0 = vectors[0]
+    query = Query(dense=photo_of_p0, sparse=keywords.query("jeans"), keyword_weight=0.5)
+    hybrid = ids(store.search(query, limit=3))
+    assert {"p0", "p1", "p2"} == set(hybrid)  # the photo's best, and both jeans
+    leaning = ids(store.search(Query(dense=photo_of_p0, sparse=keywords.query("jeans"),
+                                     keyword_weight=0.9), limit=1))
+    assert leaning[0] in ("p1", "p2")
+    cut = ids(store.search(Query(dense=photo_of_p0, sparse=keywords.query("jeans red")),
+                           limit=8, score_threshold=0.99))
+    assert cut == ["p0"]  # only p0's photo clears 0.99: no keyword hit passes without it
+    words_only = ids(store.search(Query(dense=photo_of_p0, sparse=keywords.query("red"),
+                                        keyword_weight=1.0), limit=8, score_threshold=0.5))
+    assert set(words_only) <= {"p0", "p5"} and "p5" not in words_only  # p5 is red, far off
+    dbsf = ids(store.search(Query(dense=photo_of_p0, sparse=keywords.query("jeans"),
+                                  fusion="dbsf"), limit=3))
+    assert set(dbsf) == {"p0", "p1", "p2"}
+
+
+def test_diversity_leaves_out_near_duplicates(store):
+    keywords = Keywords(DEFAULT_SCHEMA)
+    base = unit(np.arange(1, DIM + 1))
+    rng = np.random.default_rng(1)
+    vectors = [unit(base + 0.001 * rng.normal(size=DIM)) for _ in range(5)]  # one T-shirt
+    vectors += [unit(base + 0.6 * rng.normal(size=DIM)) for _ in range(3)]  # three others
+    fill(store, keywords, vectors)
+    plain = ids(store.search(Query(dense=base), limit=4))
+    diverse = ids(store.search(Query(dense=base, diversity=0.7), limit=4))
+    duplicates = {f"p{i}" for i in range(5)}
+    assert len(set(plain) & duplicates) == 4
+    assert len(set(diverse) & duplicates) <= 2
+    assert [h.position for h in store.search(Query(dense=base, diversity=0.7), limit=2,
+                                             offset=2)] == [2, 3]
+
+
+def test_recommend_near_the_liked_away_from_the_disliked(store):
+    keywords = Keywords(DEFAULT_SCHEMA)
+    a, b = unit(np.eye(DIM)[0]), unit(np.eye(DIM)[1])
+    vectors = [unit(a + 0.2 * np.eye(DIM)[2 + i % 3]) for i in range(4)] + \
+        [unit(b + 0.2 * np.eye(DIM)[2 + i % 3]) for i in range(4)]
+    fill(store, keywords, vectors)
+    liked = ids(store.search(Query(positives=[vectors[0]]), limit=4))
+    assert set(liked) == {"p0", "p1", "p2", "p3"}
+    mixed = Query(positives=[unit(a + b)], negatives=[vectors[5]])
+    top = ids(store.search(mixed, limit=4))
+    assert set(top) == {"p0", "p1", "p2", "p3"}  # b's side is pushed away
