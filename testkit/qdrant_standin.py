@@ -4,7 +4,7 @@ No Qdrant server binary can be installed here, so the cluster tests run this
 instead: a small FastAPI app that implements the subset of Qdrant's REST API
 that qdrant-client sends for `ServerStore`'s calls (service root and health;
 collections exists/create/get/delete; payload index; points upsert, retrieve,
-delete, set payload, count, scroll, query; facet) and answers them from
+delete, set payload, update vectors, count, scroll, query; facet) and answers them from
 qdrant-client's own local mode (an in-memory engine), in one process. The API,
 the workers and the tests all connect with `ServerStore.connect("http://...")`:
 the client code that ships, over HTTP, from several processes at once.
@@ -129,6 +129,14 @@ def make_app(path: str | None = None) -> FastAPI:
         points = body.points if isinstance(body, models.PointsList) else body.batch
         with lock:
             engine.upsert(name, points=points, wait=True)
+        return updated(t)
+
+    @app.put("/collections/{name}/points/vectors")
+    async def update_vectors(name: str, request: Request):
+        t = time.perf_counter()
+        body = models.UpdateVectors.model_validate(await request.json())
+        with lock:
+            engine.update_vectors(name, points=body.points, wait=True)
         return updated(t)
 
     @app.post("/collections/{name}/points")
