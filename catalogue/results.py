@@ -58,13 +58,15 @@ def show(hit: Hit, rows: np.ndarray | None, vector: np.ndarray | None,
 
 
 def explain(result: SearchResult, rows: np.ndarray | None, vector: np.ndarray | None,
-            words: Sparse | None, keyword: float | None, query_terms: dict[str, int],
+            words: Sparse | None, keyword: float | None, query_terms: dict[str, list[int]],
             exact: bool) -> SearchResult:
-    """`result` with why it matched: `query_terms` maps each query word to its token id."""
+    """`result` with why it matched: `query_terms` maps each query word to its tokens (a
+    word matched when the product has all of them)."""
     dense = (float(rows[result.image] @ np.asarray(vector, np.float32))
              if rows is not None and vector is not None else None)
     present = set(words.indices) if words else set()
-    terms = [word for word, token in query_terms.items() if token in present]
+    terms = [word for word, tokens in query_terms.items()
+             if tokens and all(t in present for t in tokens)]
     result.explain = Explanation(dense=dense, keyword=keyword, terms=terms,
                                  image=result.image, exact=exact)
     return result

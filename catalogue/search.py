@@ -85,13 +85,14 @@ class Search:
             raise InvalidFilter(f"mode must be one of {', '.join(MODES)}")
         if mode == "keyword" and not text:
             raise InvalidFilter("keyword mode needs a query text (q)")
-        with self.foreground.serving():
-            dense = None if mode == "keyword" else self.query_vector(
-                text, image, product_id, alpha, negative, negative_weight)
+        with self.foreground.serving():  # in keyword mode, for the relevance cutoff only
+            dense = self.query_vector(text, image, product_id, alpha, negative,
+                                      negative_weight)
         sparse = self.keywords.query(text) if text and mode != "semantic" else None
         weight = self.settings.keyword_weight if keyword_weight is None else keyword_weight
         return Ask(Query(dense, sparse, self.settings.fusion, weight,
-                         self.settings.hybrid_candidates, diversity), text, mode)
+                         self.settings.hybrid_candidates, diversity,
+                         words_only=mode == "keyword"), text, mode)
 
     def like(self, positive_ids: Sequence[str], negative_ids: Sequence[str] = ()) -> Ask:
         """More like these products, less like those: each is the one vector of all its
@@ -228,8 +229,8 @@ class Search:
         vector = ask.query.dense if ask else None
         results = []
         keyword = self.keyword_scores(ask, page) if explained else {}
-        terms = ({w: self.keywords.query(w).indices[0] for w in words_of(ask.text)
-                  if self.keywords.query(w).indices} if explained and ask and ask.text else {})
+        terms = ({w: self.keywords.query(w).indices for w in words_of(ask.text)}
+                 if explained and ask and ask.text else {})
         for hit in page:
             point = points.get(hit.id)
             rows = point.vector if point else None

@@ -1,9 +1,12 @@
-"""One small encoder over any Hugging Face CLIP or SigLIP model.
+"""One small encoder over any Hugging Face CLIP or SigLIP model, or open_clip CLIP.
 
 `Encoder("patrickjohncyh/fashion-clip")` and `Encoder("/models/demo")` take the
 same path: `from_pretrained` on a hub id or a local folder. Everything the
 model needs to see an image the way it was trained (size, crop, mean, std,
-resampling) is read from the processor saved beside the weights.
+resampling) is read from the processor saved beside the weights. An open_clip
+model (`hf-hub:org/name`, or a folder with open_clip_config.json) is converted
+to a transformers CLIP as it loads (`embedding.openclip`), its preprocessing
+read from its `preprocess_cfg`.
 
 Building an `Encoder` loads nothing and changes nothing in the process: the model loads on
 `load()` or first use, and the process-wide thread settings are
@@ -69,6 +72,8 @@ class Preprocessing:
     mean: np.ndarray
     std: np.ndarray
     resample: int
+    # open_clip (torchvision) rounds a centre crop's offset half to even; HF floors it.
+    round_crop: bool = False
 
     @classmethod
     def from_processor(cls, p) -> Preprocessing:
@@ -110,7 +115,10 @@ class Preprocessing:
         if self.crop:
             ch, cw = self.crop
             w, h = image.size
-            left, top = (w - cw) // 2, (h - ch) // 2
+            if self.round_crop:
+                left, top = int(round((w - cw) / 2)), int(round((h - ch) / 2))
+            else:
+                left, top = (w - cw) // 2, (h - ch) // 2
             image = image.crop((left, top, left + cw, top + ch))
         return np.asarray(image, dtype=np.uint8)
 
@@ -175,11 +183,18 @@ class Encoder:
         from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
+        from embedding import openclip
+
         hf_logging.disable_progress_bar()
         try:
-            model = AutoModel.from_pretrained(self.model_id, dtype=self.dtype)
-            tokenizer = AutoTokenizer.from_pretrained(self.model_id)
-            image_processor = AutoImageProcessor.from_pretrained(self.model_id)
+            if openclip.is_open_clip(self.model_id):
+                model, tokenizer, preprocess, image_processor = openclip.load(
+                    self.model_id, self.dtype)
+            else:
+                model = AutoModel.from_pretrained(self.model_id, dtype=self.dtype)
+                tokenizer = AutoTokenizer.from_pretrained(self.model_id)
+                image_processor = AutoImageProcessor.from_pretrained(self.model_id)
+                preprocess = Preprocessing.from_processor(image_processor)
         except (OSError, ValueError) as exc:
             raise self._load_error(exc) from exc
         if not hasattr(model, "get_image_features"):
@@ -187,7 +202,7 @@ class Encoder:
                                  "not a CLIP-family model with image and text towers")
         model.to(self.device).eval()
         self._tokenizer, self._image_processor = tokenizer, image_processor
-        self._preprocess = Preprocessing.from_processor(image_processor)
+        self._preprocess = preprocess
         if self._config is None:
             self._config = model.config
         self._model = model  # last: a thread that sees it sees everything above
@@ -196,7 +211,8 @@ class Encoder:
         return ModelLoadError(
             f"could not load the model {self.model_id!r}: {exc}\n"
             "Set VITRINE_MODEL to a local folder holding a Hugging Face CLIP or SigLIP "
-            "model (config.json, weights, tokenizer and preprocessor files), e.g. "
+            "model (config.json, weights, tokenizer and preprocessor files) or an open_clip "
+            "CLIP (open_clip_config.json, weights, vocab.json and merges.txt), e.g. "
             "VITRINE_MODEL=data/models/demo after `vitrine demo` has trained one, "
             "or to a hub id when this machine can reach the hub.")
 
@@ -221,12 +237,18 @@ class Encoder:
     # -- what the config alone tells -----------------------------------------------------------
     @property
     def config(self):
-        """The model's config: config.json only, through the path the weights take."""
+        """The model's config: config.json (open_clip_config.json) only, through the path the
+        weights take."""
         if self._config is None:
             from transformers import AutoConfig
 
+            from embedding import openclip
+
             try:
-                self._config = AutoConfig.from_pretrained(self.model_id)
+                if openclip.is_open_clip(self.model_id):
+                    self._config = openclip.load_config(self.model_id)
+                else:
+                    self._config = AutoConfig.from_pretrained(self.model_id)
             except (OSError, ValueError) as exc:
                 raise self._load_error(exc) from exc
         return self._config

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from vitrine import models
+
 DEMO_PRODUCTS = 3000
 
 
@@ -71,13 +73,14 @@ IN_USE_HINT = "stop it first, or set VITRINE_DATA_DIR to another folder"
 
 def cmd_serve(args) -> int:
     from catalogue.datalock import DataFolderInUse
+    from catalogue.versions import ModelMismatch
     from embedding.encoder import ModelLoadError
 
     try:
         services = build_services()
     except DataFolderInUse as exc:
         return fail(f"{exc}; {IN_USE_HINT}")
-    except ModelLoadError as exc:
+    except (ModelLoadError, ModelMismatch) as exc:
         return fail(str(exc))
     return serve(services, args.host, args.port)
 
@@ -121,10 +124,14 @@ def cmd_demo(args) -> int:
         # the demo catalogue's labelled items, which also keeps them as examples.
         print("calibrating moderation on the demo catalogue's labelled items")
         print(calibrate_policy_file(catalogue / "styles.csv", encoder=encoder, data_dir=data_dir))
+    from catalogue.versions import ModelMismatch
+
     try:
         services = build_services(encoder=encoder)
     except DataFolderInUse as exc:
         return fail(f"{exc}; {IN_USE_HINT}")
+    except ModelMismatch as exc:
+        return fail(str(exc))
     if services.store.count() == 0:
         print_job(services.jobs.get(run_import(services, catalogue)))
     return serve(services, args.host, args.port)
@@ -202,6 +209,14 @@ def cmd_hash_key(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    if args.action == "list":
+        return models.list_versions()
+    if not args.version:
+        return fail(f"vitrine models {args.action} needs a version id (see `vitrine models`)")
+    return (models.use if args.action == "use" else models.remove)(args.version)
+
+
 def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalogue", required=True, help="styles.csv of the catalogue")
     p.add_argument("--out", required=True, help="folder to save the model in (HF format)")
@@ -269,6 +284,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-negatives", type=int, default=2000,
                    help="normal products scored as negatives, at most (2000)")
     s.set_defaults(func=cmd_calibrate_moderation)
+
+    s = sub.add_parser("reindex", help="re-encode the catalogue with another model into its "
+                       "own version, and make that live once complete and checked")
+    s.add_argument("--model", required=True, help="hub id or local folder")
+    s.set_defaults(func=lambda a: models.reindex(a.model))
+
+    s = sub.add_parser("models", help="model versions: list, use (roll back), remove")
+    s.add_argument("action", nargs="?", choices=["list", "use", "remove"], default="list")
+    s.add_argument("version", nargs="?")
+    s.set_defaults(func=cmd_models)
 
     s = sub.add_parser("hash-key", help="SHA-256 digest of an API key, for VITRINE_API_KEYS")
     s.add_argument("key")

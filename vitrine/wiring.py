@@ -11,6 +11,8 @@ local runner or Celery for dispatch).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from api.main import create_app
@@ -32,27 +34,67 @@ from catalogue.settings import CatalogueSettings
 from catalogue.store.base import VectorStore
 from catalogue.suggest import Suggester
 from catalogue.tagging import Tagger, TaggingSettings
+from catalogue.versions import ModelVersion, Versions, choose_live
 from embedding.encoder import Encoder
 from embedding.runtime import configure_threads
 from embedding.settings import EmbeddingSettings
 
 
-def open_store(settings: CatalogueSettings, dim: int,
-               schema: CatalogueSchema | None = None) -> VectorStore:
-    """The store the settings name, with payload indexes for the catalogue schema's
-    attributes (the one in VITRINE_CATALOGUE_SCHEMA unless given)."""
+def open_store(settings: CatalogueSettings, dim: int, schema: CatalogueSchema | None = None,
+               version: ModelVersion | None = None) -> VectorStore:
+    """The store of a model version (its own shard folder or collection; without one, the
+    settings' own), with payload indexes for the catalogue schema's attributes (the one
+    in VITRINE_CATALOGUE_SCHEMA unless given)."""
     indexes = [(path, kind.value) for path, kind in
                (schema or CatalogueSchema.load(settings.catalogue_schema)).indexes()]
+    location = version and (version.location or version.id)
     if settings.store == "edge":
         from catalogue.store.edge import EdgeStore
 
-        return EdgeStore(settings.shard_dir, dim, settings.optimize_threshold,
-                         hnsw_ef=settings.hnsw_ef, indexes=indexes)
+        folder = settings.shard_dir / location if location else settings.shard_dir
+        return EdgeStore(folder, dim, settings.optimize_threshold, hnsw_ef=settings.hnsw_ef,
+                         indexes=indexes)
     from catalogue.store.server import ServerStore
 
-    return ServerStore.connect(settings.qdrant_url, settings.collection, dim,
-                               settings.qdrant_api_key, hnsw_ef=settings.hnsw_ef,
-                               indexes=indexes)
+    collection = (version.location or f"{settings.collection}-{version.id}") if version \
+        else settings.collection
+    return ServerStore.connect(settings.qdrant_url, collection, dim, settings.qdrant_api_key,
+                               hnsw_ef=settings.hnsw_ef, indexes=indexes)
+
+
+def legacy_version(settings: CatalogueSettings, configured: ModelVersion
+                   ) -> ModelVersion | None:
+    """A store from before model versions, as a version: the configured model's when its
+    points say so (an embedded shard is moved into that version's folder), else one of
+    its own, which the configured model must then be reindexed from."""
+    if settings.store == "edge":
+        from catalogue.store.edge import legacy_model
+
+        folder = settings.shard_dir
+        if not (folder / "CURRENT").exists() and not any(folder.glob("shard-*")):
+            return None
+        model = legacy_model(folder)
+        if model in (None, configured.model):
+            target = folder / configured.id
+            target.mkdir(parents=True, exist_ok=True)
+            for entry in [*folder.glob("shard-*"), folder / "CURRENT"]:
+                if entry.exists():
+                    entry.rename(target / entry.name)
+            return configured
+        location = "."
+    else:
+        from catalogue.store.server import legacy_model as server_legacy_model
+
+        model = server_legacy_model(settings.qdrant_url, settings.collection,
+                                    settings.qdrant_api_key)
+        if model is None:
+            return None
+        location = settings.collection
+        if model == configured.model:
+            return ModelVersion(configured.id, configured.model, configured.dim,
+                                configured.preprocess, location=location)
+    slug = "".join(c if c.isalnum() else "-" for c in Path(model).name.lower())[:40]
+    return ModelVersion(f"legacy-{slug}", model, configured.dim, "?", location=location)
 
 
 def open_media(settings: CatalogueSettings) -> MediaStore:
@@ -103,7 +145,13 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
            encoder: Encoder | None, profile: str, lock: DataLock | None) -> Services:
     encoder = (encoder or Encoder(embedding or EmbeddingSettings())).load()
     schema = CatalogueSchema.load(settings.catalogue_schema)
-    store = open_store(settings, encoder.dim, schema)
+    versions = Versions(settings.jobs_url or settings.jobs_db)
+    configured = ModelVersion.of(encoder)
+    try:
+        live = choose_live(versions, configured, legacy_version(settings, configured))
+    finally:
+        versions.close()
+    store = open_store(settings, encoder.dim, schema, live)
     jobs = open_jobs(settings)
     media = open_media(settings)
     moderation_settings, tagging_settings = ModerationSettings(), TaggingSettings()

@@ -169,6 +169,8 @@ class Query:
     diversity: float = 0.0
     positives: list[np.ndarray] = field(default_factory=list)
     negatives: list[np.ndarray] = field(default_factory=list)
+    words_only: bool = False
+    """Score by the words alone; `dense` then serves only the relevance cutoff."""
 
     RRF_K = 60  # the usual constant of reciprocal rank fusion
 
@@ -202,22 +204,25 @@ THRESHOLD_POOL = 1000
 
 def plan(query: Query, limit: int, threshold: float | None) -> Stage:
     """The stages that answer `query`'s first `limit` hits. A relevance cutoff always holds
-    on the photo side: the keyword side scores only products above it."""
+    on the photo side: the keyword side scores only products above it. Under diversity
+    the candidates are a fixed pool, so that pages of it neither overlap nor skip."""
     size = max(query.candidates, limit)
     photo = "recommend" if query.positives else "dense"
+    has_photo = query.dense is not None or bool(query.positives)
+    threshold = threshold if has_photo else None
+    first = size if query.diversity else limit
     if query.sparse is None:
-        top = Stage(photo, limit, threshold)
+        top = Stage(photo, first, threshold)
     else:
         pool = [Stage(photo, max(THRESHOLD_POOL, size), threshold)] if threshold is not None \
             else []
         words = Stage("sparse", size, None, pool)
-        if query.dense is None and not query.positives:
-            top = Stage("sparse", limit, None, pool)
+        if not has_photo or query.words_only:
+            top = Stage("sparse", first, None, pool)
         else:
-            top = Stage("fuse", limit, None, [Stage(photo, size, threshold), words])
+            top = Stage("fuse", first, None, [Stage(photo, size, threshold), words])
     if query.diversity:
-        return Stage("mmr", limit, None, [top] if top.kind != photo else [
-            Stage(photo, max(size, limit), threshold)])
+        return Stage("mmr", limit, None, [top])
     return top
 
 

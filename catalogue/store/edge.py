@@ -405,6 +405,21 @@ def _with_images(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def legacy_model(folder: Path) -> str | None:
+    """The model recorded in a point of the shard in `folder` (a store from before model
+    versions), or None when it has none."""
+    marker = folder / "CURRENT"
+    shard_path = folder / f"shard-{marker.read_text().strip() if marker.exists() else 0}"
+    if not shard_path.exists():
+        return None
+    shard = qe.EdgeShard.load(str(shard_path))
+    try:
+        records, _ = shard.scroll(qe.ScrollRequest(limit=1, with_payload=True))
+        return (records[0].payload or {}).get("model") if records else None
+    finally:
+        shard.close()
+
+
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 

@@ -90,6 +90,15 @@ def _scoring(stage: Stage, query: Query) -> tuple[Any, str | None]:
         diversity=query.diversity, candidates_limit=pool)), IMAGE_VECTOR
 
 
+def client_for(url: str, api_key: str | None = None) -> QdrantClient:
+    """`url` is http(s)://host:port, ':memory:', or a folder path (local mode)."""
+    if url == ":memory:":
+        return QdrantClient(location=":memory:")
+    if url.startswith(("http://", "https://")):
+        return QdrantClient(url=url, api_key=api_key, timeout=30)
+    return QdrantClient(path=url)
+
+
 def _rows(vector: Any) -> np.ndarray | None:
     if isinstance(vector, dict):
         vector = vector.get(IMAGE_VECTOR)
@@ -128,13 +137,7 @@ class ServerStore(VectorStore):
                 hnsw_ef: int | None = None, indexes: Sequence[tuple[str, str]] = ()
                 ) -> ServerStore:
         """`url` is http(s)://host:port, ':memory:', or a folder path (local mode)."""
-        if url == ":memory:":
-            client = QdrantClient(location=":memory:")
-        elif url.startswith(("http://", "https://")):
-            client = QdrantClient(url=url, api_key=api_key, timeout=30)
-        else:
-            client = QdrantClient(path=url)
-        return cls(client, collection, dim, hnsw_ef, indexes)
+        return cls(client_for(url, api_key), collection, dim, hnsw_ef, indexes)
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         if not points:
@@ -220,3 +223,17 @@ class ServerStore(VectorStore):
 
     def close(self) -> None:
         self.client.close()
+
+
+def legacy_model(url: str, collection: str, api_key: str | None = None) -> str | None:
+    """The model recorded in a point of `collection` when it is a collection from before
+    model versions (not an alias); None when there is none."""
+    client = client_for(url, api_key)
+    try:
+        aliases = {a.alias_name for a in client.get_aliases().aliases}
+        if collection in aliases or not client.collection_exists(collection):
+            return None
+        records, _ = client.scroll(collection, limit=1, with_payload=True)
+        return (records[0].payload or {}).get("model") if records else None
+    finally:
+        client.close()

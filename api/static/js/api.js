@@ -66,9 +66,11 @@ export function apiURL(path, params) {
 
 /**
  * Call the API; JSON in and out. On 401 (no or wrong key) or 403 (a shopper's key on a
- * manager's route) ask for a key, keep it, and try again.
+ * manager's route) ask for a key, keep it, and try again; `askForKey: false` for calls a
+ * page can do without (typeahead), which then just fail.
  */
-export async function api(path, { method = "GET", params, form, json, signal } = {}) {
+export async function api(path, { method = "GET", params, form, json, signal,
+                                  askForKey = true } = {}) {
   for (let attempt = 0; ; attempt++) {
     const key = storedKey();
     const headers = { Accept: "application/json" };
@@ -87,7 +89,7 @@ export async function api(path, { method = "GET", params, form, json, signal } =
       if (err.name === "AbortError") throw err;
       throw new ApiError(0, "The server could not be reached. Check the connection and try again.");
     }
-    if ((response.status === 401 || response.status === 403) && attempt < 3) {
+    if ((response.status === 401 || response.status === 403) && askForKey && attempt < 3) {
       const detail = await readDetail(response);
       if (storedKey() !== key) continue;  // another request got a new key meanwhile
       const entered = await askKey(response.status, detail);

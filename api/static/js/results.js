@@ -1,5 +1,5 @@
 // One search result as a card: the photo that matched, the variant's colour, size and
-// price (the regular price struck through when it is on sale), the score, more like this.
+// price (the regular price struck through when it is on sale), the match, more like this.
 
 import { photoURL, showImage } from "./api.js";
 import { el, formatPrice, formatScore } from "./ui.js";
@@ -26,11 +26,24 @@ function priceTag(result) {
            formatPrice(was, currency)));
 }
 
+/** The "match" figure: a cosine, or "exact" for a product the query names (its SKU...). */
+function matchTag(match) {
+  if (match === "exact") {
+    return el("span", { class: "score", title: "Your search names this product: its SKU, "
+                                               + "GTIN, MPN or id" },
+              el("strong", { text: "exact match" }));
+  }
+  return el("span", { class: "score",
+                      title: "How well the photo matches your search (cosine, -1 to 1)" },
+            "match ", el("strong", { text: formatScore(match) }));
+}
+
 /**
- * A result's card. `showScore`: the similarity means something (a relevance order; in
- * another order the API's score is the sort value). `onSimilar(product)`: more like this.
+ * A result's card. `match`: the figure to show, a cosine or "exact", or null where none
+ * means something to a shopper (a sort by value, a fused rank, words alone).
+ * `onSimilar(product)`: more like this.
  */
-export function card(result, { showScore, onSimilar }) {
+export function card(result, { match = null, onSimilar }) {
   const p = result.product;
   const variant = result.variant || {};
   const title = p.title || p.id;
@@ -49,10 +62,7 @@ export function card(result, { showScore, onSimilar }) {
       meta ? el("p", { class: "meta", text: meta }) : null,
       stock ? el("p", { class: "stock", text: stock }) : null,
       el("p", { class: "figures" }, priceTag(result),
-        showScore
-          ? el("span", { class: "score", title: "Similarity to your search (cosine, -1 to 1)" },
-               "match ", el("strong", { text: formatScore(result.score) }))
-          : null),
+        match === null ? null : matchTag(match)),
       el("button", { type: "button", class: "secondary small more-like",
                      "aria-label": `More like ${title}`, text: "More like this",
                      onclick: () => onSimilar(p) })));

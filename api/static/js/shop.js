@@ -1,16 +1,24 @@
-// The shopper's page: search by words, a photo or both, or browse in a sort order; filters
-// with counts for the shop's own attributes (GET /v1/schema); more like this.
+// The shopper's page: search by words, a photo or both (words and pictures, pictures or
+// words alone), or browse in a sort order; typeahead; filters with counts for the shop's own
+// attributes (GET /v1/schema); more like this.
 
 import { ApiError, api } from "./api.js";
 import { card } from "./results.js";
 import { attributeLabel, loadSchema, sortLabel, valueLabel } from "./schema.js";
+import { setUpTypeahead } from "./typeahead.js";
 import { alertBox, el, setUpKeyDialog } from "./ui.js";
 
 const PAGE_SIZE = 24;
 const FACET_VALUES_SHOWN = 8;
+const MODES = ["hybrid", "semantic", "keyword"];  // words + pictures, pictures, words
+const DIVERSITY = 0.5;  // "fewer look-alikes"
 // Parameters of the page's address that are no facet filter.
 const RESERVED = new Set(["q", "negative", "min_score", "similar", "sort", "price_min",
-                          "price_max"]);
+                          "price_max", "mode", "diversity"]);
+// Suggestions of these kinds set the filter of that name when the shop facets it.
+const SUGGESTION_FILTERS = ["brand", "category"];
+const CUTOFF_HELP_WORDS = "Searching by words alone: the cutoff holds again when you "
+  + "search by pictures or by words + pictures.";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -19,6 +27,8 @@ const ui = {
   photoClear: $("photo-clear"), alpha: $("alpha"), alphaValue: $("alpha-value"),
   negative: $("negative"), filters: $("filters"), filtersToggle: $("filters-toggle"),
   filtersClear: $("filters-clear"), minScore: $("min-score"), minScoreValue: $("min-score-value"),
+  minScoreHelp: $("min-score-help"), mode: $("mode"), diverse: $("diverse"),
+  suggestions: $("q-suggestions"),
   priceRange: $("price-range"), priceMin: $("price-min"), priceMax: $("price-max"),
   facets: $("facets"), sort: $("sort"),
   similarBanner: $("similar-banner"), similarHeading: $("similar-heading"),
@@ -26,6 +36,7 @@ const ui = {
   sentinel: $("sentinel"), loadMore: $("load-more"),
 };
 const errorBox = alertBox($("error"));
+const cutoffHelp = ui.minScoreHelp.textContent;
 
 const state = {
   q: "",
@@ -37,8 +48,10 @@ const state = {
   priceMax: "",
   minScore: 0,
   sort: "",  // the shopper's choice; "" is relevance with a query, newest without
+  mode: "hybrid",  // how words are searched: MODES
+  diverse: false,  // fewer look-alikes (MMR); such results page by offset
   similar: null,  // {id, title}: "more like this" mode
-  next: {},  // where the next page starts: {} first, then {cursor}; null at the end
+  next: {},  // where the next page starts: {} first, then {cursor} or {offset}; null at the end
   seen: new Set(),  // product ids shown: a page never repeats one
   total: null,
   loading: false,
@@ -74,7 +87,39 @@ function filterParams(except) {
 /** Words or a photo to rank by; without them (and outside "more like this") the page browses. */
 const querying = () => Boolean(state.q || state.photo);
 const browsing = () => !querying() && !state.similar;
-const minScoreParam = () => (state.minScore > 0 && !browsing() ? state.minScore : null);
+
+/**
+ * How the words are searched, as the API is asked: a photo always counts (words alone
+ * would drop it), so "words" with a photo is words + pictures. Null without words.
+ */
+function modeParam() {
+  if (!state.q || state.similar) return null;
+  return state.photo && state.mode === "keyword" ? "hybrid" : state.mode;
+}
+
+// The cutoff is a cosine on the photo side in every mode, but the API can't apply it to a
+// search by words alone yet (a 500), so there it waits.
+const cutoffApplies = () => !browsing() && modeParam() !== "keyword";
+const minScoreParam = () => (state.minScore > 0 && cutoffApplies() ? state.minScore : null);
+
+/** Relevance order of a query: the order where look-alikes can be thinned out. */
+const diversityParam = () => (state.diverse && querying() && !state.similar
+                              && currentSort() === "relevance" ? DIVERSITY : null);
+
+/**
+ * The "match" a card shows: a cosine between the search and the product's photo, the one
+ * figure a shopper can read (and the scale of the cutoff). Semantic scores and "more like
+ * this" are such cosines; a hybrid score is a fused rank, so hybrid searches ask the API to
+ * explain and show its photo-side cosine; words alone have none.
+ */
+function matchOf(result) {
+  if (currentSort() !== "relevance") return null;
+  if (result.explain?.exact) return "exact";
+  if (typeof result.explain?.dense === "number") return result.explain.dense;
+  return state.similar || modeParam() === "semantic" || (!state.q && state.photo)
+    ? result.score : null;
+}
+
 const filtersActive = () => [...state.filters.values()].some((values) => values.size)
   || state.priceMin !== "" || state.priceMax !== "";
 
@@ -101,8 +146,9 @@ function append(form, params) {
   }
 }
 
-// A cursor rather than an offset: products added or removed above it while the shopper
-// scrolls shift offsets, which would skip some; the cursor carries on after the last one.
+// A cursor rather than an offset where the API gives one: products added or removed above
+// it while the shopper scrolls shift offsets, which would skip some; the cursor carries on
+// after the last one. Diverse results (fewer look-alikes) have no cursor and page by offset.
 function requestPage(next) {
   const filters = filterParams();
   const paging = { min_score: minScoreParam(), limit: PAGE_SIZE, ...next };
@@ -111,8 +157,11 @@ function requestPage(next) {
                { params: { ...filters, ...paging } });
   }
   const sort = currentSort();
+  const mode = modeParam();
+  const how = { sort, mode, diversity: diversityParam(),
+                explain: mode === "hybrid" && sort === "relevance" ? "true" : null };
   if (!state.photo && !(state.q && state.negative)) {
-    return api("/v1/search", { params: { q: state.q, sort, ...filters, ...paging } });
+    return api("/v1/search", { params: { q: state.q, ...how, ...filters, ...paging } });
   }
   // A photo or "less of" needs the form; filters stay in the query string, where every
   // attribute of the shop's is one.
@@ -123,7 +172,7 @@ function requestPage(next) {
     form.append("alpha", state.q ? state.alpha : 1);
   }
   if (state.negative) form.append("negative", state.negative);
-  append(form, { sort, ...paging });
+  append(form, { ...how, ...paging });
   return api("/v1/search", { method: "POST", form, params: filters });
 }
 
@@ -143,8 +192,8 @@ async function search() {
   const active = [...state.filters.values()].reduce((n, values) => n + values.size, 0)
     + (state.priceMin !== "" || state.priceMax !== "" ? 1 : 0) + (minScoreParam() ? 1 : 0);
   ui.filtersToggle.textContent = active ? `Filters (${active})` : "Filters";
-  ui.minScore.disabled = browsing();
   renderSort();
+  renderMode();
   refreshFacets();
   // User Timing marks for searches (bench/pages.py reads them); browsing sets none.
   if (!browsing()) performance.mark("vitrine:search");
@@ -154,7 +203,7 @@ async function search() {
 async function loadPage() {
   if (state.loading || state.next === null) return;
   const generation = state.generation;
-  const firstPage = !state.next.cursor;
+  const firstPage = state.next.cursor === undefined && state.next.offset === undefined;
   state.loading = true;
   ui.results.setAttribute("aria-busy", "true");
   document.body.classList.add("busy");
@@ -163,9 +212,10 @@ async function loadPage() {
     if (generation !== state.generation) return;
     const fresh = body.results.filter((r) => !state.seen.has(r.product_id));
     for (const r of fresh) state.seen.add(r.product_id);
-    const showScore = currentSort() === "relevance";
-    ui.results.append(...fresh.map((r) => card(r, { showScore, onSimilar: showSimilar })));
-    state.next = body.next_cursor ? { cursor: body.next_cursor } : null;
+    ui.results.append(...fresh.map((r) => card(r, { match: matchOf(r),
+                                                    onSimilar: showSimilar })));
+    state.next = body.next_cursor ? { cursor: body.next_cursor }
+      : typeof body.next_offset === "number" ? { offset: body.next_offset } : null;
     if (state.seen.size === 0) showEmpty();
     updateStatus();
     if (firstPage && !browsing()) performance.mark("vitrine:results");
@@ -200,7 +250,7 @@ const scrollObserver = new IntersectionObserver((entries) => {
 async function refreshFacets() {
   const generation = ++state.facetGeneration;
   const textual = !state.photo && !state.similar;
-  const base = textual ? { q: state.q, min_score: minScoreParam() } : {};
+  const base = textual ? { q: state.q, min_score: minScoreParam(), mode: modeParam() } : {};
   const selected = [...state.filters.keys()].filter((f) => chosen(f).size);
   try {
     const [, all, ...own] = await Promise.all([
@@ -287,6 +337,23 @@ function renderSort() {
     value: order, text: sortLabel(order, attributes), selected: order === current })));
   ui.sort.value = current;
   ui.sort.disabled = orders.length < 2;
+}
+
+/** The mode radios and "fewer look-alikes" as the search has them; what doesn't apply rests. */
+function renderMode() {
+  // With a photo, "words" (kept for when it goes) is searched as words + pictures.
+  const shown = state.photo && state.mode === "keyword" ? "hybrid" : state.mode;
+  for (const radio of ui.mode.querySelectorAll("input")) {
+    radio.checked = radio.value === shown;
+  }
+  const words = $("mode-keyword");
+  words.disabled = Boolean(state.photo);  // a photo is always searched by its pictures
+  words.labels[0].title = state.photo ? "Remove the photo to search by words alone"
+    : "Only products whose own words (title, brand, SKU…) match";
+  ui.diverse.checked = state.diverse;
+  ui.minScore.disabled = !cutoffApplies();
+  ui.minScoreHelp.textContent = !browsing() && !cutoffApplies() ? CUTOFF_HELP_WORDS
+    : cutoffHelp;
 }
 
 function updateStatus() {
@@ -393,6 +460,8 @@ function saveToURL() {
   }
   if (minScoreParam() !== null) params.set("min_score", state.minScore);
   if (state.sort) params.set("sort", state.sort);
+  if (state.mode !== "hybrid") params.set("mode", state.mode);
+  if (state.diverse) params.set("diversity", DIVERSITY);
   if (state.similar) params.set("similar", state.similar.id);
   const query = params.toString();
   history.replaceState(null, "", query ? `?${query}` : location.pathname);
@@ -403,6 +472,8 @@ function loadFromURL(params) {
   state.q = params.get("q") || "";
   state.negative = params.get("negative") || "";
   state.sort = params.get("sort") || "";
+  state.mode = MODES.includes(params.get("mode")) ? params.get("mode") : "hybrid";
+  state.diverse = Number(params.get("diversity")) > 0;
   for (const attribute of facetable()) {
     if (params.has(attribute.name)) state.filters.set(attribute.name,
                                                       new Set(params.getAll(attribute.name)));
@@ -430,8 +501,31 @@ function debounce(fn, ms) {
   };
 }
 
+const typeahead = setUpTypeahead(ui.q, ui.suggestions, { onPick: pickSuggestion });
+
+/**
+ * A suggestion picked: a brand or category the shop facets on becomes that filter (the
+ * words would also find look-alikes of other brands); anything else is searched for.
+ */
+function pickSuggestion(suggestion) {
+  const attribute = SUGGESTION_FILTERS.includes(suggestion.kind)
+    && facetable().find((a) => a.name === suggestion.kind);
+  if (attribute) {
+    state.filters.set(attribute.name, new Set([suggestion.text]));
+    state.q = "";
+  } else {
+    state.q = suggestion.text;
+  }
+  ui.q.value = state.q;
+  state.negative = ui.negative.value.trim();
+  leaveSimilar();
+  updateAlpha();
+  search();
+}
+
 ui.form.addEventListener("submit", (e) => {
   e.preventDefault();
+  typeahead.cancel();
   state.q = ui.q.value.trim();
   state.negative = ui.negative.value.trim();
   leaveSimilar();
@@ -481,6 +575,18 @@ ui.alpha.addEventListener("change", search);
 
 ui.sort.addEventListener("change", () => {
   state.sort = ui.sort.value;
+  search();
+});
+
+// The mode and "fewer look-alikes" apply to the words in the box, submitted or not.
+ui.mode.addEventListener("change", (e) => {
+  state.mode = e.target.value;
+  state.q = ui.q.value.trim();
+  search();
+});
+ui.diverse.addEventListener("change", () => {
+  state.diverse = ui.diverse.checked;
+  state.q = ui.q.value.trim();
   search();
 });
 

@@ -1,0 +1,153 @@
+"""Vectors versioned by model: each model's own store, one live version, no mixing; a
+reindex into another model while uploads continue and search answers; a crash mid-way
+resumes; rollback; a store from before versions adopted."""
+
+import dataclasses
+import json
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
+from catalogue.attributes import DEFAULT_SCHEMA
+from catalogue.keywords import Keywords
+from catalogue.reindex import Reindexer
+from catalogue.settings import CatalogueSettings
+from catalogue.versions import ModelMismatch, ModelVersion, Versions
+from embedding.architecture import Architecture
+from embedding.encoder import Encoder
+from testkit.api import make_app, wait_job
+from testkit.images import image_bytes
+from testkit.models import CORPUS, make_random_model
+from vitrine import models
+from vitrine.wiring import build_services, open_store
+
+
+@pytest.fixture(scope="module")
+def wide_encoder(tmp_path_factory) -> Encoder:
+    """Another model, with another vector size (24 against the tiny CLIP's 16)."""
+    arch = dataclasses.replace(Architecture.tiny("clip"), embed_dim=24)
+    return Encoder(model=str(make_random_model(tmp_path_factory.mktemp("wide"), arch, CORPUS,
+                                               seed=3)))
+
+
+@pytest.fixture(scope="module")
+def twin_encoder(tmp_path_factory) -> Encoder:
+    """Another model of the same vector size: its vectors must not mix with the first's."""
+    return Encoder(model=str(make_random_model(tmp_path_factory.mktemp("twin"),
+                                               Architecture.tiny("clip"), CORPUS, seed=9)))
+
+
+def add(client, product_id, seeds=(0,)):
+    files = [("images", (f"{s}.png", image_bytes(seed=s), "image/png")) for s in seeds]
+    response = client.post("/v1/products", files=files, data={"metadata": json.dumps(
+        {"id": product_id, "title": f"shirt {product_id}"})})
+    assert wait_job(client, response.json()["job_id"])["state"] == "done"
+
+
+def live(data):
+    return Versions(data / "jobs.sqlite3").live()
+
+
+def test_each_model_has_its_own_store_and_another_refuses_to_start(tmp_path, tiny_encoder,
+                                                                     twin_encoder):
+    data = tmp_path / "data"
+    with TestClient(make_app(data, tiny_encoder)) as client:
+        add(client, "p1")
+    version = ModelVersion.of(tiny_encoder)
+    assert live(data).id == version.id and (data / "qdrant" / version.id).is_dir()
+    with TestClient(make_app(data, tiny_encoder)) as client:  # same model: fine
+        assert client.get("/v1/products/p1").status_code == 200
+    assert ModelVersion.of(twin_encoder).id != version.id  # same size, other weights
+    with pytest.raises(ModelMismatch, match="vitrine reindex --model"):
+        build_services(CatalogueSettings(data_dir=data), encoder=twin_encoder)
+
+
+def test_reindex_while_uploads_continue_then_rollback(tmp_path, tiny_encoder, wide_encoder,
+                                                     monkeypatch):
+    data = tmp_path / "data"
+    settings = CatalogueSettings(data_dir=data)
+    with TestClient(make_app(data, tiny_encoder)) as client:
+        for i in range(12):
+            add(client, f"p{i}", seeds=(i, 100 + i) if i % 3 == 0 else (i,))
+        services = client.app.state.services
+        versions = Versions(data / "jobs.sqlite3")
+        old, new = versions.live(), versions.add(ModelVersion.of(wide_encoder))
+        target = open_store(settings, wide_encoder.dim, DEFAULT_SCHEMA, new)
+        reindexer = Reindexer(settings, services.store, target, wide_encoder, services.media,
+                              Keywords(DEFAULT_SCHEMA))
+        answered, done = [], threading.Event()
+
+        def keep_searching():
+            while not done.is_set():
+                answered.append(client.get("/v1/search", params={"q": "shirt"}).status_code)
+
+        searching = threading.Thread(target=keep_searching)
+        searching.start()
+        original_upsert, uploaded = target.upsert, []
+
+        def upsert_then_upload(points):  # an upload and an edit land during the reindex
+            original_upsert(points)
+            if not uploaded:
+                uploaded.append(1)
+                add(client, "late", seeds=(50,))
+                client.patch("/v1/products/p1", json={"title": "edited"})
+                client.delete("/v1/products/p2")
+
+        target.upsert = upsert_then_upload
+        try:
+            progress = reindexer.run(versions, new)
+        finally:
+            done.set()
+            searching.join()
+        assert answered and set(answered) == {200}
+        assert versions.live().id == new.id and progress.failed == 0
+        ids = {p.payload["product_id"]: p for p in Reindexer.all_points(target)}
+        assert sorted(ids) == sorted([f"p{i}" for i in range(12) if i != 2] + ["late"])
+        assert ids["p1"].payload["title"] == "edited"
+        [p0] = target.retrieve([ids["p0"].id], with_vectors=True)
+        assert p0.vector.shape == (2, 24)  # both photos, the new model's size
+        assert services.store.count() == target.count()  # the old version untouched
+        target.close()
+    monkeypatch.setenv("VITRINE_DATA_DIR", str(data))
+    assert models.use(old.id, say=lambda _: None) == 0 and live(data).id == old.id
+    assert models.remove(old.id, say=lambda _: None) == 2  # live: refused
+    assert models.remove(new.id, say=lambda _: None) == 0
+    assert not (data / "qdrant" / new.id).exists()
+
+
+def test_a_crash_mid_reindex_leaves_the_live_version_and_resumes(tmp_path, tiny_encoder,
+                                                                   wide_encoder, monkeypatch):
+    data = tmp_path / "data"
+    with TestClient(make_app(data, tiny_encoder)) as client:
+        for i in range(150):  # three pages
+            add(client, f"p{i}", seeds=(i,)) if i < 3 else None
+        services = client.app.state.services
+        rows = services.store.retrieve([services.store.scroll(limit=1)[0][0].id],
+                                       with_vectors=True)[0]
+        more = [dataclasses.replace(rows, id=f"00000000-0000-0000-0000-{i:012d}",
+                                    payload={**rows.payload, "product_id": f"q{i}"})
+                for i in range(147)]
+        services.store.upsert(more)
+    monkeypatch.setenv("VITRINE_DATA_DIR", str(data))
+    monkeypatch.setenv("VITRINE_MODEL", tiny_encoder.model_id)
+    calls = []
+    real = Encoder.encode_images
+
+    def crash_on_second_page(self, images):
+        calls.append(len(images))
+        if self.model_id == wide_encoder.model_id and len(calls) == 2:
+            raise RuntimeError("killed")
+        return real(self, images)
+
+    monkeypatch.setattr(Encoder, "encode_images", crash_on_second_page)
+    with pytest.raises(RuntimeError, match="killed"):
+        models.reindex(wide_encoder.model_id, say=lambda _: None)
+    versions = Versions(data / "jobs.sqlite3")
+    assert versions.live().id == ModelVersion.of(tiny_encoder).id
+    said = []
+    assert models.reindex(wide_encoder.model_id, say=said.append) == 0
+    assert said[-1].startswith(f"{ModelVersion.of(wide_encoder).id} is live: 86 products encoded")
+    # 150 products: the first page of 64 was kept from the crashed run, not encoded again
+    assert versions.live().id == ModelVersion.of(wide_encoder).id
+    assert models.list_versions(say=said.append) == 0 and said[-2].startswith(" ")
