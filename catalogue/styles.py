@@ -102,28 +102,30 @@ def open_text(path: Path, name: str) -> IO[str]:
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
-def iter_styles(csv_path: Path, max_field_chars: int = MAX_FIELD_CHARS,
-                name: str | None = None) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
-    """(line, row, None) for each product row, or (line, None, why) for a row that can't be
-    read (more cells than the header has, a line over `max_field_chars`); `line` is where
-    the row starts. `name` is what messages call the file (its name by default)."""
-    csv_path = Path(csv_path)
-    name = name or csv_path.name
+def too_long(max_chars: int) -> str:
+    return f"longer than {max_chars} characters (VITRINE_IMPORT_MAX_FIELD_CHARS)"
+
+
+def table_rows(path: Path, delimiter: str = ",", max_field_chars: int = MAX_FIELD_CHARS,
+               name: str | None = None) -> Iterator[tuple[int, list[str], str | None]]:
+    """The one delimited-text reader (styles.csv, feeds): (1, header, None) first, then
+    (line, cells, None) per row, or (line, [], reason) for a row that can't be read (a line
+    or field over `max_field_chars`, a csv error); blank rows are skipped; `line` is where
+    the row starts. A quote left open, or a header that can't be read, is the whole file's
+    CatalogueFormatError. `name` is what messages call the file (its name by default)."""
+    name = name or Path(path).name
     if csv.field_size_limit() < max_field_chars:
         csv.field_size_limit(max_field_chars)
-    too_long = f"longer than {max_field_chars} characters (VITRINE_IMPORT_MAX_FIELD_CHARS)"
-    with open_text(csv_path, name) as f:
+    with open_text(Path(path), name) as f:
         lines = Lines(f, max_field_chars)
-        reader = csv.reader(decoded(lines))
+        reader = csv.reader(decoded(lines), delimiter=delimiter)
         try:
             header = next(reader, [])
         except csv.Error as exc:
             raise CatalogueFormatError(f"{name}: the header can't be read: {exc}") from None
         if lines.overlong:
-            raise CatalogueFormatError(f"{name}: the header is {too_long}")
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise CatalogueFormatError(f"{name} lacks the columns {', '.join(missing)}")
+            raise CatalogueFormatError(f"{name}: the header is {too_long(max_field_chars)}")
+        yield 1, header, None
         while True:
             start = lines.number + 1
             try:
@@ -134,22 +136,38 @@ def iter_styles(csv_path: Path, max_field_chars: int = MAX_FIELD_CHARS,
                 if lines.number > start:  # a quoted field ran on: its end is anyone's guess
                     raise CatalogueFormatError(f"{name} line {start}: {exc}; is a quote left "
                                                "open?") from None
-                yield start, None, f"line {start}: {exc}"
+                yield start, [], str(exc)
                 continue
             if lines.overlong:
                 lines.overlong.clear()
-                yield start, None, f"line {start}: {too_long}"
+                yield start, [], too_long(max_field_chars)
+            elif not any(c.strip() for c in cells):  # a blank line, or only separators
                 continue
-            if not cells:  # a blank line
-                continue
-            if len(cells) > len(header):
-                yield start, None, f"line {start}: more cells than the header has"
-                continue
-            if any(len(cell) > max_field_chars for cell in cells):  # csv's limit set higher
-                yield start, None, f"line {start}: a field is {too_long}"
-                continue
-            yield start, dict(zip(header, cells + [""] * (len(header) - len(cells)),
-                                  strict=True)), None
+            elif any(len(c) > max_field_chars for c in cells):  # csv's limit set higher
+                yield start, [], f"a field is {too_long(max_field_chars)}"
+            else:
+                yield start, cells, None
+
+
+def iter_styles(csv_path: Path, max_field_chars: int = MAX_FIELD_CHARS,
+                name: str | None = None) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
+    """(line, row, None) for each product row, or (line, None, why) for a row that can't be
+    read (more cells than the header has, a line over `max_field_chars`); `line` is where
+    the row starts. `name` is what messages call the file (its name by default)."""
+    name = name or Path(csv_path).name
+    rows = table_rows(csv_path, ",", max_field_chars, name)
+    _, header, _ = next(rows)
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise CatalogueFormatError(f"{name} lacks the columns {', '.join(missing)}")
+    for line, cells, error in rows:
+        if error:
+            yield line, None, f"line {line}: {error}"
+        elif len(cells) > len(header):
+            yield line, None, f"line {line}: more cells than the header has"
+        else:
+            yield line, dict(zip(header, cells + [""] * (len(header) - len(cells)),
+                                 strict=True)), None
 
 
 def read_styles(csv_path: Path) -> list[dict[str, str]]:

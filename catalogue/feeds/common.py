@@ -15,7 +15,6 @@ Hand-written where the standard library has no such thing:
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from catalogue import styles
 from catalogue.schemas import SHOWN_ID_CHARS, id_problem
-from catalogue.styles import CatalogueFormatError, Lines, decoded, open_text
 
 MAX_DESCRIPTION_CHARS = 5000
 """Google Merchant Center's own limit on a description."""
@@ -47,10 +46,6 @@ class FeedRow:
 
 class RowError(ValueError):
     """One row or item breaks the format; the message is the reason, without its line."""
-
-
-def too_long(max_chars: int) -> str:
-    return f"longer than {max_chars} characters (VITRINE_IMPORT_MAX_FIELD_CHARS)"
 
 
 def cell(value: str | None) -> str | None:
@@ -207,40 +202,12 @@ class ProductGroup:
 
 def table_rows(path: Path, delimiter: str, max_field_chars: int, name: str
                ) -> Iterator[tuple[int, list[str], str | None]]:
-    """(1, header, None) first, then (line, cells, None) per row, or (line, [], reason) for
-    a row that can't be read; blank rows are skipped. Text as `catalogue.styles` reads it."""
-    if csv.field_size_limit() < max_field_chars:
-        csv.field_size_limit(max_field_chars)
-    with open_text(path, name) as f:
-        lines = Lines(f, max_field_chars)
-        reader = csv.reader(decoded(lines), delimiter=delimiter)
-        try:
-            header = next(reader, [])
-        except csv.Error as exc:
-            raise CatalogueFormatError(f"{name}: the header can't be read: {exc}") from None
-        if lines.overlong:
-            raise CatalogueFormatError(f"{name}: the header is {too_long(max_field_chars)}")
-        yield 1, header, None
-        while True:
-            start = lines.number + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                if lines.number > start:  # a quoted field ran on: its end is anyone's guess
-                    raise CatalogueFormatError(f"{name} line {start}: {exc}; is a quote left "
-                                               "open?") from None
-                yield start, [], str(exc)
-                continue
-            if lines.overlong:
-                lines.overlong.clear()
-                yield start, [], too_long(max_field_chars)
-            elif not any(c.strip() for c in cells):  # a blank line, or only separators
-                continue
-            elif any(len(c) > max_field_chars for c in cells):  # csv's limit set higher
-                yield start, [], f"a field is {too_long(max_field_chars)}"
-            elif len(cells) != len(header):
-                yield start, [], f"{len(cells)} cells where the header has {len(header)}"
-            else:
-                yield start, cells, None
+    """`catalogue.styles.table_rows`, with a row whose cells don't match the header's count
+    (fewer too) that row's error, as the feed specifications have it."""
+    rows = styles.table_rows(path, delimiter, max_field_chars, name)
+    _, header, _ = next(rows)
+    yield 1, header, None
+    for line, cells, error in rows:
+        if not error and len(cells) != len(header):
+            error, cells = f"{len(cells)} cells where the header has {len(header)}", []
+        yield line, cells, error

@@ -45,10 +45,9 @@ from catalogue.feeds.common import (
     parse_price,
     path_segments,
     table_rows,
-    too_long,
     words,
 )
-from catalogue.styles import CatalogueFormatError
+from catalogue.styles import CatalogueFormatError, too_long
 
 GMC_NS = "http://base.google.com/ns/1.0"
 ATOM_NS = "http://www.w3.org/2005/Atom"
