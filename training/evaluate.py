@@ -35,7 +35,7 @@ KS = (1, 5, 10, 50)
 QUERY_FIELDS = {"en": ("productDisplayName", "description"), "de": ("description_de",)}
 
 
-def _load_images(rows: list[dict], image_dir: Path) -> list[Image.Image]:
+def load_images(rows: list[dict], image_dir: Path) -> list[Image.Image]:
     images = []
     for row in rows:
         with Image.open(image_dir / f"{row['id']}.jpg") as image:
@@ -114,7 +114,7 @@ def evaluate(model_dir: str | Path, catalogue_csv: Path, split_path: Path | None
         raise ValueError(f"only {len(rows)} products to evaluate on")
 
     encoder = Encoder(model=str(model_dir), batch_size=batch_size)
-    image_emb = encoder.encode_images(_load_images(rows, catalogue_csv.parent / "images"))
+    image_emb = encoder.encode_images(load_images(rows, catalogue_csv.parent / "images"))
     article_types = [r["articleType"] for r in rows]
 
     results: dict = {"model": str(model_dir), "catalogue": str(catalogue_csv), "split": split,

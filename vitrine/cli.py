@@ -185,6 +185,15 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from training.evaluate import evaluate, format_table
 
+    if args.against:
+        from training.compare import compare, format_report
+
+        report = compare(args.model, args.against, Path(args.catalogue),
+                         Path(args.split) if args.split else None)
+        print(format_report(report))
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2))
+        return 0
     results = evaluate(args.model, Path(args.catalogue),
                        Path(args.split) if args.split else None, tuple(args.languages))
     print(format_table(results))
@@ -272,6 +281,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--split", help="split.json (default: the model folder's)")
     s.add_argument("--languages", nargs="+", default=["en"], choices=["en", "de"])
     s.add_argument("--json", help="also write the results to this file")
+    s.add_argument("--against", help="another model (the live one, say): the difference per "
+                   "metric on the same products, with a bootstrap 95%% interval")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("calibrate-moderation",
@@ -289,6 +300,16 @@ def parser() -> argparse.ArgumentParser:
                        "own version, and make that live once complete and checked")
     s.add_argument("--model", required=True, help="hub id or local folder")
     s.set_defaults(func=lambda a: models.reindex(a.model))
+
+    s = sub.add_parser("promote", help="compare a model with the live one on a catalogue's "
+                       "held-out products; reindex into it only if it is measurably better")
+    s.add_argument("--model", required=True)
+    s.add_argument("--catalogue", required=True, help="styles.csv of the catalogue")
+    s.add_argument("--metric", default="attribute_precision@10",
+                   choices=["name_mrr", "name_recall@10", "attribute_precision@10",
+                            "zeroshot_accuracy"])
+    s.add_argument("--force", action="store_true", help="promote even if not better")
+    s.set_defaults(func=lambda a: models.promote(a.model, a.catalogue, a.metric, a.force))
 
     s = sub.add_parser("models", help="model versions: list, use (roll back), remove")
     s.add_argument("action", nargs="?", choices=["list", "use", "remove"], default="list")

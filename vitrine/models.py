@@ -9,6 +9,7 @@ until the new one is complete and checked.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -70,6 +71,37 @@ def reindex(model: str, say=print) -> int:
         f"{list(reindexer.failures.items())[:5] if reindexer.failures else ''}\n"
         f"Serve it with VITRINE_MODEL={model}")
     return 0
+
+
+def promote(model: str, catalogue: str, metric: str = "attribute_precision@10",
+            force: bool = False, say=print) -> int:
+    """Compare `model` with the live version on the catalogue's held-out products; reindex
+    into it only when it is measurably better on `metric` (or `force`), keeping the
+    comparison with its version."""
+    from training.compare import better, compare, format_report
+
+    settings = CatalogueSettings()
+    versions = registry(settings)
+    live = versions.live()
+    if live is None:
+        say("vitrine: no live version to compare with; import a catalogue first")
+        return 2
+    report = compare(model, live.model, Path(catalogue))
+    say(format_report(report))
+    if not better(report, metric) and not force:
+        m = report[metric]
+        say(f"not promoted: {metric} {m['difference']:+.3f} ({m['low']:+.3f} to "
+            f"{m['high']:+.3f}) is not measurably better than {live.id}; --force to "
+            "promote anyway")
+        return 1
+    code = reindex(model, say)
+    if code == 0:
+        new = versions.live()
+        if new is not None and new.id != live.id:
+            versions.set_evaluation(new.id, {"against": live.id, "metric": metric,
+                                             "report": report, **{
+                                                 k: v["candidate"] for k, v in report.items()}})
+    return code
 
 
 def list_versions(say=print) -> int:
