@@ -96,10 +96,23 @@ def _peak_rss_mb() -> float:
 
 
 def _embed(model, pixels: torch.Tensor, tokens: dict, bf16: bool):
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    device = pixels.device.type
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16 or device == "cuda"):
         image = model.get_image_features(pixel_values=pixels).pooler_output
         text = model.get_text_features(**tokens).pooler_output
     return F.normalize(image.float(), dim=-1), F.normalize(text.float(), dim=-1)
+
+
+def to_device(batch: tuple, device: torch.device) -> tuple:
+    """A batch (pixels, tokens, positives) on `device`: through pinned memory to a GPU, so
+    the copy overlaps the step before; as it is on the CPU."""
+    if device.type == "cpu":
+        return batch
+    pixels, tokens, positives = batch
+    def move(t: torch.Tensor) -> torch.Tensor:
+        return t.pin_memory().to(device, non_blocking=True)
+
+    return move(pixels), {k: move(v) for k, v in tokens.items()}, move(positives)
 
 
 # ---------------------------------------------------------------- training
@@ -172,6 +185,9 @@ def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
                           Augment(prep, enabled=False)) if val_images is not None else None
 
     head = ContrastiveHead(model, config.loss, fresh=model_dir is None)
+    device = torch.device(config.device)
+    model.to(device)
+    head.to(device)
     apply_freeze(model, config.freeze)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     named += [(f"head.{n}", p) for n, p in head.named_parameters()]
@@ -210,7 +226,7 @@ def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
             index = order[b * batch_size:(b + 1) * batch_size]
             captions = [rng.choice(labelled_captions(train_rows[i], config.languages, rng))
                         for i in index.tolist()]
-            pixels, tokens, positives = batcher(index, captions, gen)
+            pixels, tokens, positives = to_device(batcher(index, captions, gen), device)
             image_emb, text_emb = _embed(model, pixels, tokens, config.bf16)
             loss = head(image_emb, text_emb, positives)
             optimizer.zero_grad(set_to_none=True)
@@ -236,6 +252,8 @@ def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
     bar.close()
     train_seconds = time.perf_counter() - loop_start
     model.eval()
+    model.to("cpu")
+    head.to("cpu")
 
     save_model(out_dir, model, processor, tokenizer)
     result = TrainResult(
@@ -264,7 +282,9 @@ def _validation_loss(model, head, batcher: Batcher, captions: list[Caption],
         index = torch.arange(start, min(start + batch_size, len(captions)))
         if len(index) < 2:
             break
-        pixels, tokens, positives = batcher(index, captions[start:start + len(index)], None)
+        pixels, tokens, positives = to_device(
+            batcher(index, captions[start:start + len(index)], None),
+            next(model.parameters()).device)
         image_emb, text_emb = _embed(model, pixels, tokens, bf16)
         losses.append(float(head(image_emb, text_emb, positives)))
         weights.append(len(index))

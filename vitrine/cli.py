@@ -166,7 +166,9 @@ def train_config(args):
         "freeze": args.freeze, "max_minutes": args.max_minutes,
         "languages": tuple(args.languages) if args.languages else None,
         "bf16": args.bf16 or None}.items() if v is not None}
-    return TrainConfig(**fields)
+    from embedding.settings import EmbeddingSettings
+
+    return TrainConfig(**fields, device=EmbeddingSettings().device)
 
 
 def cmd_train(args) -> int:
