@@ -166,7 +166,9 @@ class Search:
         """Products whose id, SKU, GTIN or MPN the query text names, above everything."""
         if not ask.text or ask.mode == "semantic":
             return []
-        names = {w for w in [ask.text.strip(), *words_of(ask.text)] if IDENTIFIER.match(w)}
+        whole = ask.text.strip()  # a query of one token may be any id, short ones too
+        names = {w for w in words_of(ask.text) if IDENTIFIER.match(w)} | (
+            {whole} if whole and not any(c.isspace() for c in whole) else set())
         if not names:
             return []
         found: dict[str, Hit] = {}

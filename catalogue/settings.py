@@ -23,8 +23,9 @@ class CatalogueSettings(BaseSettings):
     """How a query with text searches by default: photo vectors and keywords fused, or one."""
     text_language: str = "english"
     """Keyword search's stemmer and stop words (Snowball: english, german, french...)."""
-    fusion: Literal["rrf", "dbsf"] = "rrf"
-    """How hybrid search fuses the two sides: reciprocal rank or distribution-based."""
+    fusion: Literal["rrf", "dbsf"] = "dbsf"
+    """How hybrid search fuses the two sides: distribution-based score fusion (measured
+    best on the demo catalogue: bench/search_quality.py) or reciprocal rank."""
     keyword_weight: float = Field(0.5, ge=0, le=1)
     """The keyword side's weight in reciprocal rank fusion (the photo side has the rest)."""
     hybrid_candidates: int = Field(200, ge=10, le=10_000)
