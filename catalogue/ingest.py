@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -132,8 +133,9 @@ class Ingest:
         self.foreground = foreground
         self.keywords = keywords or Keywords(DEFAULT_SCHEMA)
 
-    @property
+    @cached_property
     def photos(self) -> Photos:
+        """Made on first use: its decode size comes from the model, loaded by then."""
         return Photos(self.settings, self.media, self.fetcher,
                       model_input_size(self.encoder.preprocess))
 

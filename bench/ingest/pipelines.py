@@ -102,7 +102,8 @@ def run_pipeline(encoder, photos: list[bytes], batch_size: int, workdir: Path) -
     job_id = ingest.accept(uploads).job_id  # what the API does before answering 202: not timed
 
     timer = StageTimer()
-    timer.wrap(ingest, "decode", "read + decode")  # one wall-clock span over its threads
+    # Fetching and decoding a batch's photos: one wall-clock span over its threads.
+    timer.wrap(ingest.photos, "_decode", "read + decode")
     # `Encoder.preprocess` is a read-only property, and a call goes to the type's
     # __call__: the timer wraps that, for the length of this run.
     timer.wrap(type(encoder.preprocess), "__call__", "preprocess")
