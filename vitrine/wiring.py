@@ -68,7 +68,7 @@ def legacy_version(settings: CatalogueSettings, configured: ModelVersion
     points say so (an embedded shard is moved into that version's folder), else one of
     its own, which the configured model must then be reindexed from."""
     if settings.store == "edge":
-        from catalogue.store.edge import legacy_model
+        from catalogue.store.edge_engine import legacy_model
 
         folder = settings.shard_dir
         if not (folder / "CURRENT").exists() and not any(folder.glob("shard-*")):

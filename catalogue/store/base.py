@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from catalogue.store.query import Query, Sparse
+
 # Every filterable payload field gets an index: without one, filtered search is
 # slow or loses recall (FIELD.md). These are the store's own; the shop's attributes
 # add theirs (catalogue.attributes).
@@ -133,14 +135,6 @@ def to_engine_filter(f: Filter | None, models: FilterModels) -> Any:
 
 
 @dataclass
-class Sparse:
-    """A sparse vector (keyword weights by token id)."""
-
-    indices: list[int]
-    values: list[float]
-
-
-@dataclass
 class StoredPoint:
     id: str
     payload: dict[str, Any]
@@ -151,79 +145,12 @@ class StoredPoint:
 
 
 @dataclass
-class Query:
-    """What a search scores by: the photo vectors (`dense`, a query vector), the words
-    (`sparse`), or both, fused by reciprocal rank ("rrf", the keyword side weighing
-    `keyword_weight` against the photo side's 1 - keyword_weight) or by
-    distribution-based score fusion ("dbsf"), each side contributing its best
-    `candidates`. With `positives` (and `negatives`), photo rows of liked (disliked)
-    products, the photo side recommends: nearest to a liked photo and farther from the
-    disliked (best score). `diversity` > 0 reorders by maximal marginal relevance
-    (0: relevance only, 1: diversity only)."""
-
-    dense: np.ndarray | None = None
-    sparse: Sparse | None = None
-    fusion: str = "rrf"
-    keyword_weight: float = 0.5
-    candidates: int = 200
-    diversity: float = 0.0
-    positives: list[np.ndarray] = field(default_factory=list)
-    negatives: list[np.ndarray] = field(default_factory=list)
-    words_only: bool = False
-    """Score by the words alone; `dense` then serves only the relevance cutoff."""
-
-    RRF_K = 60  # the usual constant of reciprocal rank fusion
-
-
-@dataclass
 class Hit:
     id: str
     score: float
     payload: dict[str, Any]
     position: int | None = None
     """Its place in the whole ordered result (0: the best), where `search` knows it."""
-
-
-@dataclass
-class Stage:
-    """One step of an engine query, written once here (`plan`) and translated by each
-    backend: `kind` "dense" (nearest photos), "sparse" (keywords), "recommend", "fuse"
-    (its `prefetch` stages' hits, fused) or "mmr" (its prefetch's hits, diversified),
-    scoring at most `limit` candidates, from those of its `prefetch` stages if any."""
-
-    kind: str
-    limit: int
-    threshold: float | None = None
-    prefetch: list[Stage] = field(default_factory=list)
-
-
-# Candidates a relevance cutoff leaves for the keyword side to score (keyword search
-# with min_score: words among the products that look the part).
-THRESHOLD_POOL = 1000
-
-
-def plan(query: Query, limit: int, threshold: float | None) -> Stage:
-    """The stages that answer `query`'s first `limit` hits. A relevance cutoff always holds
-    on the photo side: the keyword side scores only products above it. Under diversity
-    the candidates are a fixed pool, so that pages of it neither overlap nor skip."""
-    size = max(query.candidates, limit)
-    photo = "recommend" if query.positives else "dense"
-    has_photo = query.dense is not None or bool(query.positives)
-    threshold = threshold if has_photo else None
-    first = size if query.diversity else limit
-    if query.sparse is None:
-        top = Stage(photo, first, threshold)
-    else:
-        pool = [Stage(photo, max(THRESHOLD_POOL, size), threshold)] if threshold is not None \
-            else []
-        words = Stage("sparse", size, None, pool)
-        if not has_photo or query.words_only:
-            top = Stage("sparse", first, None, pool)
-        else:
-            top = Stage("fuse", first, None, [Stage(photo, size, threshold), words])
-    if query.diversity:
-        return Stage("mmr", limit, None, [top])
-    return top
 
 
 def order_key(score: float, id: str) -> tuple[float, str]:

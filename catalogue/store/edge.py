@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import qdrant_edge as qe
 
 from catalogue.store.base import (
@@ -37,16 +36,24 @@ from catalogue.store.base import (
     SYSTEM_INDEXES,
     TEXT_VECTOR,
     Filter,
-    FilterModels,
     Hit,
-    Query,
-    Sparse,
-    Stage,
     StoredPoint,
     VectorStore,
-    plan,
-    to_engine_filter,
 )
+from catalogue.store.edge_engine import (
+    INDEX_TYPES,
+    WORDS,
+    engine_filter,
+    photo_rows,
+    point_vectors,
+    rows_of,
+    scoring,
+    sparse_vector,
+    text_of,
+    unindexed_count,
+    with_images,
+)
+from catalogue.store.query import Sparse, Stage, plan
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +61,7 @@ READ_GRACE_SECONDS = 5.0
 # Qdrant's HNSW defaults, needed in full when only the full-scan threshold is set.
 _HNSW_M, _HNSW_EF_CONSTRUCT = 16, 100
 
-EDGE_FILTERS = FilterModels(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny,
-                            qe.RangeFloat, qe.RangeDateTime,
-                            lambda ids: qe.HasIdCondition(point_ids=set(ids)),
-                            lambda key, f: qe.NestedCondition(key, f))
-INDEX_TYPES = {"keyword": qe.PayloadSchemaType.Keyword, "number": qe.PayloadSchemaType.Float,
-               "boolean": qe.PayloadSchemaType.Bool, "date": qe.PayloadSchemaType.Datetime}
 BATCH = 256  # points per write when copying a shard into a new layout
-WORDS = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)  # BM25's IDF, by the engine
-
-
-def _filter(f: Filter | None) -> qe.Filter | None:
-    return to_engine_filter(f, EDGE_FILTERS)
-
-
-def _vector(v) -> np.ndarray | None:
-    """A stored vector as photo rows (n x dim); a shard of the one-photo layout had one."""
-    if isinstance(v, dict):
-        v = v.get(IMAGE_VECTOR, v.get(""))
-    return None if v is None else np.atleast_2d(np.asarray(v, dtype=np.float32))
 
 
 class EdgeStore(VectorStore):
@@ -175,8 +164,8 @@ class EdgeStore(VectorStore):
         while True:
             records, offset = old.scroll(qe.ScrollRequest(offset=offset, limit=BATCH,
                                                           with_payload=True, with_vector=True))
-            points = [qe.Point(r.id, {IMAGE_VECTOR: _rows_of(r).tolist()},
-                               _with_images(r.payload or {})) for r in records]
+            points = [qe.Point(r.id, {IMAGE_VECTOR: rows_of(r).tolist()},
+                               with_images(r.payload or {})) for r in records]
             if points:
                 fresh.update(qe.UpdateOperation.upsert_points(points))
             if offset is None:
@@ -198,11 +187,11 @@ class EdgeStore(VectorStore):
         if not points:
             return
         self._apply(qe.UpdateOperation.upsert_points(
-            [qe.Point(p.id, _vectors(self.rows(p), p.text), p.payload) for p in points]))
+            [qe.Point(p.id, point_vectors(self.rows(p), p.text), p.payload) for p in points]))
 
     def set_text(self, id: str, text: Sparse) -> None:
         self._apply(qe.UpdateOperation.update_vectors(
-            [qe.PointVectors(id, {TEXT_VECTOR: _words(text)})]))
+            [qe.PointVectors(id, {TEXT_VECTOR: sparse_vector(text)})]))
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
         if ids:
@@ -217,46 +206,46 @@ class EdgeStore(VectorStore):
         if not ids:
             return []
         records = self._shard.retrieve(list(ids), with_payload=True, with_vector=with_vectors)
-        by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {}, _vector(r.vector),
-                                        _text(r.vector)) for r in records}
+        by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {}, photo_rows(r.vector),
+                                        text_of(r.vector)) for r in records}
         return [by_id[i] for i in ids if i in by_id]
 
     def count(self, filter: Filter | None = None) -> int:
-        return self._shard.count(qe.CountRequest(exact=True, filter=_filter(filter)))
+        return self._shard.count(qe.CountRequest(exact=True, filter=engine_filter(filter)))
 
     def _nearest(self, query, filter, limit, offset, score_threshold, exact) -> list[Hit]:
         top = plan(query, offset + limit, score_threshold)
-        engine_filter = _filter(filter)
+        conditions = engine_filter(filter)
         params = qe.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef)
 
         def prefetch(stage: Stage) -> qe.Prefetch:
-            return qe.Prefetch(limit=stage.limit, query=_scoring(stage, query),
+            return qe.Prefetch(limit=stage.limit, query=scoring(stage, query),
                                prefetches=[prefetch(s) for s in stage.prefetch] or None,
-                               params=params, filter=engine_filter,
+                               params=params, filter=conditions,
                                score_threshold=stage.threshold)
 
         points = self._shard.query(qe.QueryRequest(
-            limit=limit, offset=offset or None, query=_scoring(top, query),
-            prefetches=[prefetch(s) for s in top.prefetch] or None, filter=engine_filter,
+            limit=limit, offset=offset or None, query=scoring(top, query),
+            prefetches=[prefetch(s) for s in top.prefetch] or None, filter=conditions,
             with_payload=True, score_threshold=top.threshold, params=params))
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
 
     def _ordered(self, key, descending, filter, limit, start_from) -> list[Hit]:
         direction = qe.Direction.Desc if descending else qe.Direction.Asc
         points = self._shard.query(qe.QueryRequest(
-            limit=limit, query=qe.OrderBy(key, direction, start_from), filter=_filter(filter),
+            limit=limit, query=qe.OrderBy(key, direction, start_from), filter=engine_filter(filter),
             with_payload=True))
         return [Hit(str(p.id), float(p.order_value or 0), p.payload or {}) for p in points]
 
     def scroll(self, filter=None, limit=100, offset=None):
         records, next_id = self._shard.scroll(qe.ScrollRequest(
-            offset=offset, limit=limit, filter=_filter(filter), with_payload=True))
+            offset=offset, limit=limit, filter=engine_filter(filter), with_payload=True))
         points = [StoredPoint(str(r.id), r.payload or {}) for r in records]
         return points, (str(next_id) if next_id is not None else None)
 
     def facet(self, key, filter=None, limit=50) -> dict[str, int]:
         response = self._shard.facet(qe.FacetRequest(key, limit=limit, exact=True,
-                                                     filter=_filter(filter)))
+                                                     filter=engine_filter(filter)))
         return {str(h.value): int(h.count) for h in response.hits}
 
     # -- indexing ----------------------------------------------------------------------
@@ -264,7 +253,7 @@ class EdgeStore(VectorStore):
         """Points whose photo vectors are not in the HNSW index yet. The engine counts indexed
         vectors of every name, and a sparse vector counts as indexed at once: those of the
         points that have words are taken off."""
-        return _unindexed(self._shard)
+        return unindexed_count(self._shard)
 
     @property
     def optimizing(self) -> bool:
@@ -290,7 +279,7 @@ class EdgeStore(VectorStore):
             raise
         with self._lock:
             fresh = qe.EdgeShard.load(str(target))
-            self._left_unindexed = _unindexed(fresh)
+            self._left_unindexed = unindexed_count(fresh)
             for op in self._pending:
                 fresh.update(op)
             fresh.flush()
@@ -343,81 +332,6 @@ class EdgeStore(VectorStore):
         with self._lock:
             self._shard.flush()
             self._shard.close()
-
-
-def _rows_of(record: Any) -> np.ndarray:
-    rows = _vector(record.vector)
-    if rows is None:
-        raise RuntimeError(f"point {record.id} has no vector to carry over")
-    return rows
-
-
-def _unindexed(shard: qe.EdgeShard) -> int:
-    info = shard.info()
-    words = shard.count(qe.CountRequest(exact=True, filter=qe.Filter(
-        must=[qe.HasVectorCondition(TEXT_VECTOR)])))
-    return info.points_count - (info.indexed_vectors_count - words)
-
-
-def _text(v: Any) -> Sparse | None:
-    words = v.get(TEXT_VECTOR) if isinstance(v, dict) else None
-    return None if words is None else Sparse(list(words.indices), list(words.values))
-
-
-def _words(text: Sparse) -> qe.SparseVector:
-    return qe.SparseVector(text.indices, text.values)
-
-
-def _vectors(rows: np.ndarray, text: Sparse | None) -> dict[str, Any]:
-    vectors: dict[str, Any] = {IMAGE_VECTOR: rows.tolist()}
-    if text is not None and text.indices:
-        vectors[TEXT_VECTOR] = _words(text)
-    return vectors
-
-
-def _scoring(stage: Stage, query: Query) -> Any:
-    """A stage's scoring as the engine's query object."""
-    def rows(vectors: list[np.ndarray]) -> list[Any]:
-        return [np.atleast_2d(v).astype(np.float32).tolist() for v in vectors]
-
-    dense = [] if query.dense is None else rows([query.dense])[0]
-    if stage.kind == "dense":
-        return qe.Query.Nearest(dense, IMAGE_VECTOR)
-    if stage.kind == "sparse":
-        assert query.sparse is not None
-        return qe.Query.Nearest(qe.SparseVector(query.sparse.indices, query.sparse.values),
-                                TEXT_VECTOR)
-    if stage.kind == "recommend":
-        return qe.Query.RecommendBestScore(
-            qe.RecommendQuery(rows(query.positives), rows(query.negatives)), IMAGE_VECTOR)
-    if stage.kind == "fuse":
-        return (qe.Fusion.Dbsf() if query.fusion == "dbsf" else
-                qe.Fusion.Rrf(Query.RRF_K, [1 - query.keyword_weight, query.keyword_weight]))
-    pool = stage.prefetch[0].limit if stage.prefetch else stage.limit
-    return qe.Mmr(dense, 1 - query.diversity, pool, IMAGE_VECTOR)
-
-
-def _with_images(payload: dict[str, Any]) -> dict[str, Any]:
-    """A one-photo payload with its photo listed in `images`, as products are kept now."""
-    if "images" not in payload and payload.get("image_sha256"):
-        payload["images"] = [{"sha256": payload["image_sha256"],
-                              "display_sha256": payload.get("display_sha256")}]
-    return payload
-
-
-def legacy_model(folder: Path) -> str | None:
-    """The model recorded in a point of the shard in `folder` (a store from before model
-    versions), or None when it has none."""
-    marker = folder / "CURRENT"
-    shard_path = folder / f"shard-{marker.read_text().strip() if marker.exists() else 0}"
-    if not shard_path.exists():
-        return None
-    shard = qe.EdgeShard.load(str(shard_path))
-    try:
-        records, _ = shard.scroll(qe.ScrollRequest(limit=1, with_payload=True))
-        return (records[0].payload or {}).get("model") if records else None
-    finally:
-        shard.close()
 
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

@@ -23,14 +23,11 @@ from catalogue.store.base import (
     Filter,
     FilterModels,
     Hit,
-    Query,
-    Sparse,
-    Stage,
     StoredPoint,
     VectorStore,
-    plan,
     to_engine_filter,
 )
+from catalogue.store.query import Query, Sparse, Stage, plan
 
 SERVER_FILTERS = FilterModels(
     models.Filter, models.FieldCondition, models.MatchValue, models.MatchAny, models.Range,

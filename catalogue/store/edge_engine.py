@@ -1,0 +1,113 @@
+"""qdrant-edge-py's side of the embedded store: the domain's filters, vectors, words and
+query stages as the engine's objects, and the engine's own answers back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from catalogue.store.base import (
+    IMAGE_VECTOR,
+    TEXT_VECTOR,
+    Filter,
+    FilterModels,
+    to_engine_filter,
+)
+from catalogue.store.query import Query, Sparse, Stage
+
+EDGE_FILTERS = FilterModels(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny,
+                            qe.RangeFloat, qe.RangeDateTime,
+                            lambda ids: qe.HasIdCondition(point_ids=set(ids)),
+                            lambda key, f: qe.NestedCondition(key, f))
+INDEX_TYPES = {"keyword": qe.PayloadSchemaType.Keyword, "number": qe.PayloadSchemaType.Float,
+               "boolean": qe.PayloadSchemaType.Bool, "date": qe.PayloadSchemaType.Datetime}
+WORDS = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)  # BM25's IDF, by the engine
+
+
+def engine_filter(f: Filter | None) -> qe.Filter | None:
+    return to_engine_filter(f, EDGE_FILTERS)
+
+
+def photo_rows(v) -> np.ndarray | None:
+    """A stored vector as photo rows (n x dim); a shard of the one-photo layout had one."""
+    if isinstance(v, dict):
+        v = v.get(IMAGE_VECTOR, v.get(""))
+    return None if v is None else np.atleast_2d(np.asarray(v, dtype=np.float32))
+
+
+def rows_of(record: Any) -> np.ndarray:
+    rows = photo_rows(record.vector)
+    if rows is None:
+        raise RuntimeError(f"point {record.id} has no vector to carry over")
+    return rows
+
+
+def unindexed_count(shard: qe.EdgeShard) -> int:
+    info = shard.info()
+    words = shard.count(qe.CountRequest(exact=True, filter=qe.Filter(
+        must=[qe.HasVectorCondition(TEXT_VECTOR)])))
+    return info.points_count - (info.indexed_vectors_count - words)
+
+
+def text_of(v: Any) -> Sparse | None:
+    words = v.get(TEXT_VECTOR) if isinstance(v, dict) else None
+    return None if words is None else Sparse(list(words.indices), list(words.values))
+
+
+def sparse_vector(text: Sparse) -> qe.SparseVector:
+    return qe.SparseVector(text.indices, text.values)
+
+
+def point_vectors(rows: np.ndarray, text: Sparse | None) -> dict[str, Any]:
+    vectors: dict[str, Any] = {IMAGE_VECTOR: rows.tolist()}
+    if text is not None and text.indices:
+        vectors[TEXT_VECTOR] = sparse_vector(text)
+    return vectors
+
+
+def scoring(stage: Stage, query: Query) -> Any:
+    """A stage's scoring as the engine's query object."""
+    def rows(vectors: list[np.ndarray]) -> list[Any]:
+        return [np.atleast_2d(v).astype(np.float32).tolist() for v in vectors]
+
+    dense = [] if query.dense is None else rows([query.dense])[0]
+    if stage.kind == "dense":
+        return qe.Query.Nearest(dense, IMAGE_VECTOR)
+    if stage.kind == "sparse":
+        assert query.sparse is not None
+        return qe.Query.Nearest(qe.SparseVector(query.sparse.indices, query.sparse.values),
+                                TEXT_VECTOR)
+    if stage.kind == "recommend":
+        return qe.Query.RecommendBestScore(
+            qe.RecommendQuery(rows(query.positives), rows(query.negatives)), IMAGE_VECTOR)
+    if stage.kind == "fuse":
+        return (qe.Fusion.Dbsf() if query.fusion == "dbsf" else
+                qe.Fusion.Rrf(Query.RRF_K, [1 - query.keyword_weight, query.keyword_weight]))
+    pool = stage.prefetch[0].limit if stage.prefetch else stage.limit
+    return qe.Mmr(dense, 1 - query.diversity, pool, IMAGE_VECTOR)
+
+
+def with_images(payload: dict[str, Any]) -> dict[str, Any]:
+    """A one-photo payload with its photo listed in `images`, as products are kept now."""
+    if "images" not in payload and payload.get("image_sha256"):
+        payload["images"] = [{"sha256": payload["image_sha256"],
+                              "display_sha256": payload.get("display_sha256")}]
+    return payload
+
+
+def legacy_model(folder: Path) -> str | None:
+    """The model recorded in a point of the shard in `folder` (a store from before model
+    versions), or None when it has none."""
+    marker = folder / "CURRENT"
+    shard_path = folder / f"shard-{marker.read_text().strip() if marker.exists() else 0}"
+    if not shard_path.exists():
+        return None
+    shard = qe.EdgeShard.load(str(shard_path))
+    try:
+        records, _ = shard.scroll(qe.ScrollRequest(limit=1, with_payload=True))
+        return (records[0].payload or {}).get("model") if records else None
+    finally:
+        shard.close()
