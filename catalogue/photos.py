@@ -5,7 +5,8 @@ for a photo uploaded with it (stored before the 202), `{"url"}` for one a feed
 gives by URL. `Photos.resolve` turns a batch's references into photos with a
 vector to reuse or an image to encode:
 - a photo the product already has indexed, by the same model (the same digest,
-  or the same URL), keeps its vector: nothing is fetched, decoded or encoded;
+  or the same URL), keeps its vector: nothing is fetched, decoded or encoded (a new
+  URL is fetched, but content the product already has is not encoded again);
 - a URL is fetched here, by the ingest worker, never by the API (`catalogue.fetch`:
   timeouts, size cap, retries, redirects, the address guard), then stored like an
   upload (the original, and the display copy shoppers get);
@@ -68,6 +69,12 @@ class Photos:
         result = [[self._match(ref, indexed) for ref in refs] for refs, indexed in batch]
         every = [p for photos in result for p in photos]
         self._fetch([p for p in every if p.sha256 is None and p.error is None])
+        for photos, (_, indexed) in zip(result, batch, strict=True):
+            for photo in photos:  # fetched from a new URL, but a photo already indexed
+                same = next((o for o in indexed if photo.vector is None
+                             and o.sha256 == photo.sha256), None)
+                if same is not None:
+                    photo.vector, photo.data = same.vector, None
         self._decode([p for p in every if p.vector is None and p.error is None])
         return result
 

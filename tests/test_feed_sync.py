@@ -41,8 +41,9 @@ class Handler(BaseHTTPRequestHandler):
         server: PhotoServer = self.server  # type: ignore[assignment]
         with server.lock:
             n = server.hits[self.path] = server.hits.get(self.path, 0) + 1
-        if self.path.startswith("/p/"):
-            return self.send(200, image_bytes(seed=int(self.path[3:-4]), size=(96, 96)))
+        if self.path.startswith("/p/"):  # /p/<seed>.png, any query string ignored
+            seed = int(self.path[3:].split(".")[0])
+            return self.send(200, image_bytes(seed=seed, size=(96, 96)))
         if self.path == "/slow":
             time.sleep(2)
             return self.send(200, image_bytes(seed=1))
@@ -153,3 +154,20 @@ def test_private_addresses_are_refused_by_default(tmp_path, tiny_encoder, photos
         job = run_import(client, feed(items(photos.base)[:1]))
         assert job["failed"] == 1 and "non-public address" in job["errors"][0]["error"]
         assert photos.hits == {}  # nothing reached the server
+
+
+def test_a_moved_photo_is_fetched_but_not_encoded_again(tmp_path, tiny_encoder, photos,
+                                                        monkeypatch):
+    with TestClient(make_app(tmp_path / "data", tiny_encoder, **FAST)) as client:
+        row = {"id": "M", "title": "Moved", "image_link": f"{photos.base}/p/9.png",
+               "price": "9.00 EUR", "availability": "in_stock"}
+        assert run_import(client, feed([row]))["added"] == 1
+        encoder = client.app.state.services.encoder
+        encoded, original = [], encoder.encode_images
+        monkeypatch.setattr(encoder, "encode_images",
+                            lambda images: encoded.append(len(images)) or original(images))
+        moved = {**row, "image_link": f"{photos.base}/p/9.png?cdn=2"}  # same bytes
+        job = run_import(client, feed([moved]))
+        assert job["updated"] == 1 and encoded == []
+        assert photos.hits["/p/9.png?cdn=2"] == 1
+        assert client.get("/v1/products/M").json()["images"][0]["url"].endswith("?cdn=2")
