@@ -3,7 +3,7 @@
 No Qdrant server binary can be installed here, so the cluster tests run this
 instead: a small FastAPI app that implements the subset of Qdrant's REST API
 that qdrant-client sends for `ServerStore`'s calls (service root and health;
-collections exists/create/get/delete; payload index; points upsert, retrieve,
+aliases; collections exists/create/get/delete; payload index; points upsert, retrieve,
 delete, set payload, update vectors, count, scroll, query; facet) and answers them from
 qdrant-client's own local mode (an in-memory engine), in one process. The API,
 the workers and the tests all connect with `ServerStore.connect("http://...")`:
@@ -84,6 +84,20 @@ def make_app(path: str | None = None) -> FastAPI:
         t = time.perf_counter()
         with lock:
             return ok(engine.get_collections(), t)
+
+    @app.get("/aliases")
+    def list_aliases():
+        t = time.perf_counter()
+        with lock:
+            return ok(engine.get_aliases(), t)
+
+    @app.post("/collections/aliases")
+    async def update_aliases(request: Request):
+        t = time.perf_counter()
+        body = models.ChangeAliasesOperation.model_validate(await request.json())
+        with lock:
+            engine.update_collection_aliases(change_aliases_operations=body.actions)
+        return ok(True, t)
 
     @app.get("/collections/{name}/exists")
     def collection_exists(name: str):

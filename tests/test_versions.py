@@ -151,3 +151,18 @@ def test_a_crash_mid_reindex_leaves_the_live_version_and_resumes(tmp_path, tiny_
     # 150 products: the first page of 64 was kept from the crashed run, not encoded again
     assert versions.live().id == ModelVersion.of(wide_encoder).id
     assert models.list_versions(say=said.append) == 0 and said[-2].startswith(" ")
+
+
+def test_a_server_alias_names_the_live_collection(tmp_path):
+    from catalogue.store.base import StoredPoint
+    from catalogue.store.server import ServerStore, client_for
+
+    client = client_for(str(tmp_path / "qdrant"))
+    old, new = (ServerStore(client, name, 4) for name in ("products-v1", "products-v2"))
+    new.upsert([StoredPoint("00000000-0000-0000-0000-000000000001", {"product_id": "x"},
+                            np.ones((1, 4)) / 2)])
+    old.publish("products")
+    assert client.count("products").count == 0
+    new.publish("products")  # moved in one operation
+    assert client.count("products").count == 1
+    client.close()

@@ -60,6 +60,7 @@ def reindex(model: str, say=print) -> int:
 
         try:
             progress = reindexer.run(versions, version, on_page)
+            target.publish(settings.collection)
         except ReindexFailed as exc:
             say(f"vitrine: reindex failed its check, {live.id} stays live: {exc}")
             return 1
@@ -118,12 +119,19 @@ def list_versions(say=print) -> int:
 
 def use(version_id: str, say=print) -> int:
     """Make a complete older version live again (a rollback)."""
-    versions = registry(CatalogueSettings())
+    settings = CatalogueSettings()
+    versions = registry(settings)
     version = versions.get(version_id)
     if version is None or version.state == "building":
         say(f"vitrine: no complete version {version_id!r} (see `vitrine models`)")
         return 2
     versions.make_live(version.id)
+    if settings.store == "server":
+        from vitrine.wiring import open_store
+
+        store = open_store(settings, version.dim, None, version)
+        store.publish(settings.collection)
+        store.close()
     say(f"{version.id} is live: serve it with VITRINE_MODEL={version.model}")
     return 0
 

@@ -152,6 +152,7 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
     finally:
         versions.close()
     store = open_store(settings, encoder.dim, schema, live)
+    store.publish(settings.collection)  # on a server, the alias names the live collection
     jobs = open_jobs(settings)
     media = open_media(settings)
     moderation_settings, tagging_settings = ModerationSettings(), TaggingSettings()

@@ -312,6 +312,10 @@ class VectorStore(ABC):
     def wait_for_optimizer(self, timeout: float | None = None) -> None:  # noqa: B027
         """Wait for a background `optimize()` to finish, at most `timeout` seconds."""
 
+    def publish(self, name: str) -> None:  # noqa: B027 - a no-op where names mean nothing
+        """Let `name` stand for this store, for outside tools (a Qdrant server's alias on
+        the live version's collection); nothing by default."""
+
     def close(self) -> None:  # noqa: B027
         """Release files and connections."""
 

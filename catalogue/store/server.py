@@ -218,6 +218,17 @@ class ServerStore(VectorStore):
         info = self.client.get_collection(self.collection)
         return (info.points_count or 0) - (info.indexed_vectors_count or 0)
 
+    def publish(self, name: str) -> None:
+        """Point the alias `name` at this collection, in one operation (a collection that
+        itself has that name, from before versions, keeps it)."""
+        if name == self.collection or self.client.collection_exists(name) and name not in {
+                a.alias_name for a in self.client.get_aliases().aliases}:
+            return
+        self.client.update_collection_aliases(change_aliases_operations=[
+            models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=name)),
+            models.CreateAliasOperation(create_alias=models.CreateAlias(
+                collection_name=self.collection, alias_name=name))])
+
     def close(self) -> None:
         self.client.close()
 
