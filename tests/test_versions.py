@@ -6,6 +6,7 @@ import dataclasses
 import json
 import threading
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
