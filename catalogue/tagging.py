@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from catalogue.attributes import VARIANT_FIELDS, VARIANTS
 from catalogue.captions import article_name
 from catalogue.schemas import SHOPPER_VISIBLE
 from catalogue.store.base import Filter, VectorStore
@@ -106,7 +107,8 @@ class Vocabulary:
         if self.store is None:
             return []
         try:
-            counts = self.store.facet(field, Filter(any={"moderation_status":
+            path = f"{VARIANTS}[].{field}" if field in VARIANT_FIELDS else field
+            counts = self.store.facet(path, Filter(any={"moderation_status":
                                                          list(SHOPPER_VISIBLE)}), limit=500)
         except Exception:  # no index for this field, or the store is busy: configured words
             log.warning("could not read the values of %r from the store", field, exc_info=True)
@@ -162,7 +164,7 @@ class Tagger:
     def __call__(self, payloads: Sequence[dict[str, Any]], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, np.float32)
         for field in self.settings.fields:
-            missing = [i for i, p in enumerate(payloads) if not p.get(field)]
+            missing = [i for i, p in enumerate(payloads) if not has(p, field)]
             if not missing:
                 continue
             guesses = self.predict(field, [payloads[i] for i in missing], vectors[missing])
@@ -176,6 +178,14 @@ class Tagger:
                     "value": value, "confidence": round(confidence, 4), "applied": applied}
                 if applied:
                     payloads[i][field] = value
+
+
+def has(payload: dict[str, Any], field: str) -> bool:
+    """Whether a product states `field`: itself, or every one of its variants (a feed's
+    variants carry their colours, the product none)."""
+    variants = payload.get(VARIANTS) or []
+    return bool(payload.get(field)) or (bool(variants) and all(v.get(field)
+                                                              for v in variants))
 
 
 def carry_predictions(payload: dict[str, Any]) -> None:

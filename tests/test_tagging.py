@@ -37,7 +37,8 @@ class FacetStore:
 
 
 def test_vocabulary_is_the_catalogues_own_cached_and_ignores_placeholders():
-    store = FacetStore({"colour": {"Red": 5, "Teal": 2, "Unknown": 9, "Black": 1}})
+    # Colours are variant fields: their values are faceted where the variants keep them.
+    store = FacetStore({"variants[].colour": {"Red": 5, "Teal": 2, "Unknown": 9, "Black": 1}})
     vocabulary = Vocabulary(TaggingSettings(refresh_seconds=300), store)
     assert vocabulary.values("colour") == ["Black", "Red", "Teal"]
     assert vocabulary.values("colour") == ["Black", "Red", "Teal"]
@@ -216,3 +217,12 @@ def test_category_is_predicted_from_the_catalogues_own_article_types(tagged_clie
 def enriched_app(data_dir, encoder):
     with enrichers_on():
         return make_app(data_dir, encoder)
+
+
+def test_a_field_every_variant_states_is_not_missing():
+    from catalogue.tagging import has
+
+    assert has({"variants": [{"colour": "Red"}, {"colour": "Blue"}]}, "colour")
+    assert not has({"variants": [{"colour": "Red"}, {"size": "M"}]}, "colour")
+    assert has({"colour": "Red", "variants": [{}]}, "colour")
+    assert not has({"variants": []}, "colour")

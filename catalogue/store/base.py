@@ -62,6 +62,11 @@ class Filter:
         return not (self.match or self.any or self.range or self.exclude or self.exclude_ids
                     or self.nested)
 
+    def conditions(self) -> int:
+        """How many field conditions (a range on one field is one)."""
+        return (len(self.match) + len(self.any) + len(self.range) + len(self.exclude)
+                + len(self.nested) + bool(self.exclude_ids))
+
     def both(self, other: Filter) -> Filter:
         """The conditions of both (on one field, `other`'s; nested ones merged likewise)."""
         nested = {k: self.nested.get(k, Filter()).both(other.nested.get(k, Filter()))
@@ -124,8 +129,18 @@ def to_engine_filter(f: Filter | None, models: FilterModels) -> Any:
     must += [models.FieldCondition(key=k, range=(
         models.DateRange if isinstance(lo, str) or isinstance(hi, str) else models.Range)(
             gte=lo, lte=hi)) for k, (lo, hi) in f.range.items()]
-    must += [models.nested(k, to_engine_filter(nested, models))
-             for k, nested in f.nested.items() if not nested.is_empty()]
+    for k, nested in f.nested.items():
+        if nested.is_empty():
+            continue
+        if nested.conditions() == 1 and not nested.exclude:
+            # One condition holds on one object as plainly as nested, and the engine reads
+            # every candidate's payload for a nested one (50 ms against 3 at 100k).
+            plain = Filter({f"{k}[].{x}": v for x, v in nested.match.items()},
+                           {f"{k}[].{x}": v for x, v in nested.any.items()},
+                           {f"{k}[].{x}": v for x, v in nested.range.items()})
+            must += to_engine_filter(plain, models).must
+        else:
+            must.append(models.nested(k, to_engine_filter(nested, models)))
     # must_not + MatchAny rather than MatchExcept: a point without the field is kept.
     must_not: list = [models.FieldCondition(key=k, match=models.MatchAny(any=list(v)))
                       for k, v in f.exclude.items()]
