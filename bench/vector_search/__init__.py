@@ -19,4 +19,9 @@ Modules: `data` (vectors, payloads, query filters, the shared work folder), `tru
 (exact top-10), `systems` (Edge, qdrant-client local, FAISS flat and HNSW, and the
 per-system process), `measure` (the timed query loop), `report` (table, target,
 markdown), `__main__` (the command line).
+
+Products with several photos (one multi-vector point each, MaxSim), 1 photo against N
+side by side: `python -m bench.vector_search.photos`, with `views` (the photos as views
+of their product, variant payloads, nested filters, exact MaxSim) and `photos` (the
+cases, each in its own process, and the report).
 """
