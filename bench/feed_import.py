@@ -88,7 +88,7 @@ def instrument(services) -> Probe:
     probe.wrap(catalogue.photos, "display_with", "display copy")  # while fetching
     probe.wrap(catalogue.ingest, "display_with", "display copy")  # while accepting files
     probe.wrap(services.media, "put", "store originals")
-    probe.wrap(catalogue.photos.Photos, "_decode", "decode", lambda a: len(a[1]))
+    probe.wrap(catalogue.photos.Photos, "decode", "decode", lambda a: len(a[1]))
     probe.wrap(services.encoder, "encode_images", "encode", lambda a: len(a[0]))
     ingest.enrichers = [probe.timed(e, "moderation + tagging") for e in ingest.enrichers]
     probe.wrap(services.store, "upsert", "upsert")

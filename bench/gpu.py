@@ -8,7 +8,7 @@
    read, decode and resize on CPU threads, one forward pass a batch on the device, upsert)
    over generated 600x800 photos, same dtype and batch, right after (1): images/s, the
    ratio to (1), the stage split. Timed here, not by bench.ingest.pipelines: run_model_only
-   leaves the pixels on the CPU, and run_pipeline wraps `Ingest.decode`, now `Photos._decode`.
+   leaves the pixels on the CPU, and run_pipeline wraps `Ingest.decode`, now `Photos.decode`.
 3. Training: training.loop.train from scratch, Architecture.vit_b32(), batch 128 (bfloat16
    autocast on CUDA; augmenting and tokenising stay on the CPU), on a demo catalogue
    rendered at 224 px: steps/s, images/s, the peak GPU memory.
@@ -127,7 +127,7 @@ def run_ingest(encoder, photos: list[bytes], batch_size: int, workdir: Path) -> 
     accept_s = time.perf_counter() - t0
     timer = StageTimer()  # decode: one span over its threads; forward: the copy included
     for owner, attr, stage in [
-            (Photos, "_decode", "read + decode"), (encoder, "encode_pixels", "forward"),
+            (Photos, "decode", "read + decode"), (encoder, "encode_pixels", "forward"),
             (type(encoder.preprocess), "__call__", "preprocess"), (store, "upsert", "upsert"),
             (store, "retrieve", "retrieve existing"), (jobs, "claim", "job bookkeeping"),
             (jobs, "finish_many", "job bookkeeping")]:

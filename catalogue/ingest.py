@@ -265,9 +265,10 @@ class Ingest:
         """One forward pass for every new photo, then the enrichers on the embeddings of
         the products whose main photo is new, then the derived fields."""
         fresh = [p for _, _, photos, _ in ready for p in photos if p.image is not None]
-        chunk = self.settings.ingest_yield_chunk if self.foreground else 0
-        for start in range(0, len(fresh), chunk or len(fresh) or 1):
-            part = fresh[start:start + chunk] if chunk else fresh
+        # Yielding to shoppers between chunks; otherwise one pass for the whole batch.
+        step = (self.foreground and self.settings.ingest_yield_chunk) or max(1, len(fresh))
+        for start in range(0, len(fresh), step):
+            part = fresh[start:start + step]
             if self.foreground:
                 self.foreground.wait_idle(self.settings.ingest_yield_max_ms / 1000)
             vectors = self.encoder.encode_images([p.image for p in part if p.image])

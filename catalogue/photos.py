@@ -75,7 +75,7 @@ class Photos:
                              and o.sha256 == photo.sha256), None)
                 if same is not None:
                     photo.vector, photo.data = same.vector, None
-        self._decode([p for p in every if p.vector is None and p.error is None])
+        self.decode([p for p in every if p.vector is None and p.error is None])
         return result
 
     @staticmethod
@@ -103,7 +103,9 @@ class Photos:
             photo.sha256 = self.media.put(data)
             photo.data = data
 
-    def _decode(self, photos: list[Photo]) -> None:
+    def decode(self, photos: list[Photo]) -> None:
+        """Each photo's original (fetched, or from the media store) decoded at about the model's
+        input size, on every core; a photo that can't be carries its reason."""
         def one(photo: Photo) -> None:
             try:
                 data = photo.data if photo.data is not None else self.media.get(photo.sha256 or "")

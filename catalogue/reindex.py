@@ -25,13 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from catalogue.images import ImageError, decode_with, model_input_size
+from catalogue.fetch import Fetcher, FetchPolicy
+from catalogue.images import model_input_size
 from catalogue.keywords import Keywords
 from catalogue.media import MediaStore
+from catalogue.photos import Photo, Photos
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import StoredPoint, VectorStore
 from catalogue.versions import ModelVersion, Versions
-from embedding.encoder import Encoder, map_on_cores
+from embedding.encoder import Encoder
 
 log = logging.getLogger(__name__)
 PAGE = 64  # products read, decoded and encoded together
@@ -57,6 +59,8 @@ class Reindexer:
         self.settings, self.live, self.target = settings, live, target
         self.encoder, self.media, self.keywords = encoder, media, keywords
         self.failures: dict[str, str] = {}
+        self.photos = Photos(settings, media, Fetcher(FetchPolicy.of(settings)),
+                             model_input_size(encoder.preprocess))
 
     def run(self, versions: Versions, version: ModelVersion,
             on_page: Callable[[Progress], None] | None = None) -> Progress:
@@ -94,23 +98,19 @@ class Reindexer:
         return changed + len(gone)
 
     def encode(self, points: Sequence[StoredPoint], progress: Progress) -> list[StoredPoint]:
-        target = model_input_size(self.encoder.preprocess)
-
-        def photos(point: StoredPoint) -> list | str:
-            try:
-                return [decode_with(self.settings, self.media.get(ref["sha256"]), target,
-                                    background=True)
-                        for ref in point.payload.get("images") or
-                        [{"sha256": point.payload["image_sha256"]}]]
-            except (ImageError, KeyError) as exc:
-                return f"original unreadable: {exc}"
-
-        decoded = map_on_cores(photos, list(points), "reindex-decode")
-        ready = [(p, d) for p, d in zip(points, decoded, strict=True) if not isinstance(d, str)]
-        for p, d in zip(points, decoded, strict=True):
-            if isinstance(d, str):
-                self.failures[p.id] = d
+        """The products' stored originals decoded (as ingest decodes them) and encoded
+        with the new model; a product whose original can't be read is a failure."""
+        photos = [[Photo(sha256=ref["sha256"]) for ref in p.payload.get("images") or
+                   [{"sha256": p.payload["image_sha256"]}]] for p in points]
+        self.photos.decode([photo for each in photos for photo in each])
+        ready = []
+        for point, each in zip(points, photos, strict=True):
+            errors = [photo.error for photo in each if photo.error]
+            if errors:
+                self.failures[point.id] = f"original unreadable: {errors[0]}"
                 progress.failed += 1
+            else:
+                ready.append((point, [photo.image for photo in each if photo.image]))
         if not ready:
             return []
         vectors = self.encoder.encode_images([image for _, images in ready for image in images])

@@ -103,7 +103,7 @@ def run_pipeline(encoder, photos: list[bytes], batch_size: int, workdir: Path) -
 
     timer = StageTimer()
     # Fetching and decoding a batch's photos: one wall-clock span over its threads.
-    timer.wrap(ingest.photos, "_decode", "read + decode")
+    timer.wrap(ingest.photos, "decode", "read + decode")
     # `Encoder.preprocess` is a read-only property, and a call goes to the type's
     # __call__: the timer wraps that, for the length of this run.
     timer.wrap(type(encoder.preprocess), "__call__", "preprocess")
