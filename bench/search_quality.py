@@ -11,9 +11,10 @@ every query goes through `Search.ask` and `Search.search`, the calls the API's
 "a red dress", "a striped shirt"; sampled with a fixed seed) and the metrics (R@1, R@10,
 MRR) are bench/search_queries.py's. Configurations: keyword, semantic, and hybrid by
 reciprocal rank fusion at several keyword weights and values of k (the engine's
-constant, a class attribute of `Query`, set for the run) and by DBSF; and one
-experiment, hybrid kept to the keyword side's candidates. The fusion and k are set on
-the running `Search` between configurations, so the catalogue is imported once.
+constant, a class attribute of `Query`, set for the run) and by DBSF, words first (the
+products the words find ranked above the rest, VITRINE_HYBRID_WORDS_FIRST) or in one
+fused list; keyword and hybrid also without the spelling of unknown words. The settings
+are set on the running `Search` between configurations, so the catalogue is imported once.
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ import numpy as np
 
 from bench.common import markdown_table, run_record, text_table, write_results
 from bench.search_queries import KINDS, LIMIT, Case, build_cases, score
-from catalogue.search import store_filter
-from catalogue.store.base import Filter, Query
+from catalogue.store.base import Query
 
 log = logging.getLogger("bench.search_quality")
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,50 +44,46 @@ class Config:
     mode: str
     fusion: str = "rrf"
     keyword_weight: float | None = None
-    rrf_k: int = 60  # Query.RRF_K, the engine's k
-    gated: bool = False  # experiment: only products the keyword side found (if it found any)
+    rrf_k: int = 2  # Query.RRF_K, the engine's k
+    words_first: bool = True  # VITRINE_HYBRID_WORDS_FIRST
+    spelling: bool = True  # the keyword side also searches the spelling of unknown words
 
     @property
     def label(self) -> str:
-        if self.mode != "hybrid":
-            return self.mode
-        name = "hybrid dbsf" if self.fusion == "dbsf" else \
-            f"hybrid rrf k={self.rrf_k} w={self.keyword_weight}"
-        return name + (", keyword-gated" if self.gated else "")
+        name = self.mode
+        if self.mode == "hybrid":
+            name = "hybrid dbsf" if self.fusion == "dbsf" else \
+                f"hybrid rrf k={self.rrf_k} w={self.keyword_weight}"
+            name += "" if self.words_first else ", one list"
+        return name + ("" if self.spelling or self.mode == "semantic" else ", no spelling")
 
 
 def run_config(search, cases: list[Case], config: Config, base_settings,
                split_of: dict[str, str]) -> dict:
     """Every case under `config`. The fusion is a setting and k a constant of `Query`, so
     both are set for the run and put back after it."""
-    search.settings = base_settings.model_copy(update={"fusion": config.fusion})
+    search.settings = base_settings.model_copy(update={
+        "fusion": config.fusion, "hybrid_words_first": config.words_first})
     default_k, Query.RRF_K = Query.RRF_K, config.rrf_k
+    spelling = search.spelling
+    search.spelling = spelling if config.spelling else None
     per_kind: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     name_r1_by_split: dict[str, list[float]] = defaultdict(list)
     t0 = time.perf_counter()
     for case in cases:
         ask = search.ask(case.text, mode=config.mode, keyword_weight=config.keyword_weight)
-        page = search.search(ask, gate(search, case.text) if config.gated else None, LIMIT)
+        page = search.search(ask, None, LIMIT)
         s = score(case, [r.product_id for r in page.results])
         per_kind[case.kind].append(s)
         if case.kind == "name":
             name_r1_by_split[split_of.get(case.product or "", "?")].append(s[0])
     seconds = time.perf_counter() - t0
-    search.settings, Query.RRF_K = base_settings, default_k
+    search.settings, Query.RRF_K, search.spelling = base_settings, default_k, spelling
     out = {kind: {"n": len(v), "r1": float(np.mean([x[0] for x in v])),
                   "r10": float(np.mean([x[1] for x in v])),
                   "mrr": float(np.mean([x[2] for x in v]))} for kind, v in per_kind.items()}
     out["name"]["r1_by_split"] = {k: float(np.mean(v)) for k, v in name_r1_by_split.items()}
     return {"label": config.label, "seconds": seconds, "kinds": out}
-
-
-def gate(search, text: str) -> Filter | None:
-    """The products the keyword side finds for `text` (its candidates), as a filter; None
-    when it finds none. An experiment, not a mode: hybrid with its photo side kept to
-    products that share a word with the query."""
-    query = search.ask(text, mode="keyword").query
-    hits = search.store.search(query, store_filter(None), limit=search.settings.hybrid_candidates)
-    return Filter(any={"product_id": [h.payload["product_id"] for h in hits]}) if hits else None
 
 
 def typo_suggested(suggester, cases: list[Case]) -> float:
@@ -140,7 +136,7 @@ def verdicts(res: dict, hybrid_label: str) -> list[dict]:
 def best_hybrid(res: dict) -> str:
     """The settings-only hybrid meeting the target on most kinds, then the best mean MRR."""
     hybrids = [c["label"] for c in res["configs"]
-               if c["label"].startswith("hybrid") and "gated" not in c["label"]]
+               if c["label"].startswith("hybrid") and "no spelling" not in c["label"]]
 
     def merit(label: str) -> tuple[int, bool, float]:
         kinds = next(c for c in res["configs"] if c["label"] == label)["kinds"]
@@ -176,9 +172,9 @@ def report(res: dict) -> tuple[str, str]:
         "query counts every product with that name as relevant.",
         "Each cell: R@1 / R@10 / MRR. R@10: name and typo queries, a relevant product in "
         "the top 10; brand, colour and pattern queries, the relevant share of the top 10 "
-        "over min(10, relevant). MRR over the top 10. `keyword-gated` is an experiment, "
-        "not a setting: the hybrid query filtered to the products the keyword side finds "
-        "(its best candidates), when it finds any.",
+        "over min(10, relevant). MRR over the top 10. Hybrid is words first unless it says "
+        "`one list`; keyword and hybrid search the spelling of unknown words too unless "
+        "they say `no spelling`.",
         markdown_table(header, rows),
         "## Target: hybrid >= the better of keyword and semantic on every kind, name R@1 "
         ">= 0.9",
@@ -201,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, default=ROOT / "data/models/demo")
     p.add_argument("--queries", type=int, default=300, help="name (and typo) queries")
     p.add_argument("--weights", default="0.3,0.5,0.7", help="rrf keyword weights to sweep")
-    p.add_argument("--rrf-k", default="60,2", help="rrf k values to sweep (60: Vitrine's)")
+    p.add_argument("--rrf-k", default="2,60", help="rrf k values to sweep (2: Vitrine's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="40 name queries")
     p.add_argument("--out", default=None, help="results file stem under bench/results")
@@ -221,9 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         base = services.search.settings
         weights = sorted({float(w) for w in args.weights.split(",")} | {base.keyword_weight})
         ks = list(dict.fromkeys([Query.RRF_K, *(int(k) for k in args.rrf_k.split(","))]))
-        configs = [Config("keyword"), Config("semantic"),
+        configs = [Config("keyword"), Config("keyword", spelling=False), Config("semantic"),
                    *(Config("hybrid", "rrf", w, k) for k in ks for w in weights),
-                   Config("hybrid", "dbsf"), Config("hybrid", "dbsf", gated=True)]
+                   Config("hybrid", "rrf", base.keyword_weight, Query.RRF_K, False),
+                   Config("hybrid", "dbsf"), Config("hybrid", "dbsf", spelling=False),
+                   Config("hybrid", "dbsf", words_first=False)]
         results = []
         for config in configs:
             results.append(run_config(services.search, cases, config, base, split_of))
@@ -234,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         if services is not None:
             services.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    default = (f"hybrid rrf k={Query.RRF_K} w={base.keyword_weight}" if base.fusion == "rrf"
-               else "hybrid dbsf")
+    default = Config("hybrid", base.fusion, base.keyword_weight, Query.RRF_K,
+                     base.hybrid_words_first).label
     catalogue = args.catalogue.relative_to(ROOT) if args.catalogue.is_relative_to(ROOT) \
         else args.catalogue
     res = {**run_record("bench.search_quality", argv, load_before), "seed": args.seed,
@@ -245,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
            "typo_suggested": suggested}
     res["best"] = best_hybrid(res)
     res["targets"] = {label: verdicts(res, label) for label in dict.fromkeys(
-        [default, res["best"], *(c["label"] for c in results if "gated" in c["label"])])}
+        [default, res["best"], "hybrid dbsf, one list"])}
     res["wall_s"] = time.perf_counter() - started
     md, text = report(res)
     write_results("search_quality_quick" if args.quick and not args.out

@@ -2,11 +2,14 @@
 queries that arrive together.
 
 A shop's queries repeat ("red dress" all day): the cache (keyed by model and text, least
-recently used out) answers a repeated one without the text tower. Queries that miss at
-about the same moment share a batch: the first waits `window_s` for company, then one
-forward pass encodes every text queued by then, and each caller gets its row. Written
-here (a lock, a list and futures) because the batching has to live where the model is;
-no serving library fits inside this process.
+recently used out) answers a repeated one without the text tower. Queries that miss go to
+one encoding thread (started with the first miss). It waits `window_s` after the first of
+a quiet spell for company, then encodes everything queued (up to `max_batch`) in one
+forward pass; texts that arrive while a pass runs queue up and make the next pass as soon
+as the encoder frees, so under load a pass takes everything that came in during the one
+before (dynamic batching, as Triton and TorchServe do it). Written here (a condition
+variable, a list and futures) because the batching has to live where the model is; no
+serving library fits inside this process.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ class TextQueries:
         self.window_s, self.max_batch = window_s, max_batch
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
         self._queued: list[tuple[str, Future[np.ndarray]]] = []
+        self._thread: threading.Thread | None = None
         self.passes = 0  # forward passes made, for tests and benches
 
     def vector(self, text: str) -> np.ndarray:
@@ -39,9 +44,11 @@ class TextQueries:
                 return self._cache[key]
             future: Future[np.ndarray] = Future()
             self._queued.append((text, future))
-            leader = len(self._queued) == 1
-        if leader:
-            self._lead()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._encode_forever, daemon=True,
+                                                name="vitrine-text-queries")
+                self._thread.start()
+            self._ready.notify()
         vector = future.result()
         with self._lock:
             self._cache[key] = vector
@@ -49,25 +56,32 @@ class TextQueries:
                 self._cache.popitem(last=False)
         return vector
 
-    def _lead(self) -> None:
-        """Wait for company, then encode everything queued in one pass (or in passes of
-        `max_batch`), answering each caller."""
-        deadline = time.monotonic() + self.window_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self._queued) >= self.max_batch:
-                    break
-            time.sleep(self.window_s / 4)
+    def _encode_forever(self) -> None:
+        while True:
+            self._encode(self._next_batch())
+
+    def _next_batch(self) -> list[tuple[str, Future[np.ndarray]]]:
+        """What is queued, once there is some: after a quiet spell, what `window_s` more
+        brings; texts that queued during the last pass go at once."""
         with self._lock:
-            batch, self._queued = self._queued, []
-        for start in range(0, len(batch), self.max_batch):
-            part = batch[start:start + self.max_batch]
-            try:
-                vectors = self.encoder.encode_texts([text for text, _ in part])
-                self.passes += 1
-            except BaseException as exc:
-                for _, future in part:
-                    future.set_exception(exc)
-                continue
-            for (_, future), vector in zip(part, vectors, strict=True):
-                future.set_result(vector)
+            waited = bool(self._queued)  # these waited for the encoder already
+            while not self._queued:
+                self._ready.wait()
+            if not waited:
+                deadline = time.monotonic() + self.window_s
+                while len(self._queued) < self.max_batch and \
+                        (left := deadline - time.monotonic()) > 0:
+                    self._ready.wait(left)
+            batch, self._queued = self._queued[:self.max_batch], self._queued[self.max_batch:]
+            return batch
+
+    def _encode(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
+        try:
+            vectors = self.encoder.encode_texts([text for text, _ in batch])
+            self.passes += 1
+        except BaseException as exc:  # every caller hears it; the thread goes on
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for (_, future), vector in zip(batch, vectors, strict=True):
+            future.set_result(vector)

@@ -12,7 +12,7 @@ diverse results (MMR) page by offset.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +35,7 @@ FACET_WINDOW = 1000
 SORT_WINDOW = 1000
 MODES = ("hybrid", "semantic", "keyword")
 PIN_SCORE = 1000.0  # above any fused or cosine score: exact identifiers come first
+WORDS_SCORE = 100.0  # added to the fused score of hybrid hits the words found (words first)
 IDENTIFIER = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9._:/-]{2,}$")  # has a digit, >= 3
 
 
@@ -45,6 +46,8 @@ class Ask:
     query: Query
     text: str | None = None
     mode: str = "semantic"
+    words: str | None = None
+    """What the keyword side searched: the text, and the spelling of its unknown words."""
 
 
 def store_filter(filters: Filter | None, role: Role = Role.shopper,
@@ -63,10 +66,13 @@ def store_filter(filters: Filter | None, role: Role = Role.shopper,
 class Search:
     def __init__(self, encoder: Encoder, store: VectorStore, products: ProductRepository,
                  schema: CatalogueSchema = DEFAULT_SCHEMA, foreground: Foreground | None = None,
-                 settings: CatalogueSettings | None = None):
+                 settings: CatalogueSettings | None = None,
+                 spelling: Callable[[str], list[str]] | None = None):
         """`foreground`: told while a query is encoded and searched, so background ingest
-        in this process waits (catalogue.foreground)."""
+        in this process waits (catalogue.foreground). `spelling`: known words for a query's
+        misspelt ones (Suggester.corrections), searched beside them by the keyword side."""
         self.encoder, self.store, self.products, self.schema = encoder, store, products, schema
+        self.spelling = spelling
         self.foreground = foreground or Foreground()
         self.settings = settings or CatalogueSettings()
         self.keywords = products.keywords
@@ -88,11 +94,16 @@ class Search:
         with self.foreground.serving():  # in keyword mode, for the relevance cutoff only
             dense = self.query_vector(text, image, product_id, alpha, negative,
                                       negative_weight)
-        sparse = self.keywords.query(text) if text and mode != "semantic" else None
+        words = self.spelled(text) if text and mode != "semantic" else None
+        sparse = self.keywords.query(words) if words else None
         weight = self.settings.keyword_weight if keyword_weight is None else keyword_weight
         return Ask(Query(dense, sparse, self.settings.fusion, weight,
                          self.settings.hybrid_candidates, diversity,
-                         words_only=mode == "keyword"), text, mode)
+                         words_only=mode == "keyword"), text, mode, words)
+
+    def spelled(self, text: str) -> str:
+        """`text` and the known spelling of its unknown words ("floarl dress floral")."""
+        return " ".join([text, *(self.spelling(text) if self.spelling else [])])
 
     def like(self, positive_ids: Sequence[str], negative_ids: Sequence[str] = ()) -> Ask:
         """More like these products, less like those: each is the one vector of all its
@@ -146,7 +157,8 @@ class Search:
                 raise InvalidFilter("relevance needs a query: give q, an image or a product, "
                                     "or another sort order")
             pins = self.pinned(ask, f)
-            hits = self.relevant(ask, f, pins, limit + 1, offset, min_score, after)
+            head = pins + self.worded(ask, f, pins, min_score)
+            hits = self.relevant(ask, f, head, limit + 1, offset, min_score, after)
         elif ask is None:
             hits = self.store.order(order[0], order[1], f, limit + 1, offset, after)
         else:
@@ -183,25 +195,49 @@ class Search:
             hit.score, hit.position = PIN_SCORE - i, i
         return pins
 
-    def relevant(self, ask: Ask, f: Filter, pins: list[Hit], limit: int, offset: int,
-                 min_score: float | None, after: After | None) -> list[Hit]:
-        """Pinned products first, then the engine's hits without them; positions count
-        both, so offsets and cursors move through one list."""
-        n = len(pins)
+    def worded(self, ask: Ask, f: Filter, pins: list[Hit], min_score: float | None
+               ) -> list[Hit]:
+        """Hybrid mode, words first (VITRINE_HYBRID_WORDS_FIRST): the products the keyword
+        side finds (its best `candidates`), in the fused order, rank above the products
+        only the photos find, which follow. A brand or a name then never loses its
+        products' places to look-alikes; photos still order the products the words find
+        and still find the rest."""
+        query = ask.query
+        if (ask.mode != "hybrid" or query.sparse is None or query.dense is None
+                or query.diversity or not self.settings.hybrid_words_first):
+            return []
         rest = f.both(Filter(exclude_ids=[p.id for p in pins]))
-        if after is not None and after.score >= PIN_SCORE:  # a page that ended among pins
+        found = self.store.search(Query(sparse=query.sparse), rest, limit=query.candidates)
+        if not found:
+            return []
+        these = rest.both(Filter(any={"product_id": [h.payload["product_id"] for h in found]}))
+        hits = self.store.search(query, these, limit=len(found), score_threshold=min_score)
+        for i, hit in enumerate(hits):
+            hit.score, hit.position = WORDS_SCORE + hit.score, len(pins) + i
+        return hits
+
+    def relevant(self, ask: Ask, f: Filter, head: list[Hit], limit: int, offset: int,
+                 min_score: float | None, after: After | None) -> list[Hit]:
+        """The `head` (pinned products, then those the words found) first, then the
+        engine's hits without them; positions count both, so offsets and cursors move
+        through one list."""
+        n = len(head)
+        rest = f.both(Filter(exclude_ids=[h.id for h in head]))
+        ended_in_head = after is not None and after.position < n and \
+            head[after.position].id == after.id
+        if after is not None and ended_in_head:  # a page that ended in the head
             offset, after = after.position + 1, None
         if after is not None:
             shifted = After(after.score, after.id, max(0, after.position - n))
             hits = self.store.search(ask.query, rest, limit, 0, min_score, after=shifted)
-            head: list[Hit] = []
+            first: list[Hit] = []
         else:
-            head = pins[offset:offset + limit]
-            hits = self.store.search(ask.query, rest, limit - len(head), max(0, offset - n),
+            first = head[offset:offset + limit]
+            hits = self.store.search(ask.query, rest, limit - len(first), max(0, offset - n),
                                      min_score)
         for hit in hits:
             hit.position = (hit.position or 0) + n
-        return head + hits
+        return first + hits
 
     def sorted_by_value(self, ask: Ask, f: Filter, order: tuple[str, bool], limit: int,
                         offset: int, min_score: float | None, after: After | None
@@ -231,8 +267,8 @@ class Search:
         vector = ask.query.dense if ask else None
         results = []
         keyword = self.keyword_scores(ask, page) if explained else {}
-        terms = ({w: self.keywords.query(w).indices for w in words_of(ask.text)}
-                 if explained and ask and ask.text else {})
+        terms = ({w: self.keywords.query(w).indices for w in words_of(ask.words)}
+                 if explained and ask and ask.words else {})
         for hit in page:
             point = points.get(hit.id)
             rows = point.vector if point else None
@@ -248,7 +284,8 @@ class Search:
         if not page or ask is None or not ask.text:
             return {}
         these = Filter(any={"product_id": [h.payload["product_id"] for h in page]})
-        hits = self.store.search(Query(sparse=self.keywords.query(ask.text)), these, len(page))
+        hits = self.store.search(Query(sparse=self.keywords.query(ask.words or ask.text)),
+                                 these, len(page))
         return {h.id: h.score for h in hits}
 
     def facets(self, filters: Filter | None = None, ask: Ask | None = None,

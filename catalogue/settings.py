@@ -28,6 +28,9 @@ class CatalogueSettings(BaseSettings):
     best on the demo catalogue: bench/search_quality.py) or reciprocal rank."""
     keyword_weight: float = Field(0.5, ge=0, le=1)
     """The keyword side's weight in reciprocal rank fusion (the photo side has the rest)."""
+    hybrid_words_first: bool = True
+    """Hybrid mode ranks the products the words find above those only the photos find
+    (measured on the demo catalogue: bench/search_quality.py); false: one fused list."""
     hybrid_candidates: int = Field(200, ge=10, le=10_000)
     """Hits each side of a fused search contributes."""
     query_cache_size: int = Field(10_000, ge=0)

@@ -6,7 +6,9 @@ characters split words: "T-Shirt" is "t" "shirt"). An entry matches when each qu
 matches one of its words, the last as a prefix (unless the query ends in a space), the
 others whole; a query word of 5+ letters may be one edit (insert, delete, substitute, swap
 neighbours) away. Ranking: exact before typo matches, brands and categories before titles,
-more products, shorter text, alphabetical; one suggestion per folded text.
+more products, shorter text, alphabetical; one suggestion per folded text. The same
+index spells for keyword search (`corrections`): a word of 5+ letters that no entry holds
+gains the known word one edit away that the most entries hold.
 
 Index. Entries are numbered in that static order; each distinct word keeps the numbers of
 the entries holding it, in one flat array ordered like the sorted word list, so all words
@@ -161,6 +163,19 @@ class _Index:
             mask[self.postings[self.offsets[lo]:self.offsets[hi]]] = True
         return mask
 
+    def correct(self, word: str) -> str | None:
+        """The word one edit from `word` (5+ letters, a word no entry holds) that the most
+        entries hold; None when `word` is known, short, or near none."""
+        if len(word) < TYPO_MIN_LETTERS or word in self.position:
+            return None
+        near = {v for v in self._one_edit(word, prefix=False) if v in self.position}
+
+        def holders(w: str) -> int:
+            i = self.position[w]
+            return int(self.offsets[i + 1] - self.offsets[i])
+
+        return min(near, key=lambda w: (-holders(w), w), default=None)
+
     def match(self, q: str, limit: int) -> list[Suggestion]:
         typed = words(q)
         if not typed or limit <= 0 or not self.entries:
@@ -202,6 +217,12 @@ class Suggester:
     def suggest(self, q: str, limit: int = 10) -> list[Suggestion]:
         """Up to `limit` completions of `q`, best first."""
         return self._current().match(q, limit)
+
+    def corrections(self, q: str) -> list[str]:
+        """Spelling for the keyword side: for each word of `q` that no title, brand or
+        category holds, the known word one edit away (if any), as in suggestions."""
+        index = self._current()
+        return [c for w in words(q) if (c := index.correct(w)) is not None]
 
     def refresh(self) -> None:
         """Rebuild the index from the store now."""

@@ -147,3 +147,41 @@ def test_suggest_completes_with_a_typo(shop):
     assert ("Denim jacket", "title") in texts("denim jac")
     assert texts("denim jak") == []  # no typo allowed in a word under five letters
     assert texts("zzz") == []
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword"])
+def test_a_misspelt_word_finds_its_product(shop, mode):
+    results = search(shop, q="leathr", mode=mode, explain="true")
+    assert results[0]["product_id"] == "p2"
+    assert "leather" in results[0]["explain"]["terms"]  # searched as spelt in the catalogue
+
+
+def test_hybrid_ranks_what_the_words_find_above_look_alikes(shop):
+    """p3's own photo, but "Zara": the photo side's best is p3, which lacks the word."""
+    search_ = shop.app.state.services.search
+
+    def ranked(words_first: bool) -> list[str]:
+        search_.settings = search_.settings.model_copy(update={
+            "fusion": "rrf", "hybrid_words_first": words_first})
+        response = shop.post("/v1/search", files={"image": ("q.png", image_bytes(seed=3),
+                                                            "image/png")},
+                             data={"q": "Zara", "alpha": "1", "keyword_weight": "0.2",
+                                   "limit": "8"})
+        return [r["product_id"] for r in response.json()["results"]]
+
+    assert ranked(words_first=False)[0] == "p3"  # one fused list: the photo side's pick
+    ids = ranked(words_first=True)
+    assert sorted(ids[:2]) == ["p0", "p5"] and ids[2] == "p3" and len(ids) == 8
+    ids = [r["product_id"] for r in search(shop, q="Zara", mode="hybrid", limit=8)]
+    assert sorted(ids[:2]) == ["p0", "p5"] and len(ids) == 8
+    # Pages by cursor walk the same list across the words' part and the rest.
+    walked, cursor = [], None
+    while True:
+        params = {"q": "Zara", "mode": "hybrid", "limit": 3, **({"cursor": cursor} if cursor
+                                                                 else {})}
+        page = shop.get("/v1/search", params=params).json()
+        walked += [r["product_id"] for r in page["results"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert walked == ids
+

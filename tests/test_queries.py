@@ -3,6 +3,7 @@
 import threading
 
 import numpy as np
+import pytest
 
 from catalogue.queries import TextQueries
 
@@ -51,3 +52,52 @@ def test_queries_arriving_together_share_one_pass(tiny_encoder):
     assert sorted(t for call in encoder.calls for t in call) == sorted(texts)
     for text in texts:  # each caller got its own row
         assert np.allclose(results[text], tiny_encoder.encode_texts([text])[0], atol=1e-5)
+
+
+class GatedEncoder(CountingEncoder):
+    """Its first pass waits for `release`: what arrives meanwhile queues for the next."""
+
+    def __init__(self, real):
+        super().__init__(real)
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def encode_texts(self, texts):
+        if not self.calls:
+            self.started.set()
+            self.release.wait(5)
+        return super().encode_texts(texts)
+
+
+def test_texts_arriving_during_a_pass_share_the_next_one(tiny_encoder):
+    encoder = GatedEncoder(tiny_encoder)
+    queries = TextQueries(encoder, window_s=0)
+    first = threading.Thread(target=queries.vector, args=("first",))
+    first.start()
+    assert encoder.started.wait(5)
+    later = [threading.Thread(target=queries.vector, args=(f"later {i}",)) for i in range(5)]
+    for t in later:
+        t.start()
+    while len(queries._queued) < 5:  # all five wait behind the busy encoder
+        threading.Event().wait(0.01)
+    encoder.release.set()
+    for t in [first, *later]:
+        t.join(5)
+    assert encoder.calls[0] == ["first"]
+    assert sorted(encoder.calls[1]) == [f"later {i}" for i in range(5)]
+    assert len(encoder.calls) == 2 and queries.passes == 2
+
+
+class FailingOnce(CountingEncoder):
+    def encode_texts(self, texts):
+        if not self.calls:
+            self.calls.append(list(texts))
+            raise RuntimeError("the text tower fell over")
+        return super().encode_texts(texts)
+
+
+def test_a_failed_pass_reaches_its_callers_and_the_next_query_works(tiny_encoder):
+    queries = TextQueries(FailingOnce(tiny_encoder), window_s=0)
+    with pytest.raises(RuntimeError, match="fell over"):
+        queries.vector("red dress")
+    assert np.allclose(queries.vector("red dress"),
+                       tiny_encoder.encode_texts(["red dress"])[0], atol=1e-6)

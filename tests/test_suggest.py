@@ -143,3 +143,10 @@ def test_the_index_follows_the_catalogue(tmp_path):
         assert texts(suggester.suggest("wool")) == ["Wool Coat", "Wool Scarf"]
     finally:
         store.close()
+
+
+def test_corrections_spell_unknown_long_words_only(suggester):
+    assert suggester.corrections("red lether jaket") == ["leather", "jacket"]
+    assert suggester.corrections("Red Dress") == []  # known words
+    assert suggester.corrections("jeen drss") == []  # under five letters
+    assert suggester.corrections("jackxxt") == []  # two edits

@@ -169,11 +169,13 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
                     foreground=foreground if profile == "local" else None, keywords=keywords)
     products = ProductRepository(store, keywords)
     dispatch = choose_dispatch(profile, ingest, settings)
+    suggester = Suggester(store, settings.suggest_refresh_seconds)
     return Services(settings=settings, encoder=encoder, store=store, media=media, jobs=jobs,
                     products=products,
-                    search=Search(encoder, store, products, schema, foreground, settings),
+                    search=Search(encoder, store, products, schema, foreground, settings,
+                                  spelling=suggester.corrections),
                     moderation=moderation, tagger=tagger, ingest=ingest, dispatch=dispatch,
-                    suggester=Suggester(store, settings.suggest_refresh_seconds),
+                    suggester=suggester,
                     data_lock=lock)
 
 
