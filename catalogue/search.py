@@ -12,7 +12,7 @@ diverse results (MMR) page by offset.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,7 @@ from PIL import Image
 from catalogue.attributes import DEFAULT_SCHEMA, VARIANTS, CatalogueSchema, InvalidFilter
 from catalogue.cursor import decode_cursor, encode_cursor
 from catalogue.foreground import Foreground
+from catalogue.page_cache import PageCache
 from catalogue.products import ProductRepository, visibility_filter
 from catalogue.queries import TextQueries
 from catalogue.results import explain, show, words_of
@@ -48,6 +49,8 @@ class Ask:
     mode: str = "semantic"
     words: str | None = None
     """What the keyword side searched: the text, and the spelling of its unknown words."""
+    key: Hashable | None = None
+    """Everything that decided `query`, where that is not a photo (the page cache's key)."""
 
 
 def store_filter(filters: Filter | None, role: Role = Role.shopper,
@@ -78,6 +81,7 @@ class Search:
         self.keywords = products.keywords
         self.texts = TextQueries(encoder, self.settings.query_cache_size,
                                  self.settings.query_batch_window_ms / 1000)
+        self.pages = PageCache(self.settings.page_cache_size)
 
     # -- what is asked ---------------------------------------------------------------
     def ask(self, text: str | None = None, image: Image.Image | None = None,
@@ -97,9 +101,13 @@ class Search:
         words = self.spelled(text) if text and mode != "semantic" else None
         sparse = self.keywords.query(words) if words else None
         weight = self.settings.keyword_weight if keyword_weight is None else keyword_weight
-        return Ask(Query(dense, sparse, self.settings.fusion, weight,
-                         self.settings.hybrid_candidates, diversity,
-                         words_only=mode == "keyword"), text, mode, words)
+        query = Query(dense, sparse, self.settings.fusion, weight,
+                      self.settings.hybrid_candidates, diversity, words_only=mode == "keyword",
+                      words_first=self.settings.hybrid_words_first)
+        key = None if image is not None else (
+            text, product_id, alpha, negative, negative_weight, mode, words, query.fusion,
+            weight, query.candidates, diversity, query.words_first, Query.RRF_K)
+        return Ask(query, text, mode, words, key)
 
     def spelled(self, text: str) -> str:
         """`text` and the known spelling of its unknown words ("floarl dress floral")."""
@@ -139,9 +147,17 @@ class Search:
         says its offset and both ways to the next one."""
         if isinstance(ask, np.ndarray):
             ask = Ask(Query(dense=ask))
+        key = None if ask is not None and ask.key is None else (
+            ask and ask.key, repr(filters), limit, offset, min_score, tuple(exclude_ids),
+            cursor, sort, explained)
+        version = self.store.version()
+        if (page := self.pages.get(key, version)) is not None:
+            return page
         with self.foreground.serving():
-            return self._search(ask, filters, limit, offset, min_score, exclude_ids, cursor,
+            page = self._search(ask, filters, limit, offset, min_score, exclude_ids, cursor,
                                 sort, explained)
+        self.pages.put(key, version, page)
+        return page
 
     def _search(self, ask: Ask | None, filters: Filter | None, limit: int, offset: int,
                 min_score: float | None, exclude_ids: Sequence[str], cursor: str | None,
@@ -204,7 +220,7 @@ class Search:
         and still find the rest."""
         query = ask.query
         if (ask.mode != "hybrid" or query.sparse is None or query.dense is None
-                or query.diversity or not self.settings.hybrid_words_first):
+                or query.diversity or not query.words_first):
             return []
         rest = f.both(Filter(exclude_ids=[p.id for p in pins]))
         found = self.store.search(Query(sparse=query.sparse), rest, limit=query.candidates)

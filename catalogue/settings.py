@@ -35,6 +35,9 @@ class CatalogueSettings(BaseSettings):
     """Hits each side of a fused search contributes."""
     query_cache_size: int = Field(10_000, ge=0)
     """Query texts whose vectors are kept (least recently used out)."""
+    page_cache_size: int = Field(1000, ge=0)
+    """Result pages of repeated queries kept while the catalogue is unchanged (embedded
+    store only; 0: none)."""
     query_batch_window_ms: float = Field(2.0, ge=0, le=100)
     """How long a query text waits for others to share one text-tower pass."""
     suggest_refresh_seconds: float = Field(60.0, ge=0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -330,6 +330,11 @@ class VectorStore(ABC):
     def publish(self, name: str) -> None:  # noqa: B027 - a no-op where names mean nothing
         """Let `name` stand for this store, for outside tools (a Qdrant server's alias on
         the live version's collection); nothing by default."""
+
+    def version(self) -> Hashable | None:
+        """Moves whenever what a search answers may change, where this process sees every
+        write (the embedded store); None where others write too (a server)."""
+        return None
 
     def close(self) -> None:  # noqa: B027
         """Release files and connections."""

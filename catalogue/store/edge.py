@@ -91,6 +91,7 @@ class EdgeStore(VectorStore):
         # Unindexed points the last optimize left (the engine judged them too few to
         # index); only points beyond these count towards the next one.
         self._left_unindexed = 0
+        self._writes = 0  # with the generation, the store's version (page caches)
         self._generation = self._current_generation()
         self._remove_stale_generations()
         self.indexes = dict(SYSTEM_INDEXES) | dict(indexes)
@@ -180,6 +181,7 @@ class EdgeStore(VectorStore):
     def _apply(self, op: qe.UpdateOperation) -> None:
         with self._lock:
             self._shard.update(op)
+            self._writes += 1
             if self._pending is not None:
                 self._pending.append(op)
 
@@ -326,6 +328,9 @@ class EdgeStore(VectorStore):
     def wait_for_optimizer(self, timeout: float | None = None) -> None:
         if self._optimizer:
             self._optimizer.join(timeout)
+
+    def version(self) -> tuple[int, int]:
+        return self._generation, self._writes
 
     def close(self) -> None:
         self.wait_for_optimizer()

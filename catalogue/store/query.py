@@ -42,6 +42,9 @@ class Query:
     negatives: list[np.ndarray] = field(default_factory=list)
     words_only: bool = False
     """Score by the words alone; `dense` then serves only the relevance cutoff."""
+    words_first: bool = False
+    """Fused: the products the words find rank above those only the photos find (the
+    domain runs it as a head of its own: catalogue.search)."""
 
     RRF_K = 2  # Qdrant's: at the paper's 60 a side's weight hardly moves its ranks' scores
 
