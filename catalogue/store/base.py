@@ -240,6 +240,8 @@ class VectorStore(ABC):
         `after`, strictly after that hit (`offset` is then ignored); each with its
         `position` in that order. A diverse query (MMR) keeps the engine's order and pages
         by offset only."""
+        if limit <= 0:  # nothing to find (a window of none would widen to the end)
+            return []
         query = query if isinstance(query, Query) else Query(dense=query)
         if query.diversity:
             if after is not None:
