@@ -7,13 +7,17 @@
   uint8 tensor; each batch gets a cheap augmentation in torch (crop, flip and a
   little brightness and contrast, never hue: colour is a label here);
 * a batch's positives are every caption/product pair the caption truly
-  describes, not just the diagonal.
+  describes, not just the diagonal;
+* what is trained on is a `TrainingSet`: rows in the styles.csv layout and where
+  each row's photo comes from (images/<id>.jpg beside a styles.csv, or the live
+  catalogue's stored originals: training.live).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +28,46 @@ from tqdm import tqdm
 
 from catalogue.captions import Caption, visible_attributes
 from embedding.encoder import Preprocessing
+
+# ---------------------------------------------------------------- what is trained on
+
+ImageSource = Callable[[dict, Preprocessing], Image.Image]
+"""A row's photo, opened for a model with this preprocessing (which says how large it
+must be to lose nothing)."""
+
+
+@dataclass
+class TrainingSet:
+    """Products to train on, as styles.csv rows (the captions are made from those
+    columns, catalogue.captions), and where their photos come from."""
+
+    rows: list[dict]
+    open_image: ImageSource
+    source: str
+    """What training.json and split.json record as the catalogue."""
+    left_out: dict[str, int] = field(default_factory=dict)
+    """Why products of the source are not in `rows`, and how many each."""
+
+    @classmethod
+    def from_csv(cls, csv_path: Path) -> TrainingSet:
+        """A styles.csv, its photos in images/<id>.jpg beside it."""
+        from catalogue.styles import read_styles
+
+        csv_path = Path(csv_path)
+        if not csv_path.is_file():
+            raise FileNotFoundError(f"no catalogue at {csv_path} (a styles.csv)")
+        image_dir = csv_path.parent / "images"
+
+        def open_image(row: dict, prep: Preprocessing) -> Image.Image:
+            return Image.open(image_dir / f"{row['id']}.jpg")
+
+        return cls(read_styles(csv_path), open_image, str(csv_path))
+
+    @property
+    def products(self) -> list[dict]:
+        """The rows that are products (not moderation examples): what is split and trained."""
+        return [r for r in self.rows if not r.get("moderation")]
+
 
 # ---------------------------------------------------------------- split
 
@@ -50,6 +94,18 @@ def split_products(rows: list[dict], val_fraction: float, seed: int) -> Split:
     return Split(train, val, excluded)
 
 
+def keep_held_out(base: Split, rows: list[dict], val_fraction: float, seed: int) -> Split:
+    """A fine-tune's split: the base model's held-out products that are still there stay
+    held out (it must not train on what its base is judged on), its training products
+    train, and products the base never saw (a live catalogue grows) are split afresh."""
+    products = {r["id"] for r in rows if not r.get("moderation")}
+    seen = set(base.train) | set(base.validation)
+    fresh = split_products([r for r in rows if r["id"] not in seen], val_fraction, seed)
+    return Split(sorted((set(base.train) & products) | set(fresh.train), key=_id_key),
+                 sorted((set(base.validation) & products) | set(fresh.validation), key=_id_key),
+                 fresh.excluded)
+
+
 def _id_key(product_id: str):
     return (0, int(product_id), "") if product_id.isdigit() else (1, 0, product_id)
 
@@ -62,12 +118,12 @@ def read_split(path: Path) -> Split:
 # ---------------------------------------------------------------- images
 
 
-def load_image_cache(rows: list[dict], image_dir: Path, prep: Preprocessing,
+def load_image_cache(rows: list[dict], open_image: ImageSource, prep: Preprocessing,
                      progress: bool = False) -> torch.Tensor:
     """(n, 3, H, W) uint8: every image resized and cropped once, as the Encoder does."""
     arrays = []
     for row in tqdm(rows, desc="images", unit="img", disable=not progress, leave=False):
-        with Image.open(Path(image_dir) / f"{row['id']}.jpg") as image:
+        with open_image(row, prep) as image:
             arrays.append(prep.to_array(image))
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 

@@ -1,8 +1,9 @@
 """Contrastive training of CLIP-family models on a product catalogue.
 
-`train(None, csv, out)` builds a model from scratch (embedding.architecture.Architecture) and
-`train("path/or/hub-id", csv, out)` fine-tunes any loadable CLIP or SigLIP
-checkpoint. Either way:
+`train(None, data, out)` builds a model from scratch (embedding.architecture.Architecture) and
+`train("path/or/hub-id", data, out)` fine-tunes any loadable CLIP or SigLIP
+checkpoint, where `data` is a styles.csv or a training.data.TrainingSet (the live
+catalogue's: training.live). Either way:
 
 * products are split by product (training.data); the held-out ids go to
   out/split.json so evaluation uses the same split (a fine-tune reuses its base
@@ -33,7 +34,15 @@ from embedding.architecture import Architecture, build_model, save_model, train_
 from embedding.encoder import Preprocessing
 from embedding.losses import ContrastiveHead
 from training.config import DEMO_RECIPE, Freeze, TrainConfig, TrainResult
-from training.data import Augment, Batcher, load_image_cache, read_split, split_products
+from training.data import (
+    Augment,
+    Batcher,
+    TrainingSet,
+    keep_held_out,
+    load_image_cache,
+    read_split,
+    split_products,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +127,10 @@ def to_device(batch: tuple, device: torch.device) -> tuple:
 # ---------------------------------------------------------------- training
 
 
-def train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
+def train(model_dir: str | Path | None, data: Path | TrainingSet, out_dir: Path,
           config: TrainConfig | None = None, arch: Architecture | None = None) -> TrainResult:
-    """Train contrastively on the catalogue and save a loadable model to `out_dir`.
+    """Train contrastively on the catalogue (a styles.csv, or a TrainingSet) and save a
+    loadable model to `out_dir`.
 
     `model_dir` None builds `arch` (default Architecture()) from scratch, with a
     tokenizer trained on the training products' captions and descriptions in
@@ -132,15 +142,15 @@ def train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        return _train(model_dir, Path(catalogue_csv), Path(out_dir), config, arch)
+        if not isinstance(data, TrainingSet):
+            data = TrainingSet.from_csv(Path(data))
+        return _train(model_dir, data, Path(out_dir), config, arch)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
+def _train(model_dir: str | Path | None, data: TrainingSet, out_dir: Path,
            config: TrainConfig, arch: Architecture | None) -> TrainResult:
-    from catalogue.styles import read_styles
-
     started, cpu_started = time.perf_counter(), time.process_time()
     deadline = started + 60.0 * config.max_minutes if config.max_minutes else None
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,22 +158,20 @@ def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
     rng = random.Random(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
 
-    rows = read_styles(catalogue_csv)
+    rows = data.rows
     by_id = {r["id"]: r for r in rows}
     base_split = Path(model_dir) / "split.json" if model_dir else None
-    if base_split is not None and base_split.exists() and \
-            set(read_split(base_split).validation) <= by_id.keys():
-        # The base model's held-out products must stay held out in the fine-tune.
-        split = read_split(base_split)
-        log.info("reusing the split of %s (%d held out)", model_dir, len(split.validation))
+    if base_split is not None and base_split.exists():
+        split = keep_held_out(read_split(base_split), rows, config.val_fraction, config.seed)
+        log.info("keeping the split of %s (%d held out)", model_dir, len(split.validation))
     else:
         split = split_products(rows, config.val_fraction, config.seed)
     (out_dir / "split.json").write_text(json.dumps(split.to_json(
-        catalogue=str(catalogue_csv), seed=config.seed, val_fraction=config.val_fraction)))
+        catalogue=data.source, seed=config.seed, val_fraction=config.val_fraction)))
     train_rows = [by_id[i] for i in split.train]
     val_rows = [by_id[i] for i in split.validation]
     if len(train_rows) < 2:
-        raise ValueError(f"{catalogue_csv} has {len(train_rows)} training products; need 2+")
+        raise ValueError(f"{data.source} has {len(train_rows)} training products; need 2+")
 
     if model_dir is None:
         arch = arch or Architecture()
@@ -175,9 +183,8 @@ def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
         arch = None  # a checkpoint has its own: `arch` shapes a model built from scratch only
     prep = Preprocessing.from_processor(processor)
 
-    image_dir = catalogue_csv.parent / "images"
-    train_images = load_image_cache(train_rows, image_dir, prep, config.progress)
-    val_images = load_image_cache(val_rows, image_dir, prep, config.progress) \
+    train_images = load_image_cache(train_rows, data.open_image, prep, config.progress)
+    val_images = load_image_cache(val_rows, data.open_image, prep, config.progress) \
         if val_rows else None
     batcher = Batcher(model, tokenizer, train_rows, train_images,
                        Augment(prep, config.augment))
@@ -266,7 +273,8 @@ def _train(model_dir: str | Path | None, catalogue_csv: Path, out_dir: Path,
     record.update(config=config.model_dump(mode="json"),
                   base_model=str(model_dir) if model_dir else None,
                   arch=asdict(arch) if arch is not None else None,
-                  catalogue=str(catalogue_csv), torch_threads=torch.get_num_threads(),
+                  catalogue=data.source, left_out=data.left_out,
+                  torch_threads=torch.get_num_threads(),
                   parameters=sum(p.numel() for p in model.parameters()),
                   trainable_parameters=sum(p.numel() for _, p in named))
     (out_dir / "training.json").write_text(json.dumps(record, indent=2))

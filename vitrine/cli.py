@@ -1,4 +1,4 @@
-"""The `vitrine` command: serve, demo, import, train, evaluate."""
+"""The `vitrine` command: serve, demo, import, train, fine-tune, evaluate, promote."""
 
 from __future__ import annotations
 
@@ -158,30 +158,16 @@ def cmd_import(args) -> int:
     return 0
 
 
-def train_config(args):
-    from training.config import TrainConfig
-
-    fields = {k: v for k, v in {
-        "loss": args.loss, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "freeze": args.freeze, "max_minutes": args.max_minutes,
-        "languages": tuple(args.languages) if args.languages else None,
-        "bf16": args.bf16 or None}.items() if v is not None}
-    from embedding.settings import EmbeddingSettings
-
-    return TrainConfig(**fields, device=EmbeddingSettings().device)
-
-
 def cmd_train(args) -> int:
-    from training.config import DEMO_RECIPE
-    from training.loop import train
+    from vitrine import train
 
-    base = getattr(args, "model", None)
-    result = train(base, Path(args.catalogue), Path(args.out), train_config(args),
-                   None if base else DEMO_RECIPE.arch)
-    print(f"model saved to {args.out}; set VITRINE_MODEL={args.out} to serve it")
-    print(json.dumps({k: v for k, v in vars(result).items() if not isinstance(v, list)},
-                     default=str, indent=2))
-    return 0
+    return train.train_command(args)
+
+
+def cmd_finetune(args) -> int:
+    from vitrine import train
+
+    return train.finetune_command(args)
 
 
 def cmd_eval(args) -> int:
@@ -229,7 +215,6 @@ def cmd_models(args) -> int:
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalogue", required=True, help="styles.csv of the catalogue")
     p.add_argument("--out", required=True, help="folder to save the model in (HF format)")
     p.add_argument("--loss", choices=["infonce", "sigmoid"])
     p.add_argument("--epochs", type=int)
@@ -237,7 +222,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--freeze", choices=["none", "vision", "text", "towers"])
     p.add_argument("--languages", nargs="+", choices=["en", "de"])
-    p.add_argument("--max-minutes", type=float)
+    p.add_argument("--max-minutes", type=float,
+                   help="time budget (default: VITRINE_TRAIN_MINUTES)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
 
 
@@ -268,14 +254,19 @@ def parser() -> argparse.ArgumentParser:
                    help="remove products the catalogue no longer lists (feed sync)")
     s.set_defaults(func=cmd_import)
 
-    s = sub.add_parser("train", help="train a CLIP model from scratch on a catalogue")
+    s = sub.add_parser("train", help="train a CLIP model from scratch on a catalogue (the "
+                       "recipe chosen from its size and VITRINE_TRAIN_MINUTES; flags override)")
+    s.add_argument("--catalogue", required=True, help="styles.csv of the catalogue")
     add_train_options(s)
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("finetune", help="fine-tune a loadable CLIP/SigLIP on a catalogue")
-    s.add_argument("--model", required=True, help="hub id or folder to start from")
+    s = sub.add_parser("finetune", help="fine-tune the live model on the live catalogue's "
+                       "products and photos (or --model, --catalogue)")
+    s.add_argument("--model", help="hub id or folder to start from (default: the live "
+                   "version's model, else VITRINE_MODEL)")
+    s.add_argument("--catalogue", help="styles.csv to train on instead of the live catalogue")
     add_train_options(s)
-    s.set_defaults(func=cmd_train)
+    s.set_defaults(func=cmd_finetune)
 
     s = sub.add_parser("eval", help="retrieval and zero-shot metrics on the held-out split")
     s.add_argument("--model", required=True)
