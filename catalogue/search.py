@@ -48,7 +48,7 @@ class Ask:
     text: str | None = None
     mode: str = "semantic"
     words: str | None = None
-    """What the keyword side searched: the text, and the spelling of its unknown words."""
+    """What the keyword side searched: the text, and its spelling where that differs."""
     key: Hashable | None = None
     """Everything that decided `query`, where that is not a photo (the page cache's key)."""
 
@@ -70,10 +70,11 @@ class Search:
     def __init__(self, encoder: Encoder, store: VectorStore, products: ProductRepository,
                  schema: CatalogueSchema = DEFAULT_SCHEMA, foreground: Foreground | None = None,
                  settings: CatalogueSettings | None = None,
-                 spelling: Callable[[str], list[str]] | None = None):
+                 spelling: Callable[[str], str | None] | None = None):
         """`foreground`: told while a query is encoded and searched, so background ingest
-        in this process waits (catalogue.foreground). `spelling`: known words for a query's
-        misspelt ones (Suggester.corrections), searched beside them by the keyword side."""
+        in this process waits (catalogue.foreground). `spelling`: a query text as the catalogue
+        spells it, or None (Suggester.spell): its vector is the spelled text's, and the
+        keyword side searches both."""
         self.encoder, self.store, self.products, self.schema = encoder, store, products, schema
         self.spelling = spelling
         self.foreground = foreground or Foreground()
@@ -95,23 +96,20 @@ class Search:
             raise InvalidFilter(f"mode must be one of {', '.join(MODES)}")
         if mode == "keyword" and not text:
             raise InvalidFilter("keyword mode needs a query text (q)")
+        spelled = self.spelling(text) if text and self.spelling else None
         with self.foreground.serving():  # in keyword mode, for the relevance cutoff only
-            dense = self.query_vector(text, image, product_id, alpha, negative,
+            dense = self.query_vector(spelled or text, image, product_id, alpha, negative,
                                       negative_weight)
-        words = self.spelled(text) if text and mode != "semantic" else None
+        words = " ".join(filter(None, (text, spelled))) if mode != "semantic" else None
         sparse = self.keywords.query(words) if words else None
         weight = self.settings.keyword_weight if keyword_weight is None else keyword_weight
         query = Query(dense, sparse, self.settings.fusion, weight,
                       self.settings.hybrid_candidates, diversity, words_only=mode == "keyword",
                       words_first=self.settings.hybrid_words_first)
         key = None if image is not None else (
-            text, product_id, alpha, negative, negative_weight, mode, words, query.fusion,
+            text, product_id, alpha, negative, negative_weight, mode, spelled, query.fusion,
             weight, query.candidates, diversity, query.words_first, Query.RRF_K)
         return Ask(query, text, mode, words, key)
-
-    def spelled(self, text: str) -> str:
-        """`text` and the known spelling of its unknown words ("floarl dress floral")."""
-        return " ".join([text, *(self.spelling(text) if self.spelling else [])])
 
     def like(self, positive_ids: Sequence[str], negative_ids: Sequence[str] = ()) -> Ask:
         """More like these products, less like those: each is the one vector of all its

@@ -7,8 +7,8 @@ matches one of its words, the last as a prefix (unless the query ends in a space
 others whole; a query word of 5+ letters may be one edit (insert, delete, substitute, swap
 neighbours) away. Ranking: exact before typo matches, brands and categories before titles,
 more products, shorter text, alphabetical; one suggestion per folded text. The same
-index spells for keyword search (`corrections`): a word of 5+ letters that no entry holds
-gains the known word one edit away that the most entries hold.
+index spells queries for search (`spell`): a word of 5+ letters that no entry holds
+becomes the known word one edit away that the most entries hold.
 
 Index. Entries are numbered in that static order; each distinct word keeps the numbers of
 the entries holding it, in one flat array ordered like the sorted word list, so all words
@@ -218,11 +218,14 @@ class Suggester:
         """Up to `limit` completions of `q`, best first."""
         return self._current().match(q, limit)
 
-    def corrections(self, q: str) -> list[str]:
-        """Spelling for the keyword side: for each word of `q` that no title, brand or
-        category holds, the known word one edit away (if any), as in suggestions."""
+    def spell(self, q: str) -> str | None:
+        """`q` as the catalogue spells it: each word that no title, brand or category holds
+        replaced by the known word one edit away, as in suggestions (folded: "Floarl
+        dress" -> "floral dress"); None when no word changed."""
         index = self._current()
-        return [c for w in words(q) if (c := index.correct(w)) is not None]
+        typed = words(q)
+        fixed = [index.correct(w) or w for w in typed]
+        return " ".join(fixed) if fixed != typed else None
 
     def refresh(self) -> None:
         """Rebuild the index from the store now."""
