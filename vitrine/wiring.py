@@ -173,7 +173,7 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
     return Services(settings=settings, encoder=encoder, store=store, media=media, jobs=jobs,
                     products=products,
                     search=Search(encoder, store, products, schema, foreground, settings,
-                                  spelling=suggester.corrections),
+                                  spelling=suggester.spell),
                     moderation=moderation, tagger=tagger, ingest=ingest, dispatch=dispatch,
                     suggester=suggester,
                     data_lock=lock)
