@@ -7,8 +7,8 @@ matches one of its words, the last as a prefix (unless the query ends in a space
 others whole; a query word of 5+ letters may be one edit (insert, delete, substitute, swap
 neighbours) away. Ranking: exact before typo matches, brands and categories before titles,
 more products, shorter text, alphabetical; one suggestion per folded text. The same
-index spells queries for search (`spell`): a word of 5+ letters that no entry holds
-becomes the known word one edit away that the most entries hold.
+index spells queries for search (`spell`): a word no entry holds becomes the known word
+(of 5+ letters) one edit away that the most entries hold beside the query's other words.
 
 Index. Entries are numbered in that static order; each distinct word keeps the numbers of
 the entries holding it, in one flat array ordered like the sorted word list, so all words
@@ -163,18 +163,31 @@ class _Index:
             mask[self.postings[self.offsets[lo]:self.offsets[hi]]] = True
         return mask
 
-    def correct(self, word: str) -> str | None:
-        """The word one edit from `word` (5+ letters, a word no entry holds) that the most
-        entries hold; None when `word` is known, short, or near none."""
-        if len(word) < TYPO_MIN_LETTERS or word in self.position:
-            return None
-        near = {v for v in self._one_edit(word, prefix=False) if v in self.position}
+    def spell(self, typed: list[str]) -> list[str]:
+        """Each word no entry holds replaced by the known word one edit away, when the word
+        meant has 5+ letters (a typed "bige" may be "beige"): the one most entries hold
+        together with the query's known words ("sorts shoes": "sports", not "shorts"),
+        then the one most entries hold at all."""
+        unknown = [w for w in typed if w not in self.position
+                   and len(w) >= TYPO_MIN_LETTERS - 1]
+        if not unknown:
+            return typed
+        context = np.ones(len(self.entries), bool)
+        for word in typed:
+            if word in self.position:
+                context &= self._mask(self._spans(word, prefix=False, typo=False))
 
-        def holders(w: str) -> int:
-            i = self.position[w]
-            return int(self.offsets[i + 1] - self.offsets[i])
+        def rank(word: str) -> tuple[int, int, str]:
+            i = self.position[word]
+            held = self.postings[self.offsets[i]:self.offsets[i + 1]]
+            return -int(context[held].sum()), -len(held), word
 
-        return min(near, key=lambda w: (-holders(w), w), default=None)
+        fixed = {}
+        for word in unknown:
+            near = [v for v in set(self._one_edit(word, prefix=False))
+                    if v in self.position and len(v) >= TYPO_MIN_LETTERS]
+            fixed[word] = min(near, key=rank, default=word)
+        return [fixed.get(w, w) for w in typed]
 
     def match(self, q: str, limit: int) -> list[Suggestion]:
         typed = words(q)
@@ -219,12 +232,11 @@ class Suggester:
         return self._current().match(q, limit)
 
     def spell(self, q: str) -> str | None:
-        """`q` as the catalogue spells it: each word that no title, brand or category holds
-        replaced by the known word one edit away, as in suggestions (folded: "Floarl
-        dress" -> "floral dress"); None when no word changed."""
-        index = self._current()
+        """`q` as the catalogue spells it (folded: "Floarl dress" -> "floral dress"), each
+        word no title, brand or category holds replaced by a known word one edit away
+        (_Index.spell); None when no word changed."""
         typed = words(q)
-        fixed = [index.correct(w) or w for w in typed]
+        fixed = self._current().spell(typed)
         return " ".join(fixed) if fixed != typed else None
 
     def refresh(self) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from catalogue.store.base import StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
-from catalogue.suggest import Suggester, Suggestion
+from catalogue.suggest import Suggester, Suggestion, _Index
 
 PRODUCTS = [  # title, brand, category
     ("Red Dress with Pockets", "Zara", "Dresses"),
@@ -145,8 +145,16 @@ def test_the_index_follows_the_catalogue(tmp_path):
         store.close()
 
 
-def test_spelling_fixes_unknown_long_words_only(suggester):
+def test_spelling_fixes_unknown_words_of_long_words_only(suggester):
     assert suggester.spell("Red lether jaket") == "red leather jacket"
+    assert suggester.spell("floal drss") == "floral dress"  # letters left out
     assert suggester.spell("Red Dress") is None  # known words
-    assert suggester.spell("jeen drss") is None  # under five letters
+    assert suggester.spell("jen") is None  # the meant word is under five letters
     assert suggester.spell("jackxxt") is None  # two edits
+
+
+def test_spelling_follows_the_other_words():
+    index = _Index([("Sports Shoes", "title", 1), ("Beige Shorts", "title", 1),
+                    ("Blue Shorts", "title", 1), ("Red Shorts", "title", 1)])
+    assert index.spell(["sorts"]) == ["shorts"]  # alone: the word more entries hold
+    assert index.spell(["sorts", "shoes"]) == ["sports", "shoes"]  # the one beside shoes
