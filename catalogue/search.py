@@ -221,11 +221,11 @@ class Search:
                 or query.diversity or not query.words_first):
             return []
         rest = f.both(Filter(exclude_ids=[p.id for p in pins]))
-        found = self.store.search(Query(sparse=query.sparse), rest, limit=query.candidates)
+        found = self.store.top(Query(sparse=query.sparse), rest, query.candidates)
         if not found:
             return []
-        these = rest.both(Filter(any={"product_id": [h.payload["product_id"] for h in found]}))
-        hits = self.store.search(query, these, limit=len(found), score_threshold=min_score)
+        these = rest.both(Filter(ids=[h.id for h in found]))
+        hits = self.store.top(query, these, len(found), min_score)  # payloads: the page's
         for i, hit in enumerate(hits):
             hit.score, hit.position = WORDS_SCORE + hit.score, len(pins) + i
         return hits
@@ -278,6 +278,10 @@ class Search:
     def present(self, page: list[Hit], ask: Ask | None, filters: Filter | None,
                 pinned: set[str], explained: bool, cheapest: bool = False) -> list:
         points = {p.id: p for p in self.store.retrieve([h.id for h in page], with_vectors=True)}
+        for hit in page:  # hits of candidate sets come without
+            if not hit.payload and hit.id in points:
+                hit.payload = points[hit.id].payload
+        page = [h for h in page if h.payload]  # one deleted since it was found
         vector = ask.query.dense if ask else None
         results = []
         keyword = self.keyword_scores(ask, page) if explained else {}
@@ -297,7 +301,7 @@ class Search:
         """The keyword side's scores of the page's products, as the engine scores them."""
         if not page or ask is None or not ask.text:
             return {}
-        these = Filter(any={"product_id": [h.payload["product_id"] for h in page]})
+        these = Filter(ids=[h.id for h in page])
         hits = self.store.search(Query(sparse=self.keywords.query(ask.words or ask.text)),
                                  these, len(page))
         return {h.id: h.score for h in hits}

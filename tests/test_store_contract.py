@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from catalogue.store.base import After, Filter, StoredPoint, point_id
+from catalogue.store.base import After, Filter, Query, StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
 from catalogue.store.server import ServerStore
 
@@ -284,3 +284,18 @@ def test_hnsw_ef_setting_reaches_the_store(backend, tmp_path, monkeypatch):
     store = open_store(settings, DIM)
     assert store.hnsw_ef == 64
     store.close()
+
+
+def test_top_is_a_candidate_set_kept_to_ids(store):
+    points = make_points()
+    store.upsert(points)
+    query = Query(dense=points[4].vector)
+    best = store.top(query, limit=5)
+    assert len(best) == 5 and best[0].id == points[4].id
+    assert all(h.payload == {} for h in best)  # ids and scores only
+    assert [h.score for h in best] == sorted((h.score for h in best), reverse=True)
+    kept = [points[i].id for i in (1, 2, 3)]
+    assert {h.id for h in store.top(query, Filter(ids=kept), limit=10)} == set(kept)
+    both = Filter(ids=kept).both(Filter(match={"colour": COLOURS[1]}))  # p1 is blue
+    assert [h.id for h in store.search(query, both, limit=10)] == [points[1].id]
+    assert store.top(query, Filter(ids=[]), limit=10) == []

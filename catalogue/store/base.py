@@ -55,25 +55,28 @@ class Filter:
     range: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     exclude: dict[str, Sequence[Any]] = field(default_factory=dict)  # field not in values
     exclude_ids: Sequence[str] = ()  # point ids left out
+    ids: Sequence[str] | None = None  # the point ids kept (None: any)
     # array field -> conditions one of its objects must meet together (variants)
     nested: dict[str, Filter] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return not (self.match or self.any or self.range or self.exclude or self.exclude_ids
-                    or self.nested)
+                    or self.nested or self.ids is not None)
 
     def conditions(self) -> int:
         """How many field conditions (a range on one field is one)."""
         return (len(self.match) + len(self.any) + len(self.range) + len(self.exclude)
-                + len(self.nested) + bool(self.exclude_ids))
+                + len(self.nested) + bool(self.exclude_ids) + (self.ids is not None))
 
     def both(self, other: Filter) -> Filter:
         """The conditions of both (on one field, `other`'s; nested ones merged likewise)."""
         nested = {k: self.nested.get(k, Filter()).both(other.nested.get(k, Filter()))
                   for k in self.nested.keys() | other.nested.keys()}
+        ids = self.ids if other.ids is None else other.ids if self.ids is None else \
+            sorted(set(self.ids) & set(other.ids))
         return Filter(self.match | other.match, self.any | other.any, self.range | other.range,
                       self.exclude | other.exclude, [*self.exclude_ids, *other.exclude_ids],
-                      nested)
+                      ids, nested)
 
     def matches(self, obj: dict[str, Any]) -> bool:
         """Whether `obj` (one variant, say) meets the conditions, as the engine judges them;
@@ -146,6 +149,8 @@ def to_engine_filter(f: Filter | None, models: FilterModels) -> Any:
                       for k, v in f.exclude.items()]
     if f.exclude_ids:
         must_not.append(models.has_id(set(f.exclude_ids)))
+    if f.ids is not None:
+        must.append(models.has_id(set(f.ids)))
     return models.Filter(must=must or None, must_not=must_not or None)
 
 
@@ -229,9 +234,20 @@ class VectorStore(ABC):
 
     @abstractmethod
     def _nearest(self, query: Query, filter: Filter | None, limit: int, offset: int,
-                 score_threshold: float | None, exact: bool) -> list[Hit]:
+                 score_threshold: float | None, exact: bool, with_payload: bool = True
+                 ) -> list[Hit]:
         """The engine's hits at [offset, offset + limit) by score (in MMR's order with
-        diversity), equal scores in any order. `score_threshold` holds on the photo side."""
+        diversity), equal scores in any order. `score_threshold` holds on the photo side;
+        without payloads, each hit's payload is empty."""
+
+    def top(self, query: Query, filter: Filter | None = None, limit: int = 10,
+            score_threshold: float | None = None) -> list[Hit]:
+        """The engine's best `limit` hits without payloads, in (score desc, point id asc)
+        order, equal scores at the edge chosen by the engine: a candidate set, where
+        `search` would widen its window past every tie to page exactly."""
+        hits = self._nearest(query, filter, limit, 0, score_threshold, False,
+                             with_payload=False)
+        return sorted(hits, key=lambda h: order_key(h.score, h.id))
 
     def search(self, query: Query | np.ndarray, filter: Filter | None = None, limit: int = 10,
                offset: int = 0, score_threshold: float | None = None,

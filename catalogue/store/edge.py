@@ -215,7 +215,8 @@ class EdgeStore(VectorStore):
     def count(self, filter: Filter | None = None) -> int:
         return self._shard.count(qe.CountRequest(exact=True, filter=engine_filter(filter)))
 
-    def _nearest(self, query, filter, limit, offset, score_threshold, exact) -> list[Hit]:
+    def _nearest(self, query, filter, limit, offset, score_threshold, exact,
+                 with_payload=True) -> list[Hit]:
         top = plan(query, offset + limit, score_threshold)
         conditions = engine_filter(filter)
         params = qe.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef)
@@ -229,7 +230,7 @@ class EdgeStore(VectorStore):
         points = self._shard.query(qe.QueryRequest(
             limit=limit, offset=offset or None, query=scoring(top, query),
             prefetches=[prefetch(s) for s in top.prefetch] or None, filter=conditions,
-            with_payload=True, score_threshold=top.threshold, params=params))
+            with_payload=with_payload, score_threshold=top.threshold, params=params))
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
 
     def _ordered(self, key, descending, filter, limit, start_from) -> list[Hit]:

@@ -169,7 +169,8 @@ class ServerStore(VectorStore):
         return self.client.count(self.collection, count_filter=_filter(filter),
                                  exact=True).count
 
-    def _nearest(self, query, filter, limit, offset, score_threshold, exact) -> list[Hit]:
+    def _nearest(self, query, filter, limit, offset, score_threshold, exact,
+                 with_payload=True) -> list[Hit]:
         top = plan(query, offset + limit, score_threshold)
         engine_filter = _filter(filter)
         params = models.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef)
@@ -186,7 +187,7 @@ class ServerStore(VectorStore):
             self.collection, query=scoring, using=using,
             prefetch=[prefetch(s) for s in top.prefetch] or None, query_filter=engine_filter,
             limit=limit, offset=offset or None, score_threshold=top.threshold,
-            with_payload=True, search_params=params)
+            with_payload=with_payload, search_params=params)
         # In f32, as Qdrant's server (and Edge) score: local mode answers in float64, where
         # one photo encoded in two batches (vectors an ulp apart) would not tie as it does
         # on the server, so the two would order and page differently.
