@@ -34,6 +34,7 @@ class TextQueries:
         self._ready = threading.Condition(self._lock)
         self._queued: list[tuple[str, Future[np.ndarray]]] = []
         self._thread: threading.Thread | None = None
+        self._closed = False
         self.passes = 0  # forward passes made, for tests and benches
 
     def vector(self, text: str) -> np.ndarray:
@@ -42,6 +43,8 @@ class TextQueries:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
+            if self._closed:
+                raise RuntimeError("query texts are closed (this search was replaced)")
             future: Future[np.ndarray] = Future()
             self._queued.append((text, future))
             if self._thread is None:
@@ -56,9 +59,17 @@ class TextQueries:
                 self._cache.popitem(last=False)
         return vector
 
+    def close(self) -> None:
+        """Stop the encoding thread once what is queued is encoded."""
+        with self._lock:
+            self._closed = True
+            self._ready.notify_all()
+        if self._thread is not None:
+            self._thread.join(5)
+
     def _encode_forever(self) -> None:
-        while True:
-            self._encode(self._next_batch())
+        while batch := self._next_batch():
+            self._encode(batch)
 
     def _next_batch(self) -> list[tuple[str, Future[np.ndarray]]]:
         """What is queued, once there is some: after a quiet spell, what `window_s` more
@@ -66,6 +77,8 @@ class TextQueries:
         with self._lock:
             waited = bool(self._queued)  # these waited for the encoder already
             while not self._queued:
+                if self._closed:
+                    return []
                 self._ready.wait()
             if not waited:
                 deadline = time.monotonic() + self.window_s

@@ -84,6 +84,9 @@ class Search:
                                  self.settings.query_batch_window_ms / 1000)
         self.pages = PageCache(self.settings.page_cache_size)
 
+    def close(self) -> None:
+        self.texts.close()
+
     # -- what is asked ---------------------------------------------------------------
     def ask(self, text: str | None = None, image: Image.Image | None = None,
             product_id: str | None = None, alpha: float = 0.5, negative: str | None = None,

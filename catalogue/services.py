@@ -41,6 +41,7 @@ class Services:
 
     def close(self) -> None:
         self.dispatch.stop()
+        self.search.close()
         self.store.close()
         self.jobs.close()
         self.moderation.close()

@@ -101,3 +101,14 @@ def test_a_failed_pass_reaches_its_callers_and_the_next_query_works(tiny_encoder
         queries.vector("red dress")
     assert np.allclose(queries.vector("red dress"),
                        tiny_encoder.encode_texts(["red dress"])[0], atol=1e-6)
+
+
+def test_closing_stops_the_encoding_thread(tiny_encoder):
+    queries = TextQueries(CountingEncoder(tiny_encoder), window_s=0)
+    queries.vector("red dress")
+    thread = queries._thread
+    queries.close()
+    assert thread is not None and not thread.is_alive()
+    assert np.array_equal(queries.vector("red dress"), queries.vector("red dress"))  # cached
+    with pytest.raises(RuntimeError, match="closed"):
+        queries.vector("blue jeans")
