@@ -299,3 +299,16 @@ def test_top_is_a_candidate_set_kept_to_ids(store):
     both = Filter(ids=kept).both(Filter(match={"colour": COLOURS[1]}))  # p1 is blue
     assert [h.id for h in store.search(query, both, limit=10)] == [points[1].id]
     assert store.top(query, Filter(ids=[]), limit=10) == []
+
+
+def test_asking_for_no_hits_asks_the_engine_nothing(store, monkeypatch):
+    """A page already filled by pins and the words' products asks for 0 more: a window of
+    none used to widen, call after call, to the end of the result."""
+    points = make_points()
+    store.upsert(points)
+    calls = []
+    real = type(store)._nearest
+    monkeypatch.setattr(type(store), "_nearest",
+                        lambda self, *a, **k: calls.append(a) or real(self, *a, **k))
+    assert store.search(points[0].vector, limit=0) == [] and calls == []
+    assert len(store.search(points[0].vector, limit=3)) == 3 and len(calls) == 1
