@@ -1,17 +1,20 @@
-"""Typed dependencies: the parts live on app.state.services, built once in the lifespan."""
+"""Typed dependencies: the parts live on app.state.services, built once in the lifespan
+(and replaced in place by a reindex: api.live counts the requests using each)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from api.errors import ApiProblem
+from api.live import LiveServices
 from api.settings import ApiSettings
 from catalogue.dispatch import Dispatch
 from catalogue.ingest import Ingest
 from catalogue.jobs import JobStore
+from catalogue.lifecycle import Lifecycle
 from catalogue.media import MediaStore
 from catalogue.moderation import Moderator
 from catalogue.products import ProductRepository
@@ -23,11 +26,36 @@ from catalogue.suggest import Suggester
 from embedding.encoder import Encoder
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> AsyncIterator[Services]:
+    """The services of the live version, held for the request (async: no thread hop)."""
     services: Services | None = request.app.state.services
     if services is None:  # between start and the end of the lifespan's start-up
         raise ApiProblem(503, "starting", code="starting", headers={"Retry-After": "5"})
-    return services
+    live: LiveServices = request.app.state.live
+    live.use(services)
+    try:
+        yield services
+    finally:
+        live.done(services)
+
+
+def hold_for_writes(request: Request) -> Iterator[None]:
+    """For routes that write to the store directly: wait while a reindex switches versions
+    (listed before the parts, so they come from the new services)."""
+    live: LiveServices = request.app.state.live
+    with live.writing():
+        yield
+
+
+WRITES = Depends(hold_for_writes)
+
+
+def get_lifecycle(request: Request) -> Lifecycle:
+    lifecycle: Lifecycle | None = request.app.state.lifecycle
+    if lifecycle is None:
+        raise ApiProblem(503, "this process does not manage model versions",
+                         code="unavailable")
+    return lifecycle
 
 
 def get_api_settings(request: Request) -> ApiSettings:
@@ -60,3 +88,4 @@ IngestDep = Annotated[Ingest, Depends(part("ingest"))]
 DispatchDep = Annotated[Dispatch, Depends(part("dispatch"))]
 ModerationDep = Annotated[Moderator, Depends(part("moderation"))]
 SuggesterDep = Annotated[Suggester, Depends(part("suggester"))]
+LifecycleDep = Annotated[Lifecycle, Depends(get_lifecycle)]

@@ -23,12 +23,13 @@ from catalogue.cursor import InvalidCursor
 from catalogue.dispatch import DispatchUnavailable
 from catalogue.images import DecodeBusy, ImageError
 from catalogue.ingest import StoreUnavailable, UploadRejected
+from catalogue.logs import REQUEST_ID_HEADER, request_id
 from catalogue.products import UnknownProduct
 
 log = logging.getLogger("vitrine")
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-         405: "method_not_allowed", 406: "not_acceptable", 413: "too_large",
+         405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "too_large",
          415: "unsupported_media_type", 422: "invalid", 500: "internal",
          503: "unavailable"}
 
@@ -147,7 +148,9 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal error; it has been logged", "internal")
+        rid = request_id.get()  # api.observe's; this answer leaves without passing it again
+        return error_response(500, "internal error; it has been logged", "internal",
+                              headers={REQUEST_ID_HEADER: rid} if rid else None)
 
 
 # ------------------------------------------------------------------ OpenAPI
@@ -157,6 +160,7 @@ DESCRIPTIONS = {
     401: "No API key, or a wrong one, in the X-API-Key header",
     403: "The key's role may not use this route",
     404: "Unknown (or hidden) product or job",
+    409: "Conflicts with what runs now (a reindex already running)",
     413: "The request body is over VITRINE_MAX_BODY_BYTES",
     415: "The body is neither multipart/form-data nor application/json",
     422: "A field is missing or invalid; `field` names it",

@@ -13,11 +13,17 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import install_handlers
 from api.limits import EarlyRefusal, form_limit_handler
+from api.live import LiveServices
+from api.metrics import start_counting
+from api.observe import Observe
 from api.routes import (
+    admin,
     classify,
     health,
     imports,
     media,
+    metrics,
+    models,
     moderation,
     pages,
     products,
@@ -25,15 +31,19 @@ from api.routes import (
     search,
 )
 from api.settings import ApiSettings
+from catalogue.lifecycle import Lifecycle
 from catalogue.services import Services
 
 log = logging.getLogger("vitrine")
 
 
 def create_app(settings: ApiSettings, start: Callable[[], Services],
-               owns_services: bool = True) -> FastAPI:
+               owns_services: bool = True,
+               lifecycle: Callable[[LiveServices], Lifecycle] | None = None) -> FastAPI:
     """The gateway. `start` builds (or hands over) the parts; the lifespan calls it once,
-    starts their dispatch, and closes them at shutdown when `owns_services`."""
+    starts their dispatch, and closes them at shutdown when `owns_services` (or when a
+    reindex replaced them: then they are its). `lifecycle` makes what runs a reindex
+    for the model routes (vitrine.lifecycle)."""
     if settings.profile == "cluster" and not settings.api_keys:
         raise RuntimeError("the cluster profile needs API keys: set VITRINE_API_KEYS to a JSON "
                            "object of SHA-256 key digests -> role (vitrine hash-key KEY)")
@@ -43,16 +53,20 @@ def create_app(settings: ApiSettings, start: Callable[[], Services],
         services = start()
         services.dispatch.start()
         app.state.services = services
+        if app.state.lifecycle is not None:
+            app.state.lifecycle.serving()
         log.info("Vitrine ready: model %s (%d-d), %d products", services.encoder.model_id,
                  services.encoder.dim, services.store.count())
         try:
             yield
         finally:
-            app.state.services = None
-            if owns_services:
-                services.close()
+            if app.state.lifecycle is not None:
+                app.state.lifecycle.close()
+            current, app.state.services = app.state.services, None
+            if owns_services or current is not services:
+                current.close()
             else:
-                services.dispatch.stop()
+                current.dispatch.stop()
 
     app = FastAPI(title="Vitrine", version="1.0",
                   description="Fashion product search: text, image and combined queries "
@@ -63,6 +77,8 @@ def create_app(settings: ApiSettings, start: Callable[[], Services],
                                "max_fields": settings.max_fields})
     app.state.api_settings = settings
     app.state.services = None
+    app.state.live = LiveServices(app.state)
+    app.state.lifecycle = lifecycle(app.state.live) if lifecycle else None
     app.include_router(health.router)
     app.include_router(products.router)
     app.include_router(search.router)
@@ -70,12 +86,19 @@ def create_app(settings: ApiSettings, start: Callable[[], Services],
     app.include_router(moderation.router)
     app.include_router(classify.router)
     app.include_router(imports.router)
+    app.include_router(models.router)
     app.include_router(media.router)
+    app.include_router(admin.router)
     app.include_router(pages.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
+        start_counting()
     # Refusals from the headers (role, Content-Length) come before any body byte is read.
     app.add_middleware(EarlyRefusal, max_bytes=settings.max_body_bytes)
     # Pages, scripts and JSON shrink about 3x; Starlette leaves images (already compressed) be.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Outermost: every answer, refusals included, gets a request id and is counted.
+    app.add_middleware(Observe, metrics=settings.metrics_enabled)
 
     install_handlers(app)
     # Starlette answers 400 for a form over its caps: a 413 naming the setting instead.

@@ -21,6 +21,9 @@ class ApiSettings(BaseSettings):
     """Files in one multipart form (a batch's images)."""
     max_fields: int = 1000
     """Non-file fields in one form."""
+    metrics_enabled: bool = True
+    """Serve GET /metrics (public, no key: keep it off the public ingress) and count
+    requests for it."""
     api_keys: dict[str, str] = {}
     """SHA-256 digest of a key -> "shopper" or "manager", as JSON in VITRINE_API_KEYS."""
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from catalogue import metrics
 from catalogue.attributes import DEFAULT_SCHEMA
 from catalogue.fetch import Fetcher, FetchPolicy
 from catalogue.foreground import Foreground
@@ -321,7 +322,8 @@ class Ingest:
         if items:
             if before_process:
                 before_process(items)
-            self.process(items)  # StoreUnavailable: items released for a later try
+            with metrics.ingest_batch(len(items)):
+                self.process(items)  # StoreUnavailable: items released for a later try
         return len(items)
 
     def run_pending(self, on_batch: Callable[[int], None] | None = None) -> int:

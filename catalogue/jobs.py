@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catalogue import metrics
 from catalogue.db import open_database
 from catalogue.schemas import ItemError, JobPublic, JobState
 
@@ -110,6 +111,13 @@ class Outcome:
     warning: str | None = None
 
 
+@dataclass
+class QueueStats:
+    queued: int
+    running: int
+    oldest_queued_at: float | None  # a time.time(); None when nothing is queued
+
+
 class JobStore:
     def __init__(self, location: str | Path):
         """`location`: a SQLite file path, `sqlite:///path` or `postgresql://...`."""
@@ -128,6 +136,8 @@ class JobStore:
                 db.executemany(
                     "INSERT INTO items (job_id, idx, product_id, metadata, image_sha256, state,"
                     " error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        failed = [it.error for it in items if it.error]
+        metrics.count_outcomes([None] * len(failed), failed)
         return job_id
 
     def claim(self, limit: int, job_id: str | None = None, owner: str | None = None,
@@ -179,6 +189,7 @@ class JobStore:
                             None if o.error else o.change, now, o.item.job_id, o.item.idx))
             for job_id in {o.item.job_id for o in outcomes}:
                 db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (now, job_id))
+        metrics.count_outcomes([o.change for o in outcomes], [o.error for o in outcomes])
 
     def add_removed(self, job_id: str, count: int) -> None:
         """Count products an import pruned (absent from its feed) in its job."""
@@ -197,11 +208,14 @@ class JobStore:
 
     def _requeue(self, where: str, args: Sequence, max_attempts: int) -> int:
         with self._db.transaction() as db:
-            db.execute(f"UPDATE items SET state = 'failed', error = ?, updated_at = ? "
-                       f"WHERE state = 'running' AND {where} AND attempts >= ?",
-                       (gave_up(max_attempts), time.time(), *args, max_attempts))
-            return db.execute(f"UPDATE items SET state = 'queued', owner = NULL "
-                              f"WHERE state = 'running' AND {where}", tuple(args)).rowcount
+            failed = db.execute(f"UPDATE items SET state = 'failed', error = ?, updated_at = ? "
+                                f"WHERE state = 'running' AND {where} AND attempts >= ?",
+                                (gave_up(max_attempts), time.time(), *args, max_attempts)
+                                ).rowcount
+            queued = db.execute(f"UPDATE items SET state = 'queued', owner = NULL "
+                                f"WHERE state = 'running' AND {where}", tuple(args)).rowcount
+        metrics.count_gave_up(failed)
+        return queued
 
     def requeue_stale(self, older_than: float, max_attempts: int) -> int:
         """Items left running by a dead process: back to the queue, or failed when out of tries."""
@@ -233,6 +247,16 @@ class JobStore:
             db.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         return True
+
+    def queue_stats(self) -> QueueStats:
+        """Items queued and running, and since when the longest-waiting queued one waits
+        (for monitoring: read at each scrape, from the state index)."""
+        with self._db.transaction() as db:
+            rows = db.execute("SELECT state, count(*), min(updated_at) FROM items "
+                              "WHERE state IN ('queued', 'running') GROUP BY state").fetchall()
+        found = {state: (count, oldest) for state, count, oldest in rows}
+        queued, oldest = found.get("queued", (0, None))
+        return QueueStats(queued, found.get("running", (0, None))[0], oldest)
 
     def pending_count(self) -> int:
         with self._db.transaction() as db:

@@ -6,7 +6,8 @@ the new version lacks (or holds older than the live one), decodes its stored
 originals (never a re-upload), encodes them with the new model in batches and upserts
 the product with the same fields, predictions and moderation status. Products the live
 store no longer has are removed from the new one. Passes repeat until one finds
-nothing to do, so changes made meanwhile (uploads, edits, deletes) land too. Then the
+nothing to do, so changes made meanwhile (uploads, edits, deletes) land too; a serving
+process holds its writes for a last pass and the switch (`quiet`). Then the
 check: the same number of products, and each of a sample of products found by its
 own photos in the new store. Only then does the registry make the new version live
 (one transaction); a failure anywhere leaves the live version untouched.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,15 +65,33 @@ class Reindexer:
                              model_input_size(encoder.preprocess))
 
     def run(self, versions: Versions, version: ModelVersion,
-            on_page: Callable[[Progress], None] | None = None) -> Progress:
-        """Re-encode everything into `version`'s store, check it, make it live."""
+            on_page: Callable[[Progress], None] | None = None,
+            quiet: AbstractContextManager | None = None,
+            on_live: Callable[[], None] | None = None) -> Progress:
+        """Re-encode everything into `version`'s store, check it, make it live.
+
+        `quiet`, entered once the passes have caught up, stops writes to the live store
+        (a serving process's ingest and edits) until `on_live` has put the new version
+        into service: the last pass, taken inside it, then misses nothing."""
         versions.set_state(version.id, "building")
         progress = Progress(total=self.live.count())
-        while self.sweep(progress, on_page):
-            progress.total = self.live.count()
-        self.check()
-        versions.make_live(version.id)
+        # Uploads arriving steadily would keep every pass busy: with writes to be held,
+        # a pass with no more than a page to do is close enough; the last one is quiet.
+        self.catch_up(progress, on_page, enough=PAGE if quiet else 0)
+        with quiet or nullcontext():
+            self.catch_up(progress, on_page)
+            self.check()
+            versions.make_live(version.id)
+            if on_live:
+                on_live()
         return progress
+
+    def catch_up(self, progress: Progress, on_page: Callable[[Progress], None] | None,
+                 enough: int = 0) -> None:
+        """Passes until one finds no more than `enough` to do."""
+        while self.sweep(progress, on_page) > enough:
+            progress.total = self.live.count()
+        progress.total = self.live.count()
 
     def sweep(self, progress: Progress, on_page: Callable[[Progress], None] | None) -> int:
         """One pass over the live store; returns how many products it changed."""

@@ -14,6 +14,9 @@ class CatalogueSettings(BaseSettings):
 
     data_dir: Path = Path("data")
     """Everything the local profile keeps: shard, originals, job database."""
+    backup_dir: Path | None = None
+    """Where a running `vitrine serve` writes backups (POST /v1/admin/backup, and `vitrine
+    backup` while it holds the data folder); empty: data_dir/backups. Best on another disk."""
     store: Literal["edge", "server"] = "edge"
     qdrant_url: str = "http://localhost:6333"
     """Server backend: http(s)://host:port, ':memory:' or a folder (qdrant-client local mode)."""
@@ -42,6 +45,10 @@ class CatalogueSettings(BaseSettings):
     """How long a query text waits for others to share one text-tower pass."""
     suggest_refresh_seconds: float = Field(60.0, ge=0)
     """How old typeahead's index of titles, brands and categories may grow before a rebuild."""
+    on_model_change: Literal["refuse", "reindex"] = "refuse"
+    """Starting the local profile with a VITRINE_MODEL other than the live version's:
+    refuse (naming `vitrine reindex`), or serve the live version with its own model and
+    reindex into the configured one in the background."""
     catalogue_schema: Path | None = None
     """JSON file declaring the shop's attributes (catalogue.attributes); empty: the default."""
     optimize_threshold: int = 10_000
@@ -120,6 +127,10 @@ class CatalogueSettings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @property
     def shard_dir(self) -> Path:

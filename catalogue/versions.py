@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS model_versions (
     created_at DOUBLE PRECISION NOT NULL, state TEXT NOT NULL, evaluation TEXT,
     location TEXT
 );
+CREATE TABLE IF NOT EXISTS model_version_products (
+    id TEXT PRIMARY KEY, products INTEGER NOT NULL, counted_at DOUBLE PRECISION NOT NULL
+);
 """
 STATES = ("building", "ready", "live")  # ready: complete, not live (an older one, say)
 FINGERPRINTED = ("config.json", "open_clip_config.json", "preprocessor_config.json",
@@ -42,6 +45,10 @@ SAMPLE = 1 << 20  # bytes hashed from each end of a weights file
 
 class ModelMismatch(RuntimeError):
     """The configured model is not the live version's: serving it would mix vectors."""
+
+    def __init__(self, live: ModelVersion, configured: ModelVersion):
+        super().__init__(mismatch_message(live, configured))
+        self.live, self.configured = live, configured
 
 
 @dataclass
@@ -55,6 +62,8 @@ class ModelVersion:
     evaluation: dict[str, Any] | None = None
     location: str | None = None
     """Where its vectors are when not where its id says (a store from before versions)."""
+    products: int | None = None
+    """Products it held when last counted (a reindex counts both versions as it switches)."""
 
     @classmethod
     def of(cls, encoder: Encoder) -> ModelVersion:
@@ -108,10 +117,12 @@ class Versions:
 
     def list(self) -> list[ModelVersion]:
         with self._db.transaction() as db:
-            rows = db.execute("SELECT id, model, dim, preprocess, created_at, state, evaluation, "
-                              "location FROM model_versions ORDER BY created_at").fetchall()
+            rows = db.execute("SELECT v.id, model, dim, preprocess, created_at, state, "
+                              "evaluation, location, c.products FROM model_versions v "
+                              "LEFT JOIN model_version_products c ON c.id = v.id "
+                              "ORDER BY created_at").fetchall()
         return [ModelVersion(r[0], r[1], r[2], r[3], r[4], r[5],
-                             json.loads(r[6]) if r[6] else None, r[7]) for r in rows]
+                             json.loads(r[6]) if r[6] else None, r[7], r[8]) for r in rows]
 
     def get(self, version_id: str) -> ModelVersion | None:
         return next((v for v in self.list() if v.id == version_id), None)
@@ -135,8 +146,15 @@ class Versions:
             db.execute("UPDATE model_versions SET evaluation = ? WHERE id = ?",
                        (json.dumps(evaluation), version_id))
 
+    def set_products(self, version_id: str, products: int) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM model_version_products WHERE id = ?", (version_id,))
+            db.execute("INSERT INTO model_version_products (id, products, counted_at) "
+                       "VALUES (?, ?, ?)", (version_id, products, time.time()))
+
     def remove(self, version_id: str) -> None:
         with self._db.transaction() as db:
+            db.execute("DELETE FROM model_version_products WHERE id = ?", (version_id,))
             db.execute("DELETE FROM model_versions WHERE id = ?", (version_id,))
 
     def close(self) -> None:
@@ -155,7 +173,7 @@ def choose_live(versions: Versions, configured: ModelVersion,
         versions.add(live)
         versions.make_live(live.id)
     if live.id != configured.id:
-        raise ModelMismatch(mismatch_message(live, configured))
+        raise ModelMismatch(live, configured)
     return live
 
 

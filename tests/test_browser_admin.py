@@ -24,6 +24,7 @@ from testkit.browser import (
     images_loaded,
     new_page,
     search_for,
+    start_live,
 )
 from testkit.images import image_bytes
 
@@ -177,6 +178,37 @@ def test_manager_page_asks_for_a_manager_key(page, keyed_live):
 
 
 # ---------------------------------------------------------------- screenshots
+
+
+def test_manager_reindexes_into_another_model_and_sees_it_live(page, page_encoder,
+                                                                 tiny_clip_dir, tmp_path):
+    """The "Model versions" panel: a reindex into a tiny model folder, its progress polled
+    to done, and the list then showing that model's version live; the server serves it."""
+    server, stop = start_live(tmp_path / "data", page_encoder)
+    try:
+        page.goto(server.url + "/admin")
+        rows = page.locator("#models tbody tr")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_have_attribute("data-live", "true")
+        expect(rows.first.locator(".model")).to_have_text(page_encoder.model_id)
+        page.fill("#m-model", str(tmp_path / "no-such-model"))
+        page.get_by_role("button", name="Start reindex").click()
+        expect(page.locator("#reindex-form .form-error")).to_contain_text("does not load")
+        page.fill("#m-model", str(tiny_clip_dir))
+        page.get_by_role("button", name="Start reindex").click()
+        job = page.locator("#reindex-job")
+        expect(job).to_have_attribute("data-state", "done", timeout=120_000)
+        expect(job.locator(".job-counts")).to_contain_text("30 of 30 products")
+        assert job.locator("progress").evaluate("p => p.value === p.max")
+        live_row = page.locator('#models tbody tr[data-live="true"]')
+        expect(live_row).to_have_count(1)
+        expect(live_row.locator(".model")).to_have_text(str(tiny_clip_dir))
+        expect(rows).to_have_count(2)
+        expect(live_row.locator("td.num").nth(1)).to_have_text("30")
+        assert server.services.encoder.model_id == str(tiny_clip_dir)
+        assert len(server.http.get("/v1/search", params={"q": "dress"}).json()["results"])
+    finally:
+        stop()
 
 
 def test_screenshots_of_both_pages(browser, live):

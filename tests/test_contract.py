@@ -28,6 +28,7 @@ from api.auth import hash_key
 from api.main import create_app
 from api.settings import ApiSettings
 from catalogue.settings import CatalogueSettings
+from vitrine.lifecycle import Reindexing
 from vitrine.wiring import build_services, create_api
 
 pytestmark = pytest.mark.slow
@@ -56,7 +57,8 @@ def live(request, tmp_path_factory, tiny_encoder):
     # schemathesis may run the app's lifespan more than once: each start builds the parts
     # afresh on the same folder, and each end closes them.
     app = create_app(ApiSettings(api_keys=KEYS if keyed else {}),
-                     lambda: build_services(catalogue, encoder=tiny_encoder))
+                     lambda: build_services(catalogue, encoder=tiny_encoder),
+                     lifecycle=lambda live: Reindexing(live, "local"))
     headers = {"X-API-Key": MANAGER_KEY} if keyed else {}
     try:
         yield schemathesis.openapi.from_asgi("/openapi.json", app), headers

@@ -1,17 +1,18 @@
-"""The `vitrine` command: serve, demo, import, train, fine-tune, evaluate, promote."""
+"""The `vitrine` command: serve, demo, import, train, fine-tune, evaluate, promote, back
+up, restore."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
-from vitrine import models
+from catalogue.logs import configure_logging
+from vitrine import backup_cli, models
 
 DEMO_PRODUCTS = 3000
 
@@ -64,7 +65,8 @@ def serve(services, host: str | None, port: int | None) -> int:
     app = create_api(settings, services)
     print(f"Vitrine on http://{host}:{port}  (shop: /, catalogue managers: /admin, "
           f"API docs: /docs)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # log_config=None: uvicorn's lines go to the root logger, in VITRINE_LOG_FORMAT.
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
     return 0
 
 
@@ -309,6 +311,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("version", nargs="?")
     s.set_defaults(func=cmd_models)
 
+    backup_cli.add_commands(sub)
+
     s = sub.add_parser("hash-key", help="SHA-256 digest of an API key, for VITRINE_API_KEYS")
     s.add_argument("key")
     s.set_defaults(func=cmd_hash_key)
@@ -316,8 +320,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()  # VITRINE_LOG_FORMAT, VITRINE_LOG_LEVEL
     args = parser().parse_args(argv)
     from embedding.runtime import configure_threads
 

@@ -3,55 +3,120 @@ back, without mixing two models' vectors (catalogue.versions, catalogue.reindex)
 
 Both work on a stopped local profile (the embedded store is one process's) or against a
 cluster's Qdrant server and PostgreSQL while it serves: the live version stays live
-until the new one is complete and checked.
+until the new one is complete and checked. `plan` and `execute` are the one reindex
+path: the command runs them, and so does `POST /v1/models/reindex` (vitrine.lifecycle)
+inside a serving process.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from catalogue.attributes import CatalogueSchema
 from catalogue.keywords import Keywords
+from catalogue.lifecycle import AlreadyLive
+from catalogue.media import MediaStore
 from catalogue.reindex import Progress, Reindexer, ReindexFailed
 from catalogue.settings import CatalogueSettings
+from catalogue.store.base import VectorStore
 from catalogue.versions import ModelVersion, Versions
 from embedding.encoder import Encoder, ModelLoadError
+
+
+class NoCatalogue(RuntimeError):
+    """No live version yet: nothing to reindex."""
 
 
 def registry(settings: CatalogueSettings) -> Versions:
     return Versions(settings.jobs_url or settings.jobs_db)
 
 
+@dataclass
+class Plan:
+    """A reindex ready to run: the new model loaded, its version recorded, its store open."""
+
+    settings: CatalogueSettings
+    versions: Versions
+    live: ModelVersion
+    version: ModelVersion
+    encoder: Encoder
+    schema: CatalogueSchema
+    target: VectorStore
+
+
+def plan(settings: CatalogueSettings, versions: Versions, encoder: Encoder) -> Plan:
+    """Record the version of a loaded model and open its store. Raises AlreadyLive for the
+    live version's own model (and RuntimeError with no catalogue at all)."""
+    from vitrine.wiring import open_store
+
+    live = versions.live()
+    if live is None:
+        raise NoCatalogue("no catalogue yet, nothing to reindex (import one, it is encoded "
+                          "with VITRINE_MODEL)")
+    version = ModelVersion.of(encoder)
+    if version.id == live.id:
+        raise AlreadyLive(f"{encoder.model_id} is the live version already ({live.id}): "
+                          "nothing to do")
+    version = versions.add(version)
+    schema = CatalogueSchema.load(settings.catalogue_schema)
+    target = open_store(settings, encoder.dim, schema, version)
+    return Plan(settings, versions, live, version, encoder, schema, target)
+
+
+def execute(plan: Plan, live_store: VectorStore, media: MediaStore,
+            on_page: Callable[[Progress], None] | None = None,
+            quiet: AbstractContextManager | None = None,
+            on_live: Callable[[], None] | None = None) -> tuple[Progress, Reindexer]:
+    """Re-encode the live store's products into the plan's version, check it and switch:
+    the registry, the server alias, each version's product count, then `on_live` (with
+    writes still held by `quiet`). Raises ReindexFailed, the live version untouched."""
+    settings = plan.settings
+    reindexer = Reindexer(settings, live_store, plan.target, plan.encoder, media,
+                          Keywords(plan.schema, settings.text_language))
+
+    def switch() -> None:
+        plan.target.publish(settings.collection)  # on a server, the alias moves here
+        plan.versions.set_products(plan.live.id, live_store.count())
+        plan.versions.set_products(plan.version.id, plan.target.count())
+        if on_live:
+            on_live()
+
+    return reindexer.run(plan.versions, plan.version, on_page, quiet, switch), reindexer
+
+
+def summary(plan: Plan, progress: Progress, reindexer: Reindexer) -> str:
+    failures = list(reindexer.failures.items())[:5]
+    return (f"{plan.version.id} is live: {progress.done} products encoded, {progress.skipped} "
+            f"already there, {progress.removed} removed, {progress.failed} failed"
+            f"{' ' + str(failures) if failures else ''}")
+
+
 def reindex(model: str, say=print) -> int:
     """Re-encode the live catalogue with `model` into its own version; make it live."""
-    from vitrine.wiring import build_services, open_store
+    from vitrine.wiring import build_services
 
     settings = CatalogueSettings()
     versions = registry(settings)
-    live = versions.live()
-    if live is None:
-        say("vitrine: no catalogue yet, nothing to reindex (import one, it is encoded with "
-            "VITRINE_MODEL)")
-        return 2
     try:
-        encoder = Encoder(model=model).load()
-    except ModelLoadError as exc:
+        if versions.live() is None:  # before loading a model, which may download
+            raise NoCatalogue("no catalogue yet, nothing to reindex (import one, it is "
+                              "encoded with VITRINE_MODEL)")
+        prepared = plan(settings, versions, Encoder(model=model).load())
+    except AlreadyLive as exc:
+        say(str(exc))
+        return 0
+    except (ModelLoadError, NoCatalogue) as exc:
         say(f"vitrine: {exc}")
         return 2
-    version = ModelVersion.of(encoder)
-    if version.id == live.id:
-        say(f"{model} is the live version already ({live.id}): nothing to do")
-        return 0
-    version = versions.add(version)
-    services = build_services(encoder=Encoder(model=live.model))  # the live model's parts
-    schema = CatalogueSchema.load(settings.catalogue_schema)
-    target = open_store(settings, encoder.dim, schema, version)
-    reindexer = Reindexer(settings, services.store, target, encoder, services.media,
-                          Keywords(schema, settings.text_language))
-    with tqdm(total=services.store.count(), desc=f"reindexing into {version.id}",
+    # The live model's parts: its store, media, and the data folder's lock.
+    services = build_services(encoder=Encoder(model=prepared.live.model))
+    with tqdm(total=services.store.count(), desc=f"reindexing into {prepared.version.id}",
               unit="product") as bar:
         def on_page(progress: Progress) -> None:
             bar.total = max(bar.total or 0, progress.total)
@@ -59,18 +124,14 @@ def reindex(model: str, say=print) -> int:
             bar.refresh()
 
         try:
-            progress = reindexer.run(versions, version, on_page)
-            target.publish(settings.collection)
+            progress, reindexer = execute(prepared, services.store, services.media, on_page)
         except ReindexFailed as exc:
-            say(f"vitrine: reindex failed its check, {live.id} stays live: {exc}")
+            say(f"vitrine: reindex failed its check, {prepared.live.id} stays live: {exc}")
             return 1
         finally:
-            target.close()
+            prepared.target.close()
             services.close()
-    say(f"{version.id} is live: {progress.done} products encoded, {progress.skipped} already "
-        f"there, {progress.removed} removed, {progress.failed} failed "
-        f"{list(reindexer.failures.items())[:5] if reindexer.failures else ''}\n"
-        f"Serve it with VITRINE_MODEL={model}")
+    say(f"{summary(prepared, progress, reindexer)}\nServe it with VITRINE_MODEL={model}")
     return 0
 
 

@@ -11,6 +11,7 @@ local runner or Celery for dispatch).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from catalogue.foreground import Foreground
 from catalogue.ingest import Ingest
 from catalogue.jobs import JobStore
 from catalogue.keywords import Keywords
+from catalogue.logs import configure_logging
 from catalogue.media import FolderMediaStore, MediaStore
 from catalogue.moderation import ModerationSettings, Moderator
 from catalogue.products import ProductRepository
@@ -34,10 +36,12 @@ from catalogue.settings import CatalogueSettings
 from catalogue.store.base import VectorStore
 from catalogue.suggest import Suggester
 from catalogue.tagging import Tagger, TaggingSettings
-from catalogue.versions import ModelVersion, Versions, choose_live
+from catalogue.versions import ModelMismatch, ModelVersion, Versions, choose_live
 from embedding.encoder import Encoder
 from embedding.runtime import configure_threads
 from embedding.settings import EmbeddingSettings
+
+log = logging.getLogger(__name__)
 
 
 def open_store(settings: CatalogueSettings, dim: int, schema: CatalogueSchema | None = None,
@@ -141,8 +145,19 @@ def build_services(settings: CatalogueSettings | None = None,
         raise
 
 
+def successor(services: Services, encoder: Encoder, store: VectorStore,
+              profile: str) -> Services:
+    """The parts for a new live version in this process (a reindex's): its model, and the
+    store the reindex filled, still open. The data folder's lock passes from `services`,
+    which are then closed like any others (their dispatch not yet started)."""
+    built = _build(services.settings, None, encoder, profile, services.data_lock, store)
+    services.data_lock = None
+    return built
+
+
 def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
-           encoder: Encoder | None, profile: str, lock: DataLock | None) -> Services:
+           encoder: Encoder | None, profile: str, lock: DataLock | None,
+           store: VectorStore | None = None) -> Services:
     encoder = (encoder or Encoder(embedding or EmbeddingSettings())).load()
     schema = CatalogueSchema.load(settings.catalogue_schema)
     versions = Versions(settings.jobs_url or settings.jobs_db)
@@ -151,7 +166,7 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
         live = choose_live(versions, configured, legacy_version(settings, configured))
     finally:
         versions.close()
-    store = open_store(settings, encoder.dim, schema, live)
+    store = store or open_store(settings, encoder.dim, schema, live)
     store.publish(settings.collection)  # on a server, the alias names the live collection
     jobs = open_jobs(settings)
     media = open_media(settings)
@@ -179,13 +194,39 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
                     data_lock=lock)
 
 
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
 def create_api(settings: ApiSettings | None = None, services: Services | None = None,
                owns_services: bool = True) -> FastAPI:
     """The API app; the parts are built in its lifespan (importing loads nothing), or
     `services` are used as given (tests, `vitrine serve` after an import)."""
+    from vitrine.lifecycle import Reindexing
+
     settings = settings or ApiSettings()
+    profile = settings.profile
+    if services is None:  # a server process (uvicorn --factory): its log lines, uvicorn's too
+        configure_logging(loggers=UVICORN_LOGGERS)
+
+    reindexing: list[Reindexing] = []
+
+    def lifecycle(live) -> Reindexing:
+        reindexing.append(Reindexing(live, profile))
+        return reindexing[0]
 
     def start() -> Services:
-        return services or build_services(profile=settings.profile)
+        if services is not None:
+            return services
+        try:
+            return build_services(profile=profile)
+        except ModelMismatch as mismatch:
+            if profile != "local" or CatalogueSettings().on_model_change != "reindex":
+                raise
+            # Serve the live version with its own model, and reindex into the configured
+            # one in the background (swapped in when complete and checked).
+            log.warning("%s; VITRINE_ON_MODEL_CHANGE=reindex: serving the live model and "
+                        "reindexing", mismatch)
+            reindexing[0].pending = mismatch.configured.model
+            return build_services(encoder=Encoder(model=mismatch.live.model), profile=profile)
 
-    return create_app(settings, start, owns_services=owns_services)
+    return create_app(settings, start, owns_services=owns_services, lifecycle=lifecycle)

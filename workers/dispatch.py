@@ -18,6 +18,8 @@ import logging
 
 from catalogue.dispatch import DispatchUnavailable
 from catalogue.jobs import JobStore
+from catalogue.logs import request_id
+from workers.observe import REQUEST_ID_KEY
 from workers.settings import WorkerSettings, get_worker_settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,9 @@ class CeleryDispatch:
         try:
             # ignore_result: the result backend stays out of it (it would subscribe to the
             # task's result, and give up for good after a Redis outage).
-            self.app.send_task(INGEST_TASK, queue=self.settings.queue,
+            # The request id travels in the headers: the task's log lines carry it.
+            headers = {REQUEST_ID_KEY: rid} if (rid := request_id.get()) else None
+            self.app.send_task(INGEST_TASK, queue=self.settings.queue, headers=headers,
                                ignore_result=True, retry=True, retry_policy={
                                    "max_retries": self.settings.publish_retries,
                                    "interval_start": 0.1, "interval_step": 0.2,

@@ -46,6 +46,9 @@ class WorkerSettings(BaseSettings):
     """Retries of a publish before the API answers 503."""
     broker_timeout: float = 3
     """Seconds to connect to, or wait on, the broker before giving up on one try."""
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    """Where a worker serves its Prometheus metrics (all its pool's children summed); none:
+    no metrics server."""
     @model_validator(mode="after")
     def check_limits(self) -> WorkerSettings:
         if not self.soft_time_limit < self.time_limit < self.visibility_timeout:

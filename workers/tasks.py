@@ -109,8 +109,10 @@ def publish_ingest() -> None:
           retry_backoff=1, retry_backoff_max=60, retry_jitter=True, max_retries=None)
 def ingest(self) -> int:
     """Encode and index one batch of queued uploads, of any job."""
-    return batch.run_batch(self.services.ingest, get_worker_settings(), self.request.id,
-                           publish_ingest, ServicesTask.before_process)
+    taken = batch.run_batch(self.services.ingest, get_worker_settings(), self.request.id,
+                            publish_ingest, ServicesTask.before_process)
+    log.info("ingest task %s took %d uploads", self.request.id, taken)
+    return taken
 
 
 @app.task(bind=True, base=ServicesTask, name=SWEEP_TASK, autoretry_for=RETRY_ON,

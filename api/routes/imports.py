@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 
 from api.auth import API_KEY_HEADER, MANAGER, hash_key
-from api.deps import DispatchDep, IngestDep
+from api.deps import WRITES, DispatchDep, IngestDep
 from api.errors import ApiProblem, responses
 from api.routes.products import JobAccepted, submit
 from catalogue.archive import ArchiveTooLarge, ImportBusy, ImportSlots, StagingFull
@@ -31,8 +31,8 @@ def import_key(request: Request) -> str:
     return f"client:{request.client.host if request.client else 'unknown'}"
 
 
-@router.post("/imports", status_code=202, response_model=JobAccepted, dependencies=[MANAGER],
-             responses=responses(400, 401, 403, 413, 422, 503))
+@router.post("/imports", status_code=202, response_model=JobAccepted,
+             dependencies=[MANAGER, WRITES], responses=responses(400, 401, 403, 413, 422, 503))
 def create_import(request: Request, ingest: IngestDep, dispatch: DispatchDep,
                   archive: Annotated[UploadFile, File(description=(
                       "a product feed (Google Merchant Center TSV or XML, Shopify product "

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from api.auth import MANAGER
-from api.deps import ModerationDep, ProductsDep, StoreDep
+from api.deps import WRITES, ModerationDep, ProductsDep, StoreDep
 from api.errors import responses
 from catalogue.moderation import Decision, ModerationQueue, decide, read_queue
 from catalogue.schemas import ModerationStatus
@@ -40,7 +40,7 @@ def read_moderation_queue(
     return read_queue(store, category, limit, offset)
 
 
-@router.post("/{product_id}", response_model=DecisionOut, dependencies=[MANAGER],
+@router.post("/{product_id}", response_model=DecisionOut, dependencies=[MANAGER, WRITES],
              responses=responses(400, 401, 403, 404, 413, 422, 503))
 def decide_product(product_id: str, body: DecisionIn, products: ProductsDep, store: StoreDep,
                    moderation: ModerationDep):

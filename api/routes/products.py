@@ -14,7 +14,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from pydantic import BaseModel
 
 from api.auth import MANAGER, SHOPPER
-from api.deps import DispatchDep, IngestDep, JobsDep, ProductsDep, SearchDep
+from api.deps import WRITES, DispatchDep, IngestDep, JobsDep, ProductsDep, SearchDep
 from api.errors import ApiProblem, responses
 from api.routes.search import Cursor, Documented, FiltersDep, one_way_to_page
 from catalogue.ingest import Accepted, Upload
@@ -124,7 +124,8 @@ def read_product(product_id: str, products: ProductsDep, role: Annotated[Role, S
 
 
 @router.patch("/products/{product_id}", response_model=ProductPublic,
-              dependencies=[MANAGER], responses=responses(400, 401, 403, 404, 413, 422, 503))
+              dependencies=[MANAGER, WRITES],
+              responses=responses(400, 401, 403, 404, 413, 422, 503))
 def update_product(product_id: str, update: ProductUpdate, products: ProductsDep):
     """Change a product's fields without re-encoding its image."""
     changes = update.model_dump(exclude_unset=True)
@@ -134,7 +135,7 @@ def update_product(product_id: str, update: ProductUpdate, products: ProductsDep
     return products.update(product_id, changes)
 
 
-@router.delete("/products/{product_id}", status_code=204, dependencies=[MANAGER],
+@router.delete("/products/{product_id}", status_code=204, dependencies=[MANAGER, WRITES],
                responses=responses(401, 403, 404, 422, 503))
 def delete_product(product_id: str, products: ProductsDep):
     """Remove a product from the index."""

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from api.auth import SHOPPER
 from api.deps import SearchDep, SettingsDep, SuggesterDep
 from api.errors import responses
+from api.metrics import timing_search
 from api.search_body import OPENAPI, SearchBody, filter_params
 from catalogue.attributes import Attribute, CatalogueSchema
 from catalogue.cursor import check_cursor
@@ -85,10 +86,12 @@ def search_products(search: SearchDep, filters: FiltersDep, documented: Document
     """Search by text (words and meaning), with filters, by relevance or in a sort order
     (browse without q). A query naming a SKU, GTIN, MPN or product id finds it first."""
     one_way_to_page(offset, cursor)
-    ask = search.ask(q, mode=mode, keyword_weight=keyword_weight, diversity=diversity) \
-        if q else None
-    return search.search(ask, filters, limit, offset, min_score, cursor=cursor, sort=sort,
-                         explained=explain)
+    with timing_search() as timer:
+        with timer.encoding():
+            ask = search.ask(q, mode=mode, keyword_weight=keyword_weight,
+                             diversity=diversity) if q else None
+        return search.search(ask, filters, limit, offset, min_score, cursor=cursor, sort=sort,
+                             explained=explain)
 
 
 @router.post("/search", response_model=SearchResults, dependencies=[SHOPPER],
@@ -107,11 +110,14 @@ def search_products_multimodal(search: SearchDep, settings: SettingsDep,
     if not request.q and picture is None and not request.product_id:
         raise HTTPException(422, "give a query text (q), an image, or a product_id")
     filters = query_filters.both(search.schema.filter(filter_params(request.filters)))
-    ask = search.ask(request.q, picture, request.product_id, request.alpha, request.negative,
-                     request.negative_weight, request.mode, request.keyword_weight,
-                     request.diversity)
-    return search.search(ask, filters, request.limit, request.offset, request.min_score,
-                         cursor=request.cursor, sort=request.sort, explained=request.explain)
+    with timing_search() as timer:
+        with timer.encoding():
+            ask = search.ask(request.q, picture, request.product_id, request.alpha,
+                             request.negative, request.negative_weight, request.mode,
+                             request.keyword_weight, request.diversity)
+        return search.search(ask, filters, request.limit, request.offset, request.min_score,
+                             cursor=request.cursor, sort=request.sort,
+                             explained=request.explain)
 
 
 @router.get("/facets", response_model=Facets, dependencies=[SHOPPER],

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from catalogue import metrics
 from catalogue.ingest import REFUSED
 from catalogue.moderation.decisions import Decision, DecisionStore, decisions_path
 from catalogue.moderation.policy import (
@@ -177,6 +178,8 @@ class Moderator:
         decided = (self.decisions.lookup([p["image_sha256"] for p in payloads])
                    if self.decisions else {})
         for payload, verdict in zip(payloads, self.verdicts(vectors), strict=True):
+            if verdict is not None:
+                metrics.count_flag(verdict.category)
             decision = decided.get(payload["image_sha256"])
             if decision is Decision.reject:
                 payload["moderation_status"] = ModerationStatus.rejected.value

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from catalogue import metrics
 from catalogue.store.query import Query, Sparse
 
 # Every filterable payload field gets an index: without one, filtered search is
@@ -262,7 +263,8 @@ class VectorStore(ABC):
         if query.diversity:
             if after is not None:
                 raise ValueError("diverse results page by offset, not by cursor")
-            hits = self._nearest(query, filter, limit, offset, score_threshold, exact)
+            with metrics.store_call("search"):
+                hits = self._nearest(query, filter, limit, offset, score_threshold, exact)
             for i, hit in enumerate(hits):
                 hit.position = offset + i
             return hits
@@ -272,7 +274,8 @@ class VectorStore(ABC):
             lo, hi = max(0, after.position - 1), after.position + limit + 2
         grow = limit + 2
         while True:
-            raw = self._nearest(query, filter, hi - lo, lo, score_threshold, exact)
+            with metrics.store_call("search"):
+                raw = self._nearest(query, filter, hi - lo, lo, score_threshold, exact)
             window = Window(raw, lo, hi, limit, offset, after)
             if (window.head and window.tail) or hi - lo >= MAX_WINDOW:
                 return window.page()
@@ -298,7 +301,9 @@ class VectorStore(ABC):
         skip = 0 if after else offset
         fetch = skip + limit + 1
         while True:
-            raw = self._ordered(key, descending, filter, fetch, after.score if after else None)
+            with metrics.store_call("order"):
+                raw = self._ordered(key, descending, filter, fetch,
+                                    after.score if after else None)
             hits = sorted(raw, key=key_of)
             if after is not None:
                 hits = [h for h in hits if key_of(h) > (sign * after.score, after.id)]

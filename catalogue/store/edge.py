@@ -53,6 +53,7 @@ from catalogue.store.edge_engine import (
     unindexed_count,
     with_images,
 )
+from catalogue.store.edge_snapshot import restore_snapshot, write_snapshot
 from catalogue.store.query import Sparse, Stage, plan
 
 log = logging.getLogger(__name__)
@@ -332,6 +333,21 @@ class EdgeStore(VectorStore):
 
     def version(self) -> tuple[int, int]:
         return self._generation, self._writes
+
+    def snapshot(self, archive: Path) -> tuple[dict[str, Any], int]:
+        """The shard as a snapshot archive at `archive` (catalogue.store.edge_snapshot), with
+        the engine's manifest and the point count of what it holds. Writes wait meanwhile
+        (they would change the files being read); searches go on."""
+        with self._lock:
+            return write_snapshot(self._shard, self._path(self._generation), archive)
+
+    @staticmethod
+    def restore(archive: Path, folder: Path) -> tuple[dict[str, Any], int]:
+        """A snapshot archive unpacked by the engine as the store at `folder` (which holds
+        none), its first generation; returns the restored shard's manifest and point count."""
+        manifest, count = restore_snapshot(archive, folder / "shard-0")
+        (folder / "CURRENT").write_text("0")
+        return manifest, count
 
     def close(self) -> None:
         self.wait_for_optimizer()
