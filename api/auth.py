@@ -2,19 +2,25 @@
 
 Keys travel in the `X-API-Key` header and are configured as SHA-256 digests
 (`vitrine hash-key` prints one), so the settings never hold a usable key.
-A catalogue manager may do everything a shopper may.
+A catalogue manager may do everything a shopper may. With VITRINE_ANONYMOUS_SEARCH a
+request without a key is a shopper (a storefront's visitors); a manager's route still
+needs a manager's key. `authorize` is that rule, for the route dependency and for the
+early check of api.limits alike.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
 from catalogue.schemas import RANK, Role
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -40,6 +46,33 @@ def role_of(key: str | None, key_roles: dict[str, Role]) -> Role | None:
     return None
 
 
+def authorize(settings: ApiSettings, key: str | None, needed: Role) -> Role:
+    """The role a request with this key (None: no header) acts as on a route that needs
+    `needed`; HTTPException 401 (no valid key) or 403 (a key of too low a role)."""
+    key_roles = settings.key_roles()
+    if not key_roles:  # local profile without keys: open (cluster refuses to start so)
+        return Role.manager
+    if key is None and settings.anonymous_search and RANK[needed] <= RANK[Role.shopper]:
+        return Role.shopper
+    granted = role_of(key, key_roles)
+    if granted is None:
+        raise HTTPException(401, f"a valid API key is needed in the {API_KEY_HEADER} header",
+                            headers={"WWW-Authenticate": "ApiKey"})
+    if RANK[granted] < RANK[needed]:
+        raise HTTPException(403, f"this needs the {needed} role; the key is a {granted}'s")
+    return granted
+
+
+def caller(key: str | None, address: str | None) -> tuple[str, str]:
+    """Whose request this is, for budgets (rate limits, running imports), once its role is
+    checked: ("key", the key's digest, never the key) when it has one, else ("address",
+    the client's address). Where keys are configured a wrong one never gets here (401);
+    the local profile without keys checks none, and is open to everyone anyway."""
+    if key:
+        return "key", hash_key(key)
+    return "address", address or "unknown"
+
+
 class RequireRole:
     """A route dependency; its presence on every route is checked by a test."""
 
@@ -48,17 +81,7 @@ class RequireRole:
 
     def __call__(self, request: Request,
                  key: Annotated[str | None, Security(api_key_scheme)] = None) -> Role:
-        settings = request.app.state.api_settings
-        key_roles = settings.key_roles()
-        if not key_roles:  # local profile without keys: open (cluster refuses to start so)
-            return Role.manager
-        granted = role_of(key, key_roles)
-        if granted is None:
-            raise HTTPException(401, f"a valid API key is needed in the {API_KEY_HEADER} header",
-                                headers={"WWW-Authenticate": "ApiKey"})
-        if RANK[granted] < RANK[self.role]:
-            raise HTTPException(403, f"this needs the {self.role} role; the key is a {granted}'s")
-        return granted
+        return authorize(request.app.state.api_settings, key, self.role)
 
 
 class RequirePublic(RequireRole):

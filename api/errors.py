@@ -30,7 +30,8 @@ log = logging.getLogger("vitrine")
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
          405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "too_large",
-         415: "unsupported_media_type", 422: "invalid", 500: "internal",
+         415: "unsupported_media_type", 422: "invalid", 429: "too_many_requests",
+         500: "internal",
          503: "unavailable"}
 
 
@@ -164,6 +165,8 @@ DESCRIPTIONS = {
     413: "The request body is over VITRINE_MAX_BODY_BYTES",
     415: "The body is neither multipart/form-data nor application/json",
     422: "A field is missing or invalid; `field` names it",
+    429: "Over a rate limit (VITRINE_RATE_LIMIT_*, named in `message`) or the key's running "
+         "imports; see Retry-After",
     503: "Starting, or a part (store, dispatch) is unavailable; see Retry-After",
 }
 

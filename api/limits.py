@@ -24,18 +24,20 @@ stays 400) by its messages.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
-from api.auth import API_KEY_HEADER, RequireRole, role_of
+from api.auth import API_KEY_HEADER, RequireRole, authorize
 from api.errors import error_body
 from catalogue.schemas import RANK, Role
 
+T = TypeVar("T")
 CLOSE = {"Connection": "close"}  # the rest of a refused body is not read: don't reuse
 
 
@@ -47,32 +49,44 @@ class BodyTooLarge(HTTPException):
                               "(VITRINE_MAX_BODY_BYTES)", headers=CLOSE)
 
 
-def route_roles(routes: list[BaseRoute]) -> list[tuple[BaseRoute, Role]]:
-    """Each API route with the role its RequireRole dependency asks, in the router's order
-    (FastAPI keeps included routers' routes in `original_router`)."""
-    found: list[tuple[BaseRoute, Role]] = []
+def route_markers(routes: list[BaseRoute], kind: type[T]) -> list[tuple[BaseRoute, list[T]]]:
+    """Each API route with its dependencies of class `kind` (a RequireRole, a RateLimited),
+    in the router's order (FastAPI keeps included routers' routes in `original_router`)."""
+    found: list[tuple[BaseRoute, list[T]]] = []
     for route in routes:
         original = getattr(route, "original_router", None)
         if original is not None:
-            found += route_roles(original.routes)
+            found += route_markers(original.routes, kind)
             continue
         dependant = getattr(route, "dependant", None)
-        roles = [d.call.role for d in getattr(dependant, "dependencies", ())
-                 if isinstance(d.call, RequireRole)]
-        if roles:
-            found.append((route, max(roles, key=RANK.__getitem__)))
+        marks = [d.call for d in getattr(dependant, "dependencies", ())
+                 if isinstance(d.call, kind)]
+        if marks:
+            found.append((route, marks))
     return found
+
+
+def matched_marker(app: Any, scope: Scope, kind: type[T]) -> list[T]:
+    """The `kind` dependencies of the route answering `scope`; none where no route fully
+    matches. The routes' are collected at the first request (all are included by then)."""
+    cache = app.state.route_markers = getattr(app.state, "route_markers", None) or {}
+    if kind not in cache:
+        cache[kind] = route_markers(app.routes, kind)
+    for route, marks in cache[kind]:
+        if route.matches(scope)[0] is Match.FULL:
+            return marks
+    return []
+
+
+def header(scope: Scope, name: str) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope.get("headers") or []
+                 if k == name.lower().encode()), None)
 
 
 def required_role(app: Any, scope: dict) -> Role | None:
     """The role the route answering `scope` needs; None where no route fully matches."""
-    roles = getattr(app.state, "route_roles", None)
-    if roles is None:  # the routes are all included by the first request
-        roles = app.state.route_roles = route_roles(app.routes)
-    for route, role in roles:
-        if route.matches(scope)[0] is Match.FULL:
-            return role
-    return None
+    roles = [mark.role for mark in matched_marker(app, scope, RequireRole)]
+    return max(roles, key=RANK.__getitem__) if roles else None
 
 
 def role_refusal(app: Any, scope: dict) -> HTTPException | None:
@@ -80,18 +94,11 @@ def role_refusal(app: Any, scope: dict) -> HTTPException | None:
     role = required_role(app, scope)
     if role is None or role is Role.public:
         return None
-    key_roles = app.state.api_settings.key_roles()
-    if not key_roles:  # no keys configured: the local profile is open
-        return None
-    key = next((v.decode("latin-1") for k, v in scope.get("headers") or []
-                if k == API_KEY_HEADER.lower().encode()), None)
-    granted = role_of(key, key_roles)
-    if granted is None:
-        return HTTPException(401, f"a valid API key is needed in the {API_KEY_HEADER} header",
-                             headers={"WWW-Authenticate": "ApiKey", **CLOSE})
-    if RANK[granted] < RANK[role]:
-        return HTTPException(403, f"this needs the {role} role; the key is a {granted}'s",
-                             headers=CLOSE)
+    try:
+        authorize(app.state.api_settings, header(scope, API_KEY_HEADER), role)
+    except HTTPException as refusal:
+        refusal.headers = {**(refusal.headers or {}), **CLOSE}
+        return refusal
     return None
 
 

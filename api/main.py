@@ -11,11 +11,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
+from api.cors import allow_origins
 from api.errors import install_handlers
 from api.limits import EarlyRefusal, form_limit_handler
 from api.live import LiveServices
 from api.metrics import start_counting
 from api.observe import Observe
+from api.ratelimit import RateLimit, build_limits
 from api.routes import (
     admin,
     classify,
@@ -93,10 +95,14 @@ def create_app(settings: ApiSettings, start: Callable[[], Services],
     if settings.metrics_enabled:
         app.include_router(metrics.router)
         start_counting()
+    # Rate limits (api.ratelimit) inside the role check: a wrong key is a 401, counted nowhere.
+    app.add_middleware(RateLimit, limits=build_limits(settings))
     # Refusals from the headers (role, Content-Length) come before any body byte is read.
     app.add_middleware(EarlyRefusal, max_bytes=settings.max_body_bytes)
     # Pages, scripts and JSON shrink about 3x; Starlette leaves images (already compressed) be.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Preflights are answered before any key is asked for; refusals carry CORS headers too.
+    allow_origins(app, settings.cors_origins)
     # Outermost: every answer, refusals included, gets a request id and is counted.
     app.add_middleware(Observe, metrics=settings.metrics_enabled)
 

@@ -1,7 +1,8 @@
 """The API process's metrics, served at `GET /metrics` (api.routes.metrics).
 
 Counted as requests are answered (api.observe): requests by route template,
-method and status, latency per route, a search's time by stage. Read at each
+method and status, latency per route, a search's time by stage, requests a rate
+limit refused (api.ratelimit). Read at each
 scrape from the live services: the ingest queue (depth and the oldest upload's
 wait), the store's points and those not yet indexed, the model. With them the
 domain's counters (catalogue.metrics: ingest, failures, moderation, store
@@ -33,6 +34,9 @@ HTTP_SECONDS = Histogram("vitrine_http_request_seconds", "Time to answer an HTTP
 SEARCH_SECONDS = Histogram("vitrine_search_seconds", "A search's time by stage: encode (the "
                            "query's vector), store (the engine's searches), other (the rest: "
                            "filters, pages, results)", ["stage"], buckets=LATENCY_BUCKETS)
+RATE_LIMITED = Counter("vitrine_rate_limited_requests", "Requests refused (429) by a rate "
+                       "limit (api.ratelimit), by route group and limit kind (key, address)",
+                       ["group", "limit"])
 UNMATCHED = "unmatched"  # no route: one label for every unknown path a scanner tries
 
 

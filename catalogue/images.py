@@ -29,6 +29,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TypeVar
 
 from PIL import ExifTags, Image, ImageFile
@@ -267,6 +268,16 @@ def display_with(settings: CatalogueSettings, data: bytes, background: bool = Fa
     return _decode_with(settings, data, display_copy, (half, half), background)
 
 
+def narrowed_with(settings: CatalogueSettings, data: bytes, width: int) -> bytes:
+    """A photo re-encoded as the display copy is, but at most `width` wide (a thumbnail, a
+    grid card): the aspect kept, never enlarged, under the settings' limits and the
+    process's budget."""
+    # Decoded at least REDUCING_GAP x half of `width` wide: the thumbnail only shrinks.
+    # Where the height bounds it instead, the decoded height is over DISPLAY_MAX_SIDE too.
+    return _decode_with(settings, data, partial(display_copy, box=(width, DISPLAY_MAX_SIDE)),
+                        (-(-width // REDUCING_GAP), 1))
+
+
 def _decode_with(settings: CatalogueSettings, data: bytes, finish: Callable[[Image.Image], T],
                  target: tuple[int, int] | None, background: bool = False) -> T:
     return decode_then(data, finish, settings.max_image_bytes, settings.max_image_pixels,
@@ -307,11 +318,13 @@ def normalise(image: Image.Image) -> Image.Image:
     return image.convert("RGBA")
 
 
-def display_copy(image: Image.Image) -> bytes:
+def display_copy(image: Image.Image,
+                 box: tuple[int, int] = (DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE)) -> bytes:
     """The copy Vitrine serves for a product: re-encoded from the decoded RGB pixels, so
-    nothing of the uploaded file (appended archives, metadata, scripts) survives."""
+    nothing of the uploaded file (appended archives, metadata, scripts) survives; shrunk
+    to fit `box`, its aspect kept, never enlarged."""
     copy = image.copy()
-    copy.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE), Image.Resampling.LANCZOS)
+    copy.thumbnail(box, Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     copy.save(buf, "JPEG", quality=DISPLAY_QUALITY, optimize=True)
     return buf.getvalue()

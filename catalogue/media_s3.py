@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import urllib.parse
 
-from catalogue.media import media_key
+from catalogue.media import derived_key, media_key
 
 
 class S3MediaStore:
@@ -48,6 +48,18 @@ class S3MediaStore:
             return self.client.get_object(Bucket=self.bucket, Key=self.key(digest))["Body"].read()
         except self.client.exceptions.NoSuchKey:
             raise KeyError(f"no original stored under {digest}") from None
+
+    def put_derived(self, digest: str, name: str, data: bytes) -> None:
+        # One PUT is atomic: a reader gets the previous object or this one, whole.
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + derived_key(digest, name),
+                               Body=data, ContentType="application/octet-stream")
+
+    def get_derived(self, digest: str, name: str) -> bytes:
+        key = self.prefix + derived_key(digest, name)
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            raise KeyError(f"no {name} copy stored for {digest}") from None
 
     def exists(self, digest: str) -> bool:
         from botocore.exceptions import ClientError

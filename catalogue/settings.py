@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def json_or_comma_list(value: Any) -> Any:
+    """A list setting from the environment: a JSON list, or items separated by commas."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 class CatalogueSettings(BaseSettings):
@@ -21,6 +32,15 @@ class CatalogueSettings(BaseSettings):
     qdrant_url: str = "http://localhost:6333"
     """Server backend: http(s)://host:port, ':memory:' or a folder (qdrant-client local mode)."""
     qdrant_api_key: str | None = None
+    qdrant_shard_number: int = Field(3, ge=1)
+    """Shards of a collection the server backend creates: a multiple of the Qdrant nodes
+    (three), since the count is fixed at creation and added nodes take whole shards."""
+    qdrant_replication_factor: int = Field(3, ge=1)
+    """Copies of each shard on a distributed Qdrant: 3 on three nodes, so one node lost
+    leaves two (a majority) of every shard and reads and writes carry on."""
+    qdrant_write_consistency_factor: int = Field(2, ge=1)
+    """Copies that must apply a write before Qdrant acknowledges it: a majority of
+    qdrant_replication_factor, so an acknowledged write outlives any one node."""
     collection: str = "products"
     search_mode: Literal["hybrid", "semantic", "keyword"] = "hybrid"
     """How a query with text searches by default: photo vectors and keywords fused, or one."""
@@ -70,6 +90,10 @@ class CatalogueSettings(BaseSettings):
     """How long a request waits for room in the decode budget before a 503."""
     min_image_side: int = 32
     """Smallest accepted width and height of a photo, in pixels."""
+    photo_widths: Annotated[list[Annotated[int, Field(ge=16, le=4096)]], NoDecode] = [
+        160, 400, 1000]
+    """Widths a product photo is served at besides its display copy (`?w=`: thumbnail,
+    grid, detail), as a JSON list or comma list; each made once, on first request."""
     ingest_batch_size: int = 32
     ingest_yield_chunk: int = 8
     """Photos encoded between two looks at the shoppers' requests: while one is answered,
@@ -117,11 +141,30 @@ class CatalogueSettings(BaseSettings):
     """Photo URLs one ingest batch fetches at once (threads of one worker process, sharing
     its connections); the rest of the batch waits for a free slot."""
 
+    @field_validator("photo_widths", mode="before")
+    @classmethod
+    def parse_widths(cls, value: Any) -> Any:
+        return json_or_comma_list(value)
+
+    @field_validator("photo_widths")
+    @classmethod
+    def sort_widths(cls, widths: list[int]) -> list[int]:
+        return sorted(set(widths))
+
     @model_validator(mode="after")
     def budget_fits_one_image(self) -> CatalogueSettings:
         if self.decode_budget_bytes < self.max_decoded_bytes:
             raise ValueError(f"VITRINE_DECODE_BUDGET_BYTES ({self.decode_budget_bytes}) must be "
                              f"at least VITRINE_MAX_DECODED_BYTES ({self.max_decoded_bytes})")
+        return self
+
+    @model_validator(mode="after")
+    def writes_fit_the_replicas(self) -> CatalogueSettings:
+        if self.qdrant_write_consistency_factor > self.qdrant_replication_factor:
+            raise ValueError(
+                f"VITRINE_QDRANT_WRITE_CONSISTENCY_FACTOR ({self.qdrant_write_consistency_factor})"
+                " must be at most VITRINE_QDRANT_REPLICATION_FACTOR "
+                f"({self.qdrant_replication_factor}): no write could be acknowledged")
         return self
 
     @property

@@ -41,12 +41,15 @@ from qdrant_client import QdrantClient, models
 VERSION = ".".join(version("qdrant-client").split(".")[:2]) + ".0"
 
 
-def make_app(path: str | None = None) -> FastAPI:
+def make_app(path: str | None = None, version: str = VERSION) -> FastAPI:
     """`path`: keep the data in that folder (local mode's own persistence), so a stand-in
-    killed and started again finds it, as a restarted server would; default in memory."""
+    killed and started again finds it, as a restarted server would; default in memory.
+    `version`: the server version GET / reports. `app.state.created` keeps each create
+    collection request as sent (local mode ignores shards and replicas)."""
     engine = QdrantClient(path=path) if path else QdrantClient(location=":memory:")
     lock = threading.Lock()  # local mode is not made for concurrent callers
     app = FastAPI(title="qdrant stand-in")
+    app.state.created = {}
     operation = {"id": 0}
 
     def ok(result: Any, started: float) -> JSONResponse:
@@ -71,7 +74,7 @@ def make_app(path: str | None = None) -> FastAPI:
 
     @app.get("/")
     def root():
-        return {"title": "qdrant - vector search engine (test stand-in)", "version": VERSION}
+        return {"title": "qdrant - vector search engine (test stand-in)", "version": version}
 
     @app.get("/healthz", response_class=PlainTextResponse)
     @app.get("/readyz", response_class=PlainTextResponse)
@@ -109,6 +112,7 @@ def make_app(path: str | None = None) -> FastAPI:
     async def create_collection(name: str, request: Request):
         t = time.perf_counter()
         body = models.CreateCollection.model_validate(await request.json())
+        app.state.created[name] = body
         with lock:
             engine.create_collection(name, vectors_config=body.vectors,
                                      sparse_vectors_config=body.sparse_vectors)

@@ -99,7 +99,7 @@ def test_variant_matching_the_query_shows_its_photo_and_sale_price(page, shop):
     expect(card).to_have_attribute("data-sku", "duo-blue")
     expect(card).to_have_attribute("data-image", "1")
     photo = duo["images"][1]
-    src = f"/v1/products/duo/images/1?v={photo['display_sha256'] or photo['sha256']}"
+    src = f"/v1/products/duo/images/1?v={photo['display_sha256'] or photo['sha256']}&w=400"
     assert card.locator("img").get_attribute("src") == src
     card.scroll_into_view_if_needed()  # photos load lazily
     assert images_loaded(page, '#results .card[data-product-id="duo"] img', 1) == [True]

@@ -35,8 +35,32 @@ def test_query_shows_results_with_image_title_price_and_score(page, live):
     expect(first.locator(".price")).to_have_text(re.compile(r"\d"))
     expect(first.locator(".score strong")).to_have_text(re.compile(r"^-?\d\.\d{3}$"))
     assert all(images_loaded(page, "#results .card img"))
+    # The grid asks for the grid-sized copy (?w=400), content-addressed, not the full photo.
+    src = first.locator("img").get_attribute("src")
+    assert re.search(r"/images/\d+\?v=[0-9a-f]{64}&w=400$", src), src
+    widths = page.locator("#results .card img").evaluate_all(
+        "imgs => imgs.slice(0, 4).map(i => i.naturalWidth)")
+    assert all(0 < w <= 400 for w in widths), widths
     expect(page.locator("#status")).to_contain_text(f"{PAGE_SIZE} results shown")
     assert "q=red+dress" in page.url  # the search is in the address, to share or reload
+
+
+def test_a_width_the_server_lacks_falls_back_to_the_display_copy(page, live):
+    search_for(page, live, "red dress")
+    src = page.locator("#results .card img").first.get_attribute("src")
+    page.evaluate("""async (src) => {
+      const { showImage } = await import("/static/js/api.js");
+      const img = document.createElement("img");
+      img.id = "probe";
+      img.style = "position: fixed; top: 0; left: 0; width: 50px";
+      document.body.append(img);
+      showImage(img, src.replace("w=400", "w=399"));
+    }""", src)
+    page.wait_for_function("() => { const i = document.querySelector('#probe');"
+                           " return i.complete && i.naturalWidth > 0; }")
+    probe = page.locator("#probe")
+    assert probe.get_attribute("src") == src.replace("&w=400", "")
+    expect(probe).not_to_have_class(re.compile("broken"))
 
 
 def test_scrolling_loads_the_next_page_without_duplicates(page, live):

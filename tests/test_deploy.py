@@ -145,3 +145,70 @@ def test_deployments_only_set_settings_that_exist():
     assert not unknown, f"no settings class reads {sorted(unknown)}"
     # And nothing sets a test-only hook.
     assert not {n for n in used if n.startswith(("VITRINE_TEST_", "TESTKIT_"))}
+
+
+def qdrant_minor(image: str) -> str:
+    """qdrant/qdrant:v1.20.0 -> 1.20"""
+    return ".".join(image.rsplit(":v", 1)[1].split(".")[:2])
+
+
+def test_qdrant_client_is_pinned_to_the_servers_minor_version():
+    from importlib.metadata import version
+
+    compose = yaml.safe_load(COMPOSE.read_text())["services"]["qdrant"]["image"]
+    k8s = k8s_objects()[("StatefulSet", "qdrant")]["spec"]["template"]["spec"]["containers"]
+    minors = {qdrant_minor(compose), qdrant_minor(k8s[0]["image"])}
+    assert len(minors) == 1, minors
+    minor = minors.pop()
+    major, number = (int(p) for p in minor.split("."))
+    pin = next(line for line in (ROOT / "pyproject.toml").read_text().splitlines()
+               if '"qdrant-client' in line)
+    assert f'"qdrant-client>={minor},<{major}.{number + 1}"' in pin, pin  # what images install
+    assert ".".join(version("qdrant-client").split(".")[:2]) == minor  # what the tests ran
+
+
+def test_the_cluster_survives_a_node():
+    objects = k8s_objects()
+    config = objects[("ConfigMap", "vitrine-config")]["data"]
+    qdrant = objects[("StatefulSet", "qdrant")]["spec"]
+    assert qdrant["replicas"] == 3
+    anti = qdrant["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] \
+        == "kubernetes.io/hostname"
+    shards, replicas, writes = (int(config[f"VITRINE_QDRANT_{n}"]) for n in (
+        "SHARD_NUMBER", "REPLICATION_FACTOR", "WRITE_CONSISTENCY_FACTOR"))
+    assert 2 <= replicas <= qdrant["replicas"]  # a copy of every shard outlives one node
+    assert writes == replicas // 2 + 1  # a majority: acknowledged writes outlive one node
+    assert writes <= replicas - 1  # and writes go on with one node down
+    assert shards % qdrant["replicas"] == 0
+    for name, app in (("vitrine-api", "vitrine-api"), ("vitrine-worker", "vitrine-worker"),
+                      ("qdrant", "qdrant")):
+        budget = objects[("PodDisruptionBudget", name)]["spec"]
+        assert budget["selector"]["matchLabels"] == {"app": app}
+        assert budget.get("maxUnavailable") == 1 or budget.get("minAvailable") == 1
+    # Only a single worker may run (KEDA's minimum): its budget must not block drains.
+    assert "minAvailable" not in objects[("PodDisruptionBudget", "vitrine-worker")]["spec"]
+
+
+def test_the_api_is_reachable_and_probed():
+    objects = k8s_objects()
+    paths = {p["path"]: p for p in
+             objects[("Ingress", "vitrine-api")]["spec"]["rules"][0]["http"]["paths"]}
+    backend = paths["/"]["backend"]["service"]
+    assert paths["/"]["pathType"] == "Prefix" and backend["name"] == "vitrine-api"
+    service = objects[("Service", backend["name"])]["spec"]
+    assert backend["port"]["name"] in {p["name"] for p in service["ports"]}
+    # /metrics is public on each pod, never through the ingress (as deploy/nginx.conf).
+    hidden = paths["/metrics"]
+    assert hidden["pathType"] == "Exact"
+    assert "selector" not in objects[("Service", hidden["backend"]["service"]["name"])]["spec"]
+    api = objects[("Deployment", "vitrine-api")]["spec"]["template"]["spec"]["containers"][0]
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    worker = objects[("Deployment", "vitrine-worker")]["spec"]["template"]["spec"]
+    assert worker["containers"][0]["livenessProbe"]["exec"]["command"] \
+        == ["python", "-m", "workers.health"]
+    images = {c["image"] for kind, name in (("Deployment", "vitrine-api"),
+                                            ("Deployment", "vitrine-worker"),
+                                            ("Deployment", "vitrine-beat"))
+              for c in objects[(kind, name)]["spec"]["template"]["spec"]["containers"]}
+    assert images == {"ghcr.io/OWNER/vitrine:TAG"}  # one image, the placeholder README names

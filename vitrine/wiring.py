@@ -58,12 +58,15 @@ def open_store(settings: CatalogueSettings, dim: int, schema: CatalogueSchema | 
         folder = settings.shard_dir / location if location else settings.shard_dir
         return EdgeStore(folder, dim, settings.optimize_threshold, hnsw_ef=settings.hnsw_ef,
                          indexes=indexes)
-    from catalogue.store.server import ServerStore
+    from catalogue.store.server import Replication, ServerStore
 
     collection = (version.location or f"{settings.collection}-{version.id}") if version \
         else settings.collection
+    replication = Replication(settings.qdrant_shard_number, settings.qdrant_replication_factor,
+                              settings.qdrant_write_consistency_factor)
     return ServerStore.connect(settings.qdrant_url, collection, dim, settings.qdrant_api_key,
-                               hnsw_ef=settings.hnsw_ef, indexes=indexes)
+                               hnsw_ef=settings.hnsw_ef, indexes=indexes,
+                               replication=replication)
 
 
 def legacy_version(settings: CatalogueSettings, configured: ModelVersion
@@ -205,6 +208,11 @@ def create_api(settings: ApiSettings | None = None, services: Services | None = 
 
     settings = settings or ApiSettings()
     profile = settings.profile
+    if profile == "cluster" and settings.rate_limit_redis_url is None:
+        from workers.settings import WorkerSettings  # the cluster's Redis: the broker's
+
+        settings = settings.model_copy(
+            update={"rate_limit_redis_url": WorkerSettings().broker_url})
     if services is None:  # a server process (uvicorn --factory): its log lines, uvicorn's too
         configure_logging(loggers=UVICORN_LOGGERS)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from api.auth import SHOPPER
 from api.deps import EncoderDep, ProductsDep, SettingsDep
 from api.errors import ApiProblem, responses
+from api.ratelimit import SEARCH_LIMIT
 from catalogue.images import decode_with, model_input_size
 from catalogue.jsonsafe import JsonInputError, parse_json
 from catalogue.schemas import Role
@@ -51,8 +52,9 @@ def parse_list(raw: str, adapter: TypeAdapter, name: str, most: int) -> list[str
     return values
 
 
-@router.post("/classify", response_model=Classification, dependencies=[SHOPPER],
-             responses=responses(400, 401, 404, 413, 422, 503))
+@router.post("/classify", response_model=Classification,
+             dependencies=[SHOPPER, SEARCH_LIMIT],
+             responses=responses(400, 401, 404, 413, 422, 429, 503))
 def classify_image(
         encoder: EncoderDep, products: ProductsDep, settings: SettingsDep,
         labels: Annotated[str, Form(description='JSON list of labels, e.g. ["dress", "coat"]')],

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 
-from api.auth import API_KEY_HEADER, MANAGER, hash_key
+from api.auth import API_KEY_HEADER, MANAGER, caller
 from api.deps import WRITES, DispatchDep, IngestDep
 from api.errors import ApiProblem, responses
+from api.ratelimit import IMPORT_LIMIT
 from api.routes.products import JobAccepted, submit
 from catalogue.archive import ArchiveTooLarge, ImportBusy, ImportSlots, StagingFull
 from catalogue.importer import CatalogueFormatError, import_archive
@@ -25,14 +26,14 @@ BUSY_RETRY_S, FULL_RETRY_S = 10, 60  # Retry-After: an import takes a while; a d
 def import_key(request: Request) -> str:
     """Whose import this is: the API key's digest (never the key), or the client's address
     where the local profile runs without keys."""
-    key = request.headers.get(API_KEY_HEADER)
-    if key:
-        return f"key:{hash_key(key)}"
-    return f"client:{request.client.host if request.client else 'unknown'}"
+    kind, who = caller(request.headers.get(API_KEY_HEADER),
+                       request.client.host if request.client else None)
+    return f"{kind}:{who}"
 
 
 @router.post("/imports", status_code=202, response_model=JobAccepted,
-             dependencies=[MANAGER, WRITES], responses=responses(400, 401, 403, 413, 422, 503))
+             dependencies=[MANAGER, WRITES, IMPORT_LIMIT],
+             responses=responses(400, 401, 403, 413, 422, 429, 503))
 def create_import(request: Request, ingest: IngestDep, dispatch: DispatchDep,
                   archive: Annotated[UploadFile, File(description=(
                       "a product feed (Google Merchant Center TSV or XML, Shopify product "

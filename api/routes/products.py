@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from api.auth import MANAGER, SHOPPER
 from api.deps import WRITES, DispatchDep, IngestDep, JobsDep, ProductsDep, SearchDep
 from api.errors import ApiProblem, responses
+from api.ratelimit import SEARCH_LIMIT, UPLOAD_LIMIT
 from api.routes.search import Cursor, Documented, FiltersDep, one_way_to_page
 from catalogue.ingest import Accepted, Upload
 from catalogue.jsonsafe import JsonInputError, parse_json
@@ -54,11 +55,11 @@ def submit(dispatch: DispatchDep, accepted: Accepted) -> JobAccepted:
                        rejected=accepted.rejected)
 
 
-UPLOAD_ERRORS = responses(400, 401, 403, 413, 422, 503)
+UPLOAD_ERRORS = responses(400, 401, 403, 413, 422, 429, 503)
 
 
-@router.post("/products", status_code=202, dependencies=[MANAGER], response_model=JobAccepted,
-             responses=UPLOAD_ERRORS)
+@router.post("/products", status_code=202, dependencies=[MANAGER, UPLOAD_LIMIT],
+             response_model=JobAccepted, responses=UPLOAD_ERRORS)
 def create_product(ingest: IngestDep, dispatch: DispatchDep,
                    metadata: Annotated[str, Form(description="Product fields as JSON")],
                    image: Annotated[UploadFile | None, File(description="Product photo")] = None,
@@ -76,7 +77,7 @@ def create_product(ingest: IngestDep, dispatch: DispatchDep,
                                           strict=True))
 
 
-@router.post("/products/batch", status_code=202, dependencies=[MANAGER],
+@router.post("/products/batch", status_code=202, dependencies=[MANAGER, UPLOAD_LIMIT],
              response_model=JobAccepted, responses=UPLOAD_ERRORS)
 def create_products(ingest: IngestDep, dispatch: DispatchDep,
                     images: Annotated[list[UploadFile], File(description="Photos, in the "
@@ -143,7 +144,7 @@ def delete_product(product_id: str, products: ProductsDep):
 
 
 @router.get("/products/{product_id}/similar", response_model=SearchResults,
-            dependencies=[SHOPPER], responses=responses(401, 404, 422, 503))
+            dependencies=[SHOPPER, SEARCH_LIMIT], responses=responses(401, 404, 422, 429, 503))
 def similar_products(product_id: str, products: ProductsDep, search: SearchDep,
                      filters: FiltersDep, documented: Documented,
                      limit: Annotated[int, Query(ge=1, le=100)] = 20,

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import SHOPPER
 from api.deps import SearchDep
 from api.errors import responses
+from api.ratelimit import SEARCH_LIMIT
 from api.routes.search import FiltersDep, one_way_to_page
 from api.search_body import FilterValue, filter_params
 from catalogue.cursor import check_cursor
@@ -32,8 +33,9 @@ class RecommendRequest(BaseModel):
     min_score: float | None = Field(None, ge=-1, le=1)
 
 
-@router.post("/recommend", response_model=SearchResults, dependencies=[SHOPPER],
-             responses=responses(400, 401, 404, 413, 422, 503))
+@router.post("/recommend", response_model=SearchResults,
+             dependencies=[SHOPPER, SEARCH_LIMIT],
+             responses=responses(400, 401, 404, 413, 422, 429, 503))
 def recommend_products(request: RecommendRequest, search: SearchDep, query_filters: FiltersDep):
     """Products like the liked ones (by their photos) and unlike the disliked, with filters
     and paging as search; the examples themselves left out. "More like this" is its

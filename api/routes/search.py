@@ -14,6 +14,7 @@ from api.auth import SHOPPER
 from api.deps import SearchDep, SettingsDep, SuggesterDep
 from api.errors import responses
 from api.metrics import timing_search
+from api.ratelimit import SEARCH_LIMIT
 from api.search_body import OPENAPI, SearchBody, filter_params
 from catalogue.attributes import Attribute, CatalogueSchema
 from catalogue.cursor import check_cursor
@@ -75,8 +76,8 @@ Diversity = Annotated[float, Query(ge=0, le=1, description=(
 Explain = Annotated[bool, Query(description="Say per result what matched")]
 
 
-@router.get("/search", response_model=SearchResults, dependencies=[SHOPPER],
-            responses=responses(401, 422, 503))
+@router.get("/search", response_model=SearchResults, dependencies=[SHOPPER, SEARCH_LIMIT],
+            responses=responses(401, 422, 429, 503))
 def search_products(search: SearchDep, filters: FiltersDep, documented: Documented,
                     q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
                     limit: Limit = 20, offset: Offset = 0, min_score: MinScore = None,
@@ -94,8 +95,9 @@ def search_products(search: SearchDep, filters: FiltersDep, documented: Document
                              explained=explain)
 
 
-@router.post("/search", response_model=SearchResults, dependencies=[SHOPPER],
-             responses=responses(400, 401, 404, 413, 415, 422, 503), openapi_extra=OPENAPI)
+@router.post("/search", response_model=SearchResults, dependencies=[SHOPPER, SEARCH_LIMIT],
+             responses=responses(400, 401, 404, 413, 415, 422, 429, 503),
+             openapi_extra=OPENAPI)
 def search_products_multimodal(search: SearchDep, settings: SettingsDep,
                                query_filters: FiltersDep, body: SearchBody):
     """Search by text, a photo or a product's photos, or a weighted mix: a multipart form
@@ -120,8 +122,8 @@ def search_products_multimodal(search: SearchDep, settings: SettingsDep,
                              explained=request.explain)
 
 
-@router.get("/facets", response_model=Facets, dependencies=[SHOPPER],
-            responses=responses(401, 422, 503))
+@router.get("/facets", response_model=Facets, dependencies=[SHOPPER, SEARCH_LIMIT],
+            responses=responses(401, 422, 429, 503))
 def read_facets(search: SearchDep, filters: FiltersDep, documented: Documented,
                 q: Annotated[str | None, Query(max_length=500)] = None,
                 min_score: MinScore = None, mode: Mode = None):
@@ -154,8 +156,8 @@ class Suggestions(BaseModel):
     suggestions: list[SuggestionPublic]
 
 
-@router.get("/suggest", response_model=Suggestions, dependencies=[SHOPPER],
-            responses=responses(401, 422, 503))
+@router.get("/suggest", response_model=Suggestions, dependencies=[SHOPPER, SEARCH_LIMIT],
+            responses=responses(401, 422, 429, 503))
 def suggest_completions(suggester: SuggesterDep,
                         q: Annotated[str, Query(min_length=1, max_length=100)],
                         limit: Annotated[int, Query(ge=1, le=20)] = 8):

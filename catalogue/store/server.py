@@ -6,11 +6,18 @@ against qdrant-client's in-process local mode (`location=":memory:"` or
 The server's optimizer indexes new points by itself, so the indexing methods
 keep `VectorStore`'s no-op defaults except `unindexed()`, which the server
 reports.
+
+`connect` to a URL first reads the server's version and refuses one this qdrant-client
+does not support (`check_server_version`); the images pin qdrant-client to the minor
+version of the Qdrant image (pyproject.toml, docker-compose.yml, deploy/k8s/qdrant.yaml).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from importlib.metadata import version
 from typing import Any
 
 import numpy as np
@@ -28,6 +35,8 @@ from catalogue.store.base import (
     to_engine_filter,
 )
 from catalogue.store.query import Query, Sparse, Stage, plan
+
+log = logging.getLogger(__name__)
 
 SERVER_FILTERS = FilterModels(
     models.Filter, models.FieldCondition, models.MatchValue, models.MatchAny, models.Range,
@@ -87,13 +96,59 @@ def _scoring(stage: Stage, query: Query) -> tuple[Any, str | None]:
         diversity=query.diversity, candidates_limit=pool)), IMAGE_VECTOR
 
 
+def is_remote(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
 def client_for(url: str, api_key: str | None = None) -> QdrantClient:
     """`url` is http(s)://host:port, ':memory:', or a folder path (local mode)."""
     if url == ":memory:":
         return QdrantClient(location=":memory:")
-    if url.startswith(("http://", "https://")):
-        return QdrantClient(url=url, api_key=api_key, timeout=30)
+    if is_remote(url):
+        # The client's own check only warns, from a thread: `check_server_version` refuses.
+        return QdrantClient(url=url, api_key=api_key, timeout=30, check_compatibility=False)
     return QdrantClient(path=url)
+
+
+class IncompatibleServer(RuntimeError):
+    """The Qdrant server's version is one this qdrant-client does not support."""
+
+
+def _major_minor(text: str) -> tuple[int, int] | None:
+    try:
+        major, minor = text.lstrip("v").split(".")[:2]
+        return int(major), int(minor)
+    except ValueError:
+        return None
+
+
+def check_server_version(client: QdrantClient, url: str) -> str:
+    """The server's version, logged with the client's; refused unless the two have the
+    same major version and minor versions at most one apart (Qdrant's compatibility rule,
+    which qdrant-client's own check applies), with a warning when they are one apart."""
+    ours, theirs = version("qdrant-client"), client.info().version
+    log.info("Qdrant server %s at %s; qdrant-client %s", theirs, url, ours)
+    client_mm, server_mm = _major_minor(ours), _major_minor(theirs)
+    if client_mm is None or server_mm is None or client_mm[0] != server_mm[0] \
+            or abs(client_mm[1] - server_mm[1]) > 1:
+        raise IncompatibleServer(
+            f"Qdrant server {theirs} at {url} and qdrant-client {ours} are not compatible "
+            "(the same major version and minor versions at most one apart are): run the "
+            "Qdrant image the deployment pins, or install qdrant-client of its minor version")
+    if client_mm != server_mm:
+        log.warning("Qdrant server %s and qdrant-client %s are one minor version apart "
+                    "(supported; pin them to the same one)", theirs, ours)
+    return theirs
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How a collection the store creates spreads over a distributed Qdrant (a single node
+    and local mode ignore it; an existing collection keeps its own)."""
+
+    shard_number: int = 1
+    replication_factor: int = 1
+    write_consistency_factor: int = 1
 
 
 def _rows(vector: Any) -> np.ndarray | None:
@@ -104,16 +159,27 @@ def _rows(vector: Any) -> np.ndarray | None:
 
 class ServerStore(VectorStore):
     def __init__(self, client: QdrantClient, collection: str, dim: int,
-                 hnsw_ef: int | None = None, indexes: Sequence[tuple[str, str]] = ()):
+                 hnsw_ef: int | None = None, indexes: Sequence[tuple[str, str]] = (),
+                 replication: Replication | None = None):
         """`indexes`: (payload path, type) of the shop's attributes, kept in step on start."""
         self.client, self.collection, self.dim, self.hnsw_ef = client, collection, dim, hnsw_ef
+        replication = replication or Replication()
         if not client.collection_exists(collection):
             client.create_collection(collection, vectors_config={IMAGE_VECTOR: models.VectorParams(
                 size=dim, distance=models.Distance.COSINE,
                 multivector_config=models.MultiVectorConfig(
                     comparator=models.MultiVectorComparator.MAX_SIM))},
-                sparse_vectors_config={TEXT_VECTOR: WORDS})
+                sparse_vectors_config={TEXT_VECTOR: WORDS},
+                shard_number=replication.shard_number,
+                replication_factor=replication.replication_factor,
+                write_consistency_factor=replication.write_consistency_factor)
         info = client.get_collection(collection)
+        made = info.config.params
+        kept = (made.shard_number, made.replication_factor, made.write_consistency_factor)
+        if None not in kept and kept != astuple(replication):
+            log.warning("collection %r keeps the shards, replication and write consistency "
+                        "it was made with, %s, not the settings' %s", collection, kept,
+                        astuple(replication))
         vectors = info.config.params.vectors
         params = vectors.get(IMAGE_VECTOR) if isinstance(vectors, dict) else None
         if params is None or params.size != dim:
@@ -131,10 +197,18 @@ class ServerStore(VectorStore):
 
     @classmethod
     def connect(cls, url: str, collection: str, dim: int, api_key: str | None = None,
-                hnsw_ef: int | None = None, indexes: Sequence[tuple[str, str]] = ()
-                ) -> ServerStore:
-        """`url` is http(s)://host:port, ':memory:', or a folder path (local mode)."""
-        return cls(client_for(url, api_key), collection, dim, hnsw_ef, indexes)
+                hnsw_ef: int | None = None, indexes: Sequence[tuple[str, str]] = (),
+                replication: Replication | None = None) -> ServerStore:
+        """`url` is http(s)://host:port (its version checked first), ':memory:', or a folder
+        path (local mode)."""
+        client = client_for(url, api_key)
+        try:
+            if is_remote(url):
+                check_server_version(client, url)
+            return cls(client, collection, dim, hnsw_ef, indexes, replication)
+        except BaseException:
+            client.close()
+            raise
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         if not points:

@@ -2,7 +2,7 @@
 // with Edit (PATCH) and Delete (DELETE); a prediction is confirmed or corrected by PATCHing
 // its field, after which it is no longer a prediction.
 
-import { ApiError, api, photoURL, showImage } from "./api.js";
+import { ApiError, THUMB_WIDTH, api, photoURL, showImage } from "./api.js";
 import { describeError, describeValue, el, formatPrice } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
@@ -43,7 +43,7 @@ function fillRow(row, product) {
   const { id } = product;
   const img = el("img", { class: "thumb small", alt: product.title || id, width: "60",
                           height: "80" });
-  showImage(img, photoURL(product));
+  showImage(img, photoURL(product, 0, THUMB_WIDTH));
   row.replaceChildren(img,
     el("div", { class: "row-body" },
       el("p", { class: "title" }, el("strong", { text: product.title || id }),

@@ -2,7 +2,7 @@
 // queue; the products and predicted tags are in admin-products.js.
 
 import { loadPredicted, loadProducts } from "./admin-products.js";
-import { ApiError, api, imageURL, showImage } from "./api.js";
+import { ApiError, GRID_WIDTH, api, imageURL, showImage } from "./api.js";
 import { describeError, describeValue, el, formatScore, setUpKeyDialog } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
@@ -235,7 +235,7 @@ async function loadModeration() {
 function reviewCard(item) {
   const { product_id: id, title } = item;
   const img = el("img", { class: "thumb", alt: title || id, width: "150", height: "200" });
-  showImage(img, imageURL(id, item.image_sha256));
+  showImage(img, imageURL(id, item.image_sha256, GRID_WIDTH));
   const score = typeof item.score === "number" ? `score ${formatScore(item.score)}` : null;
   const facts = [item.category, score].filter(Boolean).join(" · ");
   const prompts = describePrompts(item.prompts);

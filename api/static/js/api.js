@@ -106,18 +106,45 @@ export async function api(path, { method = "GET", params, form, json, signal,
   }
 }
 
-/** The main photo's URL; with the SHA-256 it is content-addressed and cached for a year. */
-export function imageURL(productId, sha256) {
-  const path = `/v1/products/${encodeURIComponent(productId)}/image`;
-  return sha256 ? `${path}?v=${encodeURIComponent(sha256)}` : path;
+/**
+ * Widths the server makes copies of photos at (VITRINE_PHOTO_WIDTHS' defaults): a list's
+ * thumbnail and a grid card. A server without one answers 422, and showImage falls back
+ * to the full display copy.
+ */
+export const THUMB_WIDTH = 160;
+export const GRID_WIDTH = 400;
+
+function withParams(path, sha256, width) {
+  const params = [];
+  if (sha256) params.push(`v=${encodeURIComponent(sha256)}`);
+  if (width) params.push(`w=${width}`);
+  return params.length ? `${path}?${params.join("&")}` : path;
+}
+
+/**
+ * The main photo's URL; with the SHA-256 it is content-addressed and cached for a year;
+ * with a `width`, a copy at most that wide.
+ */
+export function imageURL(productId, sha256, width = null) {
+  return withParams(`/v1/products/${encodeURIComponent(productId)}/image`, sha256, width);
 }
 
 /** The URL of a product's photo number `index` (0: the main one), content-addressed. */
-export function photoURL(product, index = 0) {
+export function photoURL(product, index = 0, width = null) {
   const photo = product.images?.[index];
-  if (!photo) return imageURL(product.id, product.display_sha256 || product.image_sha256);
+  if (!photo) {
+    return imageURL(product.id, product.display_sha256 || product.image_sha256, width);
+  }
   const path = `/v1/products/${encodeURIComponent(product.id)}/images/${index}`;
-  return `${path}?v=${encodeURIComponent(photo.display_sha256 || photo.sha256)}`;
+  return withParams(path, photo.display_sha256 || photo.sha256, width);
+}
+
+/** The same photo without `w`: the display copy, for a server that has no such width. */
+function fullSize(url) {
+  const parsed = new URL(url, location.origin);
+  if (!parsed.searchParams.has("w")) return null;
+  parsed.searchParams.delete("w");
+  return parsed.pathname + parsed.search;
 }
 
 /**
@@ -125,13 +152,18 @@ export function photoURL(product, index = 0) {
  * fetched with it and shown from a blob: URL; without one the browser loads it lazily.
  */
 export function showImage(img, url) {
-  img.addEventListener("error", () => img.classList.add("broken"), { once: true });
+  const fallback = fullSize(url);
   const key = storedKey();
   if (!key) {
+    img.addEventListener("error", () => {
+      if (fallback) showImage(img, fallback);
+      else img.classList.add("broken");
+    }, { once: true });
     img.loading = "lazy";
     img.src = url;
     return;
   }
+  img.addEventListener("error", () => img.classList.add("broken"), { once: true });
   fetch(url, { headers: { "X-API-Key": key } })
     .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(String(r.status)))))
     .then((blob) => {
@@ -139,5 +171,5 @@ export function showImage(img, url) {
       img.addEventListener("load", () => URL.revokeObjectURL(blobURL), { once: true });
       img.src = blobURL;
     })
-    .catch(() => img.classList.add("broken"));
+    .catch(() => (fallback ? showImage(img, fallback) : img.classList.add("broken")));
 }

@@ -1,7 +1,7 @@
 // One search result as a card: the photo that matched, the variant's colour, size and
 // price (the regular price struck through when it is on sale), the match, more like this.
 
-import { photoURL, showImage } from "./api.js";
+import { GRID_WIDTH, photoURL, showImage } from "./api.js";
 import { el, formatPrice, formatScore } from "./ui.js";
 
 const NOT_IN_STOCK = { out_of_stock: "Out of stock", preorder: "Preorder",
@@ -49,7 +49,7 @@ export function card(result, { match = null, onSimilar }) {
   const title = p.title || p.id;
   const img = el("img", { class: "thumb", alt: title, width: "300", height: "400",
                           decoding: "async" });
-  showImage(img, photoURL(p, result.image || 0));
+  showImage(img, photoURL(p, result.image || 0, GRID_WIDTH));
   const meta = [p.category, variant.colour ?? p.colour, variant.size, p.brand]
     .filter(Boolean).join(" · ");
   const stock = NOT_IN_STOCK[variant.availability];
