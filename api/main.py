@@ -16,7 +16,7 @@ from api.errors import install_handlers
 from api.limits import EarlyRefusal, form_limit_handler
 from api.live import LiveServices
 from api.metrics import start_counting
-from api.observe import Observe
+from api.observe import Observe, telemetry_config
 from api.ratelimit import RateLimit, build_limits
 from api.routes import (
     admin,
@@ -73,7 +73,7 @@ def create_app(settings: ApiSettings, start: Callable[[], Services],
     app = FastAPI(title="Vitrine", version="1.0",
                   description="Fashion product search: text, image and combined queries "
                               "over a CLIP-family model and Qdrant.",
-                  lifespan=lifespan,
+                  lifespan=lifespan, telemetry=telemetry_config(),
                   form_limits={"max_part_size": settings.max_part_bytes,
                                "max_files": settings.max_files,
                                "max_fields": settings.max_fields})
@@ -103,7 +103,8 @@ def create_app(settings: ApiSettings, start: Callable[[], Services],
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     # Preflights are answered before any key is asked for; refusals carry CORS headers too.
     allow_origins(app, settings.cors_origins)
-    # Outermost: every answer, refusals included, gets a request id and is counted.
+    # Outermost: every answer, refusals included, gets a request id and is counted (and is
+    # traced by FastAPI itself, around all of them).
     app.add_middleware(Observe, metrics=settings.metrics_enabled)
 
     install_handlers(app)

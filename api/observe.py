@@ -6,23 +6,38 @@ request is served (a context variable, which Starlette's thread pool carries int
 `def` routes) and handed on with the Celery task the request publishes
 (workers.dispatch). Requests are counted by route template, not path, so a
 product id never becomes a label.
+
+With tracing on (catalogue.tracing), FastAPI's own request span, which encloses
+every middleware, gets the request id as an attribute.
 """
 
 from __future__ import annotations
 
 import time
 
+from fastapi.telemetry import TelemetryConfig
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.metrics import UNMATCHED, record_request
+from catalogue import tracing
 from catalogue.logs import REQUEST_ID_HEADER, new_request_id, request_id
+from catalogue.tracing import REQUEST_ID_ATTRIBUTE, TracingSettings
 
 
 def route_template(scope: Scope) -> str:
     """The matched route's path as declared ("/v1/products/{product_id}")."""
     route = scope.get("route")
     return getattr(route, "path_format", None) or getattr(route, "path", None) or UNMATCHED
+
+
+def telemetry_config(settings: TracingSettings | None = None) -> TelemetryConfig:
+    """FastAPI's `telemetry` argument: its request spans when tracing is on; never its
+    OpenTelemetry metrics or logs (Prometheus and the log lines serve those), nor its
+    own exporter set-up (catalogue.tracing's)."""
+    on = (settings or TracingSettings()).enabled
+    return {"tracing": on, "operation_spans": on, "metrics": False, "logs": False,
+            "auto_configure": False}
 
 
 class Observe:
@@ -36,6 +51,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         rid = new_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
+        tracing.annotate(REQUEST_ID_ATTRIBUTE, rid)  # FastAPI's request span, when traced
         token = request_id.set(rid)
         status = 500  # unless a response starts: the app failed
         start = time.perf_counter()

@@ -21,6 +21,8 @@ from functools import lru_cache
 
 from prometheus_client import Counter, Histogram
 
+from catalogue.tracing import child_span
+
 # Seconds, from a cached query page (0.5 ms) to a cold batch (minutes).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
                    30, 60, 120, 300)
@@ -115,10 +117,12 @@ _store_time: ContextVar[list[float] | None] = ContextVar("vitrine_store_time", d
 
 @contextmanager
 def store_call(operation: str) -> Iterator[None]:
-    """Times one call into the store's engine (and adds it to the request's store time)."""
+    """Times one call into the store's engine (and adds it to the request's store time);
+    a span `store.<operation>` in a traced request or task."""
     start = time.perf_counter()
     try:
-        yield
+        with child_span(f"store.{operation}", **{"vitrine.store.operation": operation}):
+            yield
     finally:
         spent = time.perf_counter() - start
         domain().store_seconds.labels(operation).observe(spent)

@@ -20,7 +20,9 @@ from collections import OrderedDict
 from concurrent.futures import Future
 
 import numpy as np
+from opentelemetry.context import Context
 
+from catalogue import tracing
 from embedding.encoder import Encoder
 
 
@@ -32,7 +34,8 @@ class TextQueries:
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
-        self._queued: list[tuple[str, Future[np.ndarray]]] = []
+        # Each text with its caller's future and trace context.
+        self._queued: list[tuple[str, Future[np.ndarray], Context]] = []
         self._thread: threading.Thread | None = None
         self._closed = False
         self.passes = 0  # forward passes made, for tests and benches
@@ -46,7 +49,7 @@ class TextQueries:
             if self._closed:
                 raise RuntimeError("query texts are closed (this search was replaced)")
             future: Future[np.ndarray] = Future()
-            self._queued.append((text, future))
+            self._queued.append((text, future, tracing.current()))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._encode_forever, daemon=True,
                                                 name="vitrine-text-queries")
@@ -71,7 +74,7 @@ class TextQueries:
         while batch := self._next_batch():
             self._encode(batch)
 
-    def _next_batch(self) -> list[tuple[str, Future[np.ndarray]]]:
+    def _next_batch(self) -> list[tuple[str, Future[np.ndarray], Context]]:
         """What is queued, once there is some: after a quiet spell, what `window_s` more
         brings; texts that queued during the last pass go at once."""
         with self._lock:
@@ -88,13 +91,16 @@ class TextQueries:
             batch, self._queued = self._queued[:self.max_batch], self._queued[self.max_batch:]
             return batch
 
-    def _encode(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
+    def _encode(self, batch: list[tuple[str, Future[np.ndarray], Context]]) -> None:
         try:
-            vectors = self.encoder.encode_texts([text for text, _ in batch])
+            # A traced pass shows under the request that waited longest (one span, though
+            # it serves the whole batch).
+            with tracing.within(batch[0][2]):
+                vectors = self.encoder.encode_texts([text for text, _, _ in batch])
             self.passes += 1
         except BaseException as exc:  # every caller hears it; the thread goes on
-            for _, future in batch:
+            for _, future, _ in batch:
                 future.set_exception(exc)
             return
-        for (_, future), vector in zip(batch, vectors, strict=True):
+        for (_, future, _), vector in zip(batch, vectors, strict=True):
             future.set_result(vector)

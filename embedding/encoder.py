@@ -17,21 +17,36 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
+from opentelemetry import trace
 from PIL import Image
 
 from embedding.settings import EmbeddingSettings
 
 T = TypeVar("T")
 R = TypeVar("R")
+# The tracer of whatever SDK the process installed (catalogue.tracing); without one, a no-op.
+TRACER = trace.get_tracer("vitrine.embedding")
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@contextmanager
+def traced(name: str, count: int) -> Iterator[None]:
+    """A span for one encoder call, only inside a traced request or task."""
+    if not trace.get_current_span().is_recording():
+        yield
+        return
+    with TRACER.start_as_current_span(name, attributes={"vitrine.encoder.inputs": count}):
+        yield
 
 
 class ModelLoadError(RuntimeError):
@@ -302,8 +317,9 @@ class Encoder:
         """RGB images -> (n, dim) float32 unit vectors, `batch_size` at a time."""
         batch_size = batch_size or self.settings.batch_size
         preprocess = self.preprocess
-        out = [self.encode_pixels(preprocess(images[i:i + batch_size]))
-               for i in range(0, len(images), batch_size)]
+        with traced("encoder.encode_images", len(images)):
+            out = [self.encode_pixels(preprocess(images[i:i + batch_size]))
+                   for i in range(0, len(images), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     @torch.inference_mode()
@@ -314,16 +330,17 @@ class Encoder:
         # SigLIP pools the last position, so it was trained on max-length padding.
         padding = "max_length" if self.family == "siglip" else True
         out = []
-        for i in range(0, len(texts), batch_size):
-            tokens = tokenizer(list(texts[i:i + batch_size]), padding=padding,
-                               truncation=True, max_length=self.context_length,
-                               return_tensors="pt")
-            inputs = {k: v.to(self.device) for k, v in tokens.items()
-                      if k in ("input_ids", "attention_mask")}
-            if self.family == "siglip":
-                inputs.pop("attention_mask")  # SigLIP attends to padding by design
-            with self._lock:
-                out.append(self._features(model.get_text_features(**inputs)))
+        with traced("encoder.encode_texts", len(texts)):
+            for i in range(0, len(texts), batch_size):
+                tokens = tokenizer(list(texts[i:i + batch_size]), padding=padding,
+                                   truncation=True, max_length=self.context_length,
+                                   return_tensors="pt")
+                inputs = {k: v.to(self.device) for k, v in tokens.items()
+                          if k in ("input_ids", "attention_mask")}
+                if self.family == "siglip":
+                    inputs.pop("attention_mask")  # SigLIP attends to padding by design
+                with self._lock:
+                    out.append(self._features(model.get_text_features(**inputs)))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from catalogue.logs import configure_logging
+from catalogue.tracing import configure_tracing, tracer
 from vitrine import backup_cli, models
 
 DEMO_PRODUCTS = 3000
@@ -319,13 +320,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+SERVING = ("serve", "demo")  # commands that end by serving the API
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_logging()  # VITRINE_LOG_FORMAT, VITRINE_LOG_LEVEL
+    traced = configure_tracing()  # VITRINE_TRACING_ENABLED
     args = parser().parse_args(argv)
     from embedding.runtime import configure_threads
 
     configure_threads()  # once, before any command builds an encoder
-    return args.func(args)
+    if not traced or args.command in SERVING:
+        return args.func(args)  # a server's requests are traces of their own
+    # One trace a command, its store and encoder calls under it.
+    with tracer().start_as_current_span(f"vitrine {args.command}"):
+        return args.func(args)
 
 
 if __name__ == "__main__":

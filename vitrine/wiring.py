@@ -36,6 +36,7 @@ from catalogue.settings import CatalogueSettings
 from catalogue.store.base import VectorStore
 from catalogue.suggest import Suggester
 from catalogue.tagging import Tagger, TaggingSettings
+from catalogue.tracing import configure_tracing
 from catalogue.versions import ModelMismatch, ModelVersion, Versions, choose_live
 from embedding.encoder import Encoder
 from embedding.runtime import configure_threads
@@ -215,6 +216,7 @@ def create_api(settings: ApiSettings | None = None, services: Services | None = 
             update={"rate_limit_redis_url": WorkerSettings().broker_url})
     if services is None:  # a server process (uvicorn --factory): its log lines, uvicorn's too
         configure_logging(loggers=UVICORN_LOGGERS)
+        configure_tracing()  # VITRINE_TRACING_ENABLED, OTEL_EXPORTER_OTLP_ENDPOINT
 
     reindexing: list[Reindexing] = []
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 
+from catalogue import tracing
 from catalogue.dispatch import DispatchUnavailable
 from catalogue.jobs import JobStore
 from catalogue.logs import request_id
@@ -50,9 +51,11 @@ class CeleryDispatch:
         try:
             # ignore_result: the result backend stays out of it (it would subscribe to the
             # task's result, and give up for good after a Redis outage).
-            # The request id travels in the headers: the task's log lines carry it.
-            headers = {REQUEST_ID_KEY: rid} if (rid := request_id.get()) else None
-            self.app.send_task(INGEST_TASK, queue=self.settings.queue, headers=headers,
+            # The request id travels in the headers: the task's log lines carry it; so does
+            # the trace context (`traceparent`), when the request is traced.
+            headers = {REQUEST_ID_KEY: rid} if (rid := request_id.get()) else {}
+            tracing.inject(headers)
+            self.app.send_task(INGEST_TASK, queue=self.settings.queue, headers=headers or None,
                                ignore_result=True, retry=True, retry_policy={
                                    "max_retries": self.settings.publish_retries,
                                    "interval_start": 0.1, "interval_step": 0.2,

@@ -13,6 +13,13 @@ parent's server adds them up at each scrape (a child replaced after a crash
 keeps its counts). The domain's metrics (catalogue.metrics) are made on first
 use, in the children, after the switch. With them: each child's resident
 memory, updated after each task, and the parent's process metrics.
+
+Traces (VITRINE_TRACING_ENABLED, catalogue.tracing): each task is a consumer span
+from prerun to postrun, whose parent is the API request's span when the message's
+headers carry its context (`traceparent`, put there by workers.dispatch); the
+store's and the encoder's spans nest under it. Hand-written here rather than by
+opentelemetry-instrumentation-celery: these hooks already hold the task's
+request id, and a second set of signal handlers would only repeat them.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any
 from celery import signals
 
 from catalogue import metrics as domain_metrics
+from catalogue import tracing
 from catalogue.logs import LogSettings, quiet_chatty, request_id
 from catalogue.logs import install as install_format
 from workers.settings import WorkerSettings
@@ -38,18 +46,31 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name for the f
 REQUEST_ID_KEY = "vitrine_request_id"  # the task header that carries it
 
 
-def task_request_id(task: Any) -> str | None:
-    """The request id a task's message carries (Celery makes custom headers attributes of
-    the request; older versions keep them under `headers`)."""
+def task_header(task: Any, key: str) -> Any:
+    """A custom header of a task's message (Celery makes them attributes of the request;
+    older versions keep them under `headers`)."""
     request = task.request
-    return request.get(REQUEST_ID_KEY) or (getattr(request, "headers", None) or {}).get(
-        REQUEST_ID_KEY)
+    return request.get(key) or (getattr(request, "headers", None) or {}).get(key)
+
+
+def task_request_id(task: Any) -> str | None:
+    """The request id a task's message carries."""
+    return task_header(task, REQUEST_ID_KEY)
+
+
+def task_trace_headers(task: Any) -> dict[str, Any]:
+    """The trace context headers (`traceparent`, `tracestate`...) a task's message carries."""
+    from opentelemetry import propagate
+
+    return {key: value for key in propagate.get_global_textmap().fields
+            if (value := task_header(task, key))}
 
 
 class Observer:
-    def __init__(self, settings: WorkerSettings, logs: LogSettings):
-        self.settings, self.logs = settings, logs
+    def __init__(self, settings: WorkerSettings, logs: LogSettings, tracing: bool = False):
+        self.settings, self.logs, self.tracing = settings, logs, tracing
         self.tokens: dict[str, Token[str | None]] = {}
+        self.spans: dict[str, tuple[Any, object]] = {}  # task id -> (span, context token)
         self.folder: str | None = None  # the metrics folder, when this worker made it
 
     # -- logs ----------------------------------------------------------------------------
@@ -61,11 +82,16 @@ class Observer:
     def task_started(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
         if task_id and task is not None:
             self.tokens[task_id] = request_id.set(task_request_id(task))
+            if self.tracing:
+                self.spans[task_id] = start_task_span(task_id, task)
 
-    def task_ended(self, task_id: str | None = None, **_: Any) -> None:
+    def task_ended(self, task_id: str | None = None, state: str | None = None,
+                   **_: Any) -> None:
         token = self.tokens.pop(task_id or "", None)
         if token is not None:
             request_id.reset(token)
+        if (opened := self.spans.pop(task_id or "", None)) is not None:
+            end_task_span(*opened, state)
         if self.settings.metrics_port:
             record_memory()
 
@@ -107,6 +133,29 @@ class Observer:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def start_task_span(task_id: str, task: Any) -> tuple[Any, object]:
+    """A task's span, made current, in the trace its message's headers name."""
+    from opentelemetry import context, trace
+
+    span = tracing.tracer().start_span(
+        f"celery.task {task.name}", context=tracing.extract(task_trace_headers(task)),
+        kind=trace.SpanKind.CONSUMER,
+        attributes={"celery.task_id": task_id, "celery.task_name": task.name,
+                    tracing.REQUEST_ID_ATTRIBUTE: task_request_id(task) or ""})
+    return span, context.attach(trace.set_span_in_context(span))
+
+
+def end_task_span(span: Any, token: Any, state: str | None) -> None:
+    from opentelemetry import context, trace
+
+    context.detach(token)
+    if state:
+        span.set_attribute("celery.state", state)
+    if state == "FAILURE":
+        span.set_status(trace.Status(trace.StatusCode.ERROR))
+    span.end()
+
+
 @lru_cache(maxsize=1)
 def memory_gauge() -> Any:
     from prometheus_client import Gauge
@@ -126,7 +175,7 @@ def record_memory() -> None:
 
 def install(settings: WorkerSettings, logs: LogSettings | None = None) -> None:
     """Connect the hooks to Celery's signals (held strongly: nothing else keeps them)."""
-    observer = Observer(settings, logs or LogSettings())
+    observer = Observer(settings, logs or LogSettings(), tracing=tracing.configure_tracing())
     signals.after_setup_logger.connect(observer.format_handlers, weak=False)
     signals.after_setup_task_logger.connect(observer.format_handlers, weak=False)
     signals.task_prerun.connect(observer.task_started, weak=False)

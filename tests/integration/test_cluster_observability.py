@@ -1,6 +1,7 @@
 """A real worker's metrics port and logs: the request id an API replica answers with shows
 up in the worker's JSON log line for the task that request published, and the worker's
-prefork child's ingest counts reach the parent's metrics port."""
+prefork child's ingest counts reach the parent's metrics port; with tracing on, the task's
+span continues the trace of the request that published it."""
 
 from __future__ import annotations
 
@@ -91,3 +92,43 @@ def test_the_api_replicas_log_lines_name_the_request(cluster):
     metrics = api.get("/metrics")
     assert metrics.status_code == 200  # no key needed, though the cluster requires keys
     assert 'route="/v1/products/{product_id}"' in metrics.text
+
+
+def test_a_workers_task_span_joins_the_trace_of_the_request_that_published_it(
+        cluster, workers, monkeypatch):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from workers.celery_app import make_celery
+    from workers.dispatch import CeleryDispatch
+    from workers.settings import WorkerSettings
+
+    worker = workers("w-trace", VITRINE_TRACING_ENABLED="true",
+                     VITRINE_TRACING_EXPORTER="console", OTEL_BSP_SCHEDULE_DELAY="100")
+    cluster.wait_worker_ready(worker)
+    # The API's side, in this process: a traced request publishing its task.
+    monkeypatch.setenv("VITRINE_BROKER_URL", cluster.env["VITRINE_BROKER_URL"])
+    settings = WorkerSettings()
+    celery = make_celery(settings)
+    try:
+        with TracerProvider().get_tracer("test").start_as_current_span("POST /v1/products") \
+                as request:
+            CeleryDispatch(jobs=None, settings=settings, app=celery).publish()
+    finally:
+        celery.close()
+    trace_id = format(request.get_span_context().trace_id, "032x")
+    span_id = format(request.get_span_context().span_id, "016x")
+
+    # The worker's console exporter writes each span as JSON: the task's names the
+    # request's span as its parent, in the request's trace.
+    wait_for(lambda: f'"parent_id": "0x{span_id}"' in worker.log(), 30,
+             "the task's span in the worker's output")
+    log = worker.log()
+    start = log.rindex("{", 0, log.index(f'"parent_id": "0x{span_id}"'))
+    while not log[start:].startswith('{\n    "name"'):
+        start = log.rindex("{", 0, start)
+    span, _ = json.JSONDecoder().raw_decode(log[start:])
+    assert span["name"] == "celery.task vitrine.ingest"
+    assert span["kind"] == "SpanKind.CONSUMER"
+    assert span["context"]["trace_id"] == f"0x{trace_id}"
+    assert span["attributes"]["celery.state"] == "SUCCESS"
+    assert span["resource"]["attributes"]["service.name"] == "vitrine"
