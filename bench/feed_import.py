@@ -38,52 +38,16 @@ import numpy as np
 
 from bench.common import markdown_table, run_record, text_table, write_results
 from bench.feed_catalogue import render, serve, write_feed, write_kaggle
+from bench.ingest.pipelines import StageTimer
 
 log = logging.getLogger("bench.feed_import")
 
 
-# -- timing --------------------------------------------------------------------------------------
-class Probe:
-    """Sums seconds (and items, where `count` says how many a call takes) per stage."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.items: dict[str, int] = defaultdict(int)
-        self._undo: list = []
-
-    def timed(self, fn, stage: str, count=None):
-        def run(*args, **kwargs):
-            if count:
-                self.items[stage] += count(args)
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds[stage] += time.perf_counter() - t0
-
-        return run
-
-    def wrap(self, owner, attr: str, stage: str, count=None) -> None:
-        original = getattr(owner, attr)
-        self._undo.append((owner, attr, original if attr in vars(owner) else None))
-        setattr(owner, attr, self.timed(original, stage, count))
-
-    def restore(self) -> None:
-        for owner, attr, original in reversed(self._undo):
-            if original is None:
-                delattr(owner, attr)
-            else:
-                setattr(owner, attr, original)
-
-    def snapshot(self) -> tuple[dict, dict]:
-        return dict(self.seconds), dict(self.items)
-
-
-def instrument(services) -> Probe:
+def instrument(services) -> StageTimer:
     import catalogue.ingest
     import catalogue.photos
 
-    probe, ingest = Probe(), services.ingest
+    probe, ingest = StageTimer(), services.ingest
     probe.wrap(catalogue.photos, "fetch_all", "fetch (HTTP)", lambda a: len(a[1]))
     probe.wrap(catalogue.photos, "display_with", "display copy")  # while fetching
     probe.wrap(catalogue.ingest, "display_with", "display copy")  # while accepting files
@@ -98,7 +62,7 @@ def instrument(services) -> Probe:
     return probe
 
 
-def timed_import(services, probe: Probe, source: Path, served) -> dict:
+def timed_import(services, probe: StageTimer, source: Path, served) -> dict:
     from catalogue.importer import import_catalogue
 
     served_before, (s0, n0) = served.value, probe.snapshot()

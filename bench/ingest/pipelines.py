@@ -55,25 +55,33 @@ class NaiveLoop:
 
 # -- (b) the pipeline ----------------------------------------------------------------------------
 class StageTimer:
-    """Wraps callables so the seconds spent inside each are summed under a stage name."""
+    """Wraps callables so the seconds spent inside each are summed under a stage name (and
+    the items, where `count` says how many a call takes from its arguments)."""
 
     def __init__(self):
         self.seconds: dict[str, float] = defaultdict(float)
+        self.items: dict[str, int] = defaultdict(int)
         self._undo: list = []
 
-    def wrap(self, owner, attr: str, stage: str) -> None:
-        original = getattr(owner, attr)
-        had_own = attr in vars(owner)
-
-        def timed(*args, **kwargs):
+    def timed(self, fn, stage: str, count=None):
+        def run(*args, **kwargs):
+            if count:
+                self.items[stage] += count(args)
             t0 = time.perf_counter()
             try:
-                return original(*args, **kwargs)
+                return fn(*args, **kwargs)
             finally:
                 self.seconds[stage] += time.perf_counter() - t0
 
-        setattr(owner, attr, timed)
-        self._undo.append((owner, attr, original if had_own else None))
+        return run
+
+    def wrap(self, owner, attr: str, stage: str, count=None) -> None:
+        original = getattr(owner, attr)
+        self._undo.append((owner, attr, original if attr in vars(owner) else None))
+        setattr(owner, attr, self.timed(original, stage, count))
+
+    def snapshot(self) -> tuple[dict, dict]:
+        return dict(self.seconds), dict(self.items)
 
     def restore(self) -> None:
         for owner, attr, original in reversed(self._undo):
