@@ -113,6 +113,17 @@ def take_batch(jobs: JobStore, size: int, wait_s: float = 0, owner: str | None =
     return items
 
 
+@dataclass
+class Prepared:
+    """A claimed batch, read and decoded: what `Ingest.commit` encodes and writes."""
+
+    items: list[Item]
+    settled: list[Outcome]
+    """Items decided without encoding: a newer version indexed, or no photo to read."""
+    ready: list[tuple[Item, StoredPoint | None, list[Photo], str | None]]
+    """Each item to encode: what is indexed of its product, its photos, a warning."""
+
+
 # Hooks that enrich a payload from the image embedding (moderation, auto-tagging).
 Enricher = Callable[[Sequence[dict[str, Any]], Any], None]
 # An enricher refuses an image by setting this payload key to the reason: the item
@@ -207,6 +218,12 @@ class Ingest:
     def process(self, items: Sequence[Item]) -> None:
         """Fetch, decode, encode (one forward pass for the batch's new photos) and upsert
         `items`; photos already indexed by this model keep their vectors."""
+        self.commit(self.read(items))
+
+    def read(self, items: Sequence[Item]) -> Prepared:
+        """The CPU half of `process`: what is indexed of each item's product, and its
+        photos fetched and decoded. StoreUnavailable (the items released) if the store is
+        down."""
         try:
             existing = {p.id: p for p in self.store.retrieve(
                 [point_id(it.product_id) for it in items], with_vectors=True)}
@@ -233,6 +250,11 @@ class Ingest:
                 ready.append((it, old, good, problems or None))
             else:
                 settled.append(Outcome(it, error=problems or "no photo"))
+        return Prepared(list(items), settled, ready)
+
+    def commit(self, prepared: Prepared) -> None:
+        """The rest of `process`: encode the prepared photos, judge, upsert, finish the items."""
+        settled, ready = prepared.settled, prepared.ready
         try:
             points = self.encode(ready)
         except Exception as exc:
@@ -328,7 +350,15 @@ class Ingest:
 
     def run_pending(self, on_batch: Callable[[int], None] | None = None) -> int:
         """Process queued items until none are left; returns how many were taken.
-        `on_batch(n)` is told after each batch (progress bars)."""
+        `on_batch(n)` is told after each batch (progress bars). With read-ahead
+        (VITRINE_INGEST_READ_AHEAD), the next batch is decoded while this one encodes."""
+        read_ahead = self.settings.ingest_read_ahead
+        if read_ahead is None:
+            read_ahead = self.encoder.device.type != "cpu"
+        if read_ahead:
+            from catalogue.ahead import run_ahead
+
+            return run_ahead(self, on_batch)
         taken = 0
         while n := self.run_batch():
             taken += n

@@ -100,6 +100,10 @@ class CatalogueSettings(BaseSettings):
     background ingest waits (0: a batch in one forward pass, never waiting)."""
     ingest_yield_max_ms: int = 250
     """Longest a chunk of background ingest waits for shoppers' requests to finish."""
+    ingest_read_ahead: bool | None = None
+    """Claim, read and decode the next batch on CPU threads while this one is encoded
+    (catalogue.ahead). Default: on where the model runs on an accelerator; on the CPU
+    decoding would take the cores the model needs."""
     max_attempts: int = 3
     """Times an upload is tried before it ends failed instead of looping."""
     jobs_url: str = ""

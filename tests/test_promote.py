@@ -52,3 +52,40 @@ def test_a_worse_candidate_is_refused_and_a_better_one_promoted(tmp_path, monkey
     assert live.id == ModelVersion.of(demo_encoder).id
     assert live.evaluation["against"] == ModelVersion.of(tiny_encoder).id
     assert live.evaluation["attribute_precision@10"] > 0.5
+
+
+def test_eval_and_promote_judge_on_the_live_catalogue(tmp_path, monkeypatch, capsys,
+                                                      demo_model, demo_encoder, tiny_encoder):
+    """Without --catalogue, eval and promote read the live catalogue's products and stored
+    photos, and judge on the candidate's held-out products among them."""
+    from catalogue.styles import read_styles
+    from testkit.api import ingest
+    from training.data import read_split
+    from vitrine import cli
+
+    held_out = set(read_split(demo_model.model / "split.json").validation)
+    rows = [r for r in read_styles(demo_model.catalogue)
+            if r["id"] in held_out and not r.get("moderation")][:40]
+    shop = tmp_path / "shop"  # live: the random model, on the demo catalogue's products
+    with TestClient(make_app(shop, tiny_encoder)) as client:
+        for r in rows:
+            photo = (demo_model.catalogue.parent / "images" / f"{r['id']}.jpg").read_bytes()
+            ingest(client, r["id"], photo, title=r["productDisplayName"],
+                   category=r["articleType"], colour=r["baseColour"])
+    monkeypatch.setenv("VITRINE_DATA_DIR", str(shop))
+    monkeypatch.setenv("VITRINE_MODEL", tiny_encoder.model_id)
+
+    assert cli.main(["eval", "--model", str(demo_model.model), "--against",
+                     "--json", str(tmp_path / "report.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"against {tiny_encoder.model_id} on live catalogue" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["name_mrr"]["queries"] == len(rows)
+    assert report["attribute_precision@10"]["low"] > 0  # the trained model is better
+
+    said = []
+    assert models.promote(str(demo_model.model), say=said.append) == 0
+    assert any("on live catalogue" in line for line in said)
+    live = Versions(shop / "jobs.sqlite3").live()
+    assert live.id == ModelVersion.of(demo_encoder).id
+    assert live.evaluation["report"]["name_mrr"]["queries"] == len(rows)

@@ -20,16 +20,16 @@ from catalogue.captions import article_name, attribute_query
 from embedding import metrics
 from embedding.encoder import Encoder
 from embedding.zeroshot import DEFAULT_TEMPLATES, classify
-from training.data import read_split
-from training.evaluate import load_images
+from training.data import TrainingSet, held_out
+from training.evaluate import catalogue, load_images
 
 METRICS = ("name_mrr", "name_recall@10", "attribute_precision@10", "zeroshot_accuracy")
 BOOTSTRAP = 2000
 
 
-def per_query(encoder: Encoder, rows: list[dict], image_dir: Path) -> dict[str, np.ndarray]:
+def per_query(encoder: Encoder, data: TrainingSet, rows: list[dict]) -> dict[str, np.ndarray]:
     """Each metric's value per query (or image) for one model."""
-    images = encoder.encode_images(load_images(rows, image_dir))
+    images = encoder.encode_images(load_images(data, rows, encoder))
     names = encoder.encode_texts([r["productDisplayName"] for r in rows])
     ranked = metrics.ranked_relevance(names @ images.T, np.eye(len(rows), dtype=bool))
     first = ranked.argmax(axis=1)
@@ -48,21 +48,18 @@ def per_query(encoder: Encoder, rows: list[dict], image_dir: Path) -> dict[str, 
                                   ).astype(float)}
 
 
-def compare(candidate: str, live: str, catalogue_csv: Path, split_path: Path | None = None,
-            seed: int = 0) -> dict[str, dict[str, float]]:
+def compare(candidate: str, live: str, source: TrainingSet | Path,
+            split_path: Path | None = None, seed: int = 0) -> dict[str, dict[str, float]]:
     """Per metric: live, candidate, difference and its 95% interval, on the candidate's
-    held-out split (`split_path`, default the candidate folder's split.json; all products
-    without one)."""
-    from catalogue.styles import read_styles
-
-    rows = [r for r in read_styles(catalogue_csv) if not r.get("moderation")]
-    split_path = split_path or Path(candidate) / "split.json"
-    if split_path.exists():
-        held_out = set(read_split(split_path).validation)
-        rows = [r for r in rows if r["id"] in held_out]
-    image_dir = Path(catalogue_csv).parent / "images"
-    a = per_query(Encoder(model=live), rows, image_dir)
-    b = per_query(Encoder(model=candidate), rows, image_dir)
+    held-out products of `source` (a styles.csv or a TrainingSet such as the live
+    catalogue's; the split is `split_path`, default the candidate folder's split.json;
+    all products without one)."""
+    data = catalogue(source)
+    rows, _ = held_out(data, split_path or Path(candidate) / "split.json")
+    if len(rows) < 2:
+        raise ValueError(f"only {len(rows)} products of {data.source} to compare on")
+    a = per_query(Encoder(model=live), data, rows)
+    b = per_query(Encoder(model=candidate), data, rows)
     rng = np.random.default_rng(seed)
     out = {}
     for name in METRICS:

@@ -115,6 +115,16 @@ def read_split(path: Path) -> Split:
     return Split(data["train"], data["validation"], data.get("excluded", []))
 
 
+def held_out(data: TrainingSet, split_path: Path | None) -> tuple[list[dict], str]:
+    """The products a model is judged on: those its split.json held out of training, or
+    every product where there is no split (a model that never saw this catalogue)."""
+    rows = data.products
+    if split_path is None or not Path(split_path).exists():
+        return rows, "all"
+    validation = set(read_split(split_path).validation)
+    return [r for r in rows if r["id"] in validation], "held-out"
+
+
 # ---------------------------------------------------------------- images
 
 

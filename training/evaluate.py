@@ -29,18 +29,26 @@ from catalogue.captions import article_name, attribute_query
 from embedding import metrics
 from embedding.encoder import Encoder
 from embedding.zeroshot import DEFAULT_TEMPLATES, classify
-from training.data import read_split
+from training.data import TrainingSet, held_out
 
 KS = (1, 5, 10, 50)
 QUERY_FIELDS = {"en": ("productDisplayName", "description"), "de": ("description_de",)}
 
 
-def load_images(rows: list[dict], image_dir: Path) -> list[Image.Image]:
+def load_images(data: TrainingSet, rows: list[dict], encoder: Encoder) -> list[Image.Image]:
+    """The rows' photos as `data` opens them for training (a styles.csv's images/, the
+    live catalogue's stored originals), in RGB."""
+    prep = encoder.load().preprocess
     images = []
     for row in rows:
-        with Image.open(image_dir / f"{row['id']}.jpg") as image:
+        with data.open_image(row, prep) as image:
             images.append(image.convert("RGB"))
     return images
+
+
+def catalogue(source: TrainingSet | Path) -> TrainingSet:
+    """A TrainingSet as given, or a styles.csv's."""
+    return source if isinstance(source, TrainingSet) else TrainingSet.from_csv(Path(source))
 
 
 def product_retrieval(text_emb: np.ndarray, image_emb: np.ndarray) -> dict[str, float]:
@@ -90,34 +98,26 @@ def zeroshot_accuracy(encoder: Encoder, image_emb: np.ndarray, article_types: Se
     return float(np.mean(predicted == np.asarray(article_types)))
 
 
-def evaluate(model_dir: str | Path, catalogue_csv: Path, split_path: Path | None = None,
+def evaluate(model_dir: str | Path, source: TrainingSet | Path, split_path: Path | None = None,
              languages: Sequence[str] = ("en",), batch_size: int = 128) -> dict:
     """Every metric of the module docstring on the held-out split, as a nested dict.
 
+    `source` is a styles.csv or a TrainingSet (the live catalogue's: training.live).
     `split_path` defaults to model_dir/split.json (written by training); without
     one, every product of the catalogue is used (right for a model that never saw
     the catalogue, such as a hub checkpoint).
     """
-    from catalogue.styles import read_styles
-
     started = time.perf_counter()
-    catalogue_csv = Path(catalogue_csv)
-    rows = [r for r in read_styles(catalogue_csv) if not r.get("moderation")]
-    split_path = split_path or Path(model_dir) / "split.json"
-    if Path(split_path).exists():
-        held_out = set(read_split(split_path).validation)
-        rows = [r for r in rows if r["id"] in held_out]
-        split = "held-out"
-    else:
-        split = "all"
+    data = catalogue(source)
+    rows, split = held_out(data, split_path or Path(model_dir) / "split.json")
     if len(rows) < 2:
-        raise ValueError(f"only {len(rows)} products to evaluate on")
+        raise ValueError(f"only {len(rows)} products of {data.source} to evaluate on")
 
     encoder = Encoder(model=str(model_dir), batch_size=batch_size)
-    image_emb = encoder.encode_images(load_images(rows, catalogue_csv.parent / "images"))
+    image_emb = encoder.encode_images(load_images(data, rows, encoder))
     article_types = [r["articleType"] for r in rows]
 
-    results: dict = {"model": str(model_dir), "catalogue": str(catalogue_csv), "split": split,
+    results: dict = {"model": str(model_dir), "catalogue": data.source, "split": split,
                      "products": len(rows), "text_to_image": {}, "attribute": {}}
     for language in languages:
         for field in QUERY_FIELDS[language]:

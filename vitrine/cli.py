@@ -174,19 +174,26 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from training.evaluate import evaluate, format_table
+    from vitrine.train import catalogue_or_live
 
+    try:
+        data = catalogue_or_live(args.catalogue)
+    except (OSError, ValueError, LookupError) as exc:
+        return fail(str(exc))
+    split = Path(args.split) if args.split else None
     if args.against:
         from training.compare import compare, format_report
+        from vitrine.train import live_model
 
-        report = compare(args.model, args.against, Path(args.catalogue),
-                         Path(args.split) if args.split else None)
-        print(format_report(report))
+        against = live_model() if args.against == "live" else args.against
+        report = compare(args.model, against, data, split)
+        print(f"{args.model} against {against} on {data.source}\n{format_report(report)}")
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=2))
         return 0
-    results = evaluate(args.model, Path(args.catalogue),
-                       Path(args.split) if args.split else None, tuple(args.languages))
+    from training.evaluate import evaluate, format_table
+
+    results = evaluate(args.model, data, split, tuple(args.languages))
     print(format_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
@@ -228,6 +235,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float,
                    help="time budget (default: VITRINE_TRAIN_MINUTES)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+
+
+CATALOGUE_HELP = ("styles.csv of a catalogue (default: the live catalogue's products and "
+                  "stored photos)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -273,12 +284,13 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="retrieval and zero-shot metrics on the held-out split")
     s.add_argument("--model", required=True)
-    s.add_argument("--catalogue", required=True, help="styles.csv of the catalogue")
+    s.add_argument("--catalogue", help=CATALOGUE_HELP)
     s.add_argument("--split", help="split.json (default: the model folder's)")
     s.add_argument("--languages", nargs="+", default=["en"], choices=["en", "de"])
     s.add_argument("--json", help="also write the results to this file")
-    s.add_argument("--against", help="another model (the live one, say): the difference per "
-                   "metric on the same products, with a bootstrap 95%% interval")
+    s.add_argument("--against", nargs="?", const="live", help="another model (alone: the "
+                   "live one): the difference per metric on the same products, with a "
+                   "bootstrap 95%% interval")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("calibrate-moderation",
@@ -300,7 +312,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("promote", help="compare a model with the live one on a catalogue's "
                        "held-out products; reindex into it only if it is measurably better")
     s.add_argument("--model", required=True)
-    s.add_argument("--catalogue", required=True, help="styles.csv of the catalogue")
+    s.add_argument("--catalogue", help=CATALOGUE_HELP)
     s.add_argument("--metric", default="attribute_precision@10",
                    choices=["name_mrr", "name_recall@10", "attribute_precision@10",
                             "zeroshot_accuracy"])

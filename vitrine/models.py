@@ -14,7 +14,6 @@ import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -135,12 +134,13 @@ def reindex(model: str, say=print) -> int:
     return 0
 
 
-def promote(model: str, catalogue: str, metric: str = "attribute_precision@10",
+def promote(model: str, catalogue: str | None = None, metric: str = "attribute_precision@10",
             force: bool = False, say=print) -> int:
-    """Compare `model` with the live version on the catalogue's held-out products; reindex
-    into it only when it is measurably better on `metric` (or `force`), keeping the
-    comparison with its version."""
+    """Compare `model` with the live version on held-out products (of a styles.csv, or of
+    the live catalogue without one); reindex into it only when it is measurably better on
+    `metric` (or `force`), keeping the comparison with its version."""
     from training.compare import better, compare, format_report
+    from vitrine.train import catalogue_or_live
 
     settings = CatalogueSettings()
     versions = registry(settings)
@@ -148,7 +148,13 @@ def promote(model: str, catalogue: str, metric: str = "attribute_precision@10",
     if live is None:
         say("vitrine: no live version to compare with; import a catalogue first")
         return 2
-    report = compare(model, live.model, Path(catalogue))
+    try:
+        data = catalogue_or_live(catalogue)
+        report = compare(model, live.model, data)
+    except (OSError, ValueError, LookupError) as exc:
+        say(f"vitrine: {exc}")
+        return 2
+    say(f"{model} against the live {live.id} on {data.source}")
     say(format_report(report))
     if not better(report, metric) and not force:
         m = report[metric]

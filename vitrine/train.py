@@ -20,8 +20,8 @@ from catalogue.versions import ModelVersion, Versions
 from embedding.settings import EmbeddingSettings
 from training.data import TrainingSet
 
-IN_USE_HINT = ("the embedded store is one process's: stop it first, or fine-tune on a "
-               "styles.csv with --catalogue")
+IN_USE_HINT = ("the embedded store is one process's: stop it first, or give a styles.csv "
+               "with --catalogue")
 
 
 class NoCatalogue(LookupError):
@@ -77,6 +77,17 @@ def live_training_data(progress: bool = True) -> tuple[TrainingSet, ModelVersion
         if lock:
             lock.release()
     return data, live
+
+
+def catalogue_or_live(csv_path: str | None) -> TrainingSet:
+    """A styles.csv's products, or without one the live catalogue's (what `vitrine eval`
+    and `vitrine promote` judge models on)."""
+    if csv_path:
+        return TrainingSet.from_csv(Path(csv_path))
+    try:
+        return live_training_data(progress=False)[0]
+    except DataFolderInUse as exc:
+        raise NoCatalogue(f"{exc}; {IN_USE_HINT}") from None
 
 
 def train_flags(args) -> dict:
