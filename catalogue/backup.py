@@ -39,8 +39,6 @@ and refuses a backup of another model than VITRINE_MODEL unless told to reindex 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
 import shutil
 import sqlite3
@@ -51,6 +49,22 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from catalogue.backup_files import (
+    DECISIONS,
+    FORMAT,
+    JOBS,
+    MANIFEST,
+    MEDIA,
+    ORIGINALS,
+    SHARD,
+    BackupCorrupt,
+    BackupError,
+    copy_hashing,
+    file_entry,
+    read_manifest,
+    verify_backup,
+    write_json,
+)
 from catalogue.datalock import LOCK_NAME, DataFolderInUse, DataLock
 from catalogue.media import media_key
 from catalogue.moderation import POLICY_FILENAME, decisions_path, examples_path
@@ -60,21 +74,6 @@ from catalogue.store.edge import EdgeStore
 from catalogue.versions import ModelVersion, Versions
 
 log = logging.getLogger(__name__)
-
-FORMAT = "vitrine-backup/1"
-MANIFEST, SHARD, JOBS, DECISIONS = "manifest.json", "shard.tar", "jobs.sqlite3", \
-    "moderation.sqlite3"
-ORIGINALS, MEDIA = "originals.txt", "media"
-CHUNK = 1 << 20
-
-
-class BackupError(RuntimeError):
-    """A backup could not be made, or a folder is not one."""
-
-
-class BackupCorrupt(BackupError):
-    """A file of the backup is missing or differs from its checksum."""
-
 
 class RestoreRefused(BackupError):
     """The restore would overwrite data, or serve two models' vectors."""
@@ -134,7 +133,7 @@ def create_backup(settings: CatalogueSettings, store: VectorStore, target: Path)
     try:
         manifest = _write_backup(settings, store, partial)
         manifest["seconds"] = round(time.monotonic() - started, 3)
-        _write_json(partial / MANIFEST, manifest)
+        write_json(partial / MANIFEST, manifest)
         if target.exists():
             target.rmdir()
         partial.rename(target)
@@ -169,7 +168,7 @@ def _write_backup(settings: CatalogueSettings, store: EdgeStore, out: Path) -> d
     if missing:
         log.warning("%d originals named by uploads are not in %s (e.g. %s)", len(missing),
                     settings.media_dir, missing[0])
-    files = {p.name: _file_entry(p) for p in sorted(out.iterdir()) if p.is_file()}
+    files = {p.name: file_entry(p) for p in sorted(out.iterdir()) if p.is_file()}
     return {
         "format": FORMAT,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -233,7 +232,7 @@ def _copy_originals(root: Path, out: Path) -> list[str]:
             continue
         target = out / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        if _copy_hashing(path, target) != path.name:
+        if copy_hashing(path, target) != path.name:
             raise BackupError(f"the original {path} does not match its checksum: the data "
                               "folder's copy is damaged")
         digests.append(path.name)
@@ -265,46 +264,7 @@ def _unstored_originals(jobs: Path, stored: set[str]) -> list[str]:
     return sorted(d for d in named if d not in stored)
 
 
-# -- files and checksums -----------------------------------------------------------------
-def _copy_hashing(source: Path, target: Path) -> str:
-    digest = hashlib.sha256()
-    with source.open("rb") as src, target.open("wb") as dst:
-        while chunk := src.read(CHUNK):
-            digest.update(chunk)
-            dst.write(chunk)
-    return digest.hexdigest()
-
-
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _file_entry(path: Path) -> dict[str, Any]:
-    return {"sha256": sha256_of(path), "bytes": path.stat().st_size}
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=1) + "\n")
-    tmp.replace(path)
-
-
 # -- restore -----------------------------------------------------------------------------
-def read_manifest(source: Path) -> dict[str, Any]:
-    path = Path(source) / MANIFEST
-    if not path.is_file():
-        raise BackupError(f"{source} is not a Vitrine backup: it has no {MANIFEST}")
-    try:
-        manifest: dict[str, Any] = json.loads(path.read_text())
-    except ValueError as exc:
-        raise BackupCorrupt(f"{path} is not valid JSON ({exc}): the backup is damaged") from None
-    if manifest.get("format") != FORMAT:
-        raise BackupError(f"{path} has format {manifest.get('format')!r}; this Vitrine "
-                          f"restores {FORMAT!r}")
-    return manifest
-
-
 def check_target(settings: CatalogueSettings) -> None:
     """Refuse a data folder that holds anything: a restore never merges or overwrites."""
     local_only(settings)
@@ -327,35 +287,6 @@ def check_model(manifest: dict[str, Any], configured: ModelVersion) -> None:
             f"VITRINE_MODEL={live['model']}, or restore anyway and re-encode it with "
             f"`vitrine reindex --model {configured.model}` (`vitrine restore --reindex` "
             "does both)")
-
-
-def verify_backup(source: Path, manifest: dict[str, Any]) -> list[str]:
-    """Check every file against the manifest and every original against its name; returns
-    the originals' digests. BackupCorrupt names the first file that fails."""
-    source = Path(source)
-    for name, entry in manifest["files"].items():
-        path = source / name
-        if Path(name).name != name or name == MANIFEST:
-            raise BackupCorrupt(f"{source / MANIFEST} names an unexpected file {name!r}")
-        if not path.is_file():
-            raise BackupCorrupt(f"{path} is missing from the backup")
-        if sha256_of(path) != entry["sha256"]:
-            raise BackupCorrupt(f"{path} does not match its SHA-256 in the manifest: the "
-                                "backup is damaged or was altered")
-    if ORIGINALS not in manifest["files"] or SHARD not in manifest["files"]:
-        raise BackupCorrupt(f"{source / MANIFEST} lists no {SHARD} or no {ORIGINALS}")
-    digests = (source / ORIGINALS).read_text().split()
-    if len(digests) != manifest["counts"]["originals"]:
-        raise BackupCorrupt(f"{source / ORIGINALS} lists {len(digests)} originals, the "
-                            f"manifest {manifest['counts']['originals']}")
-    for digest in digests:
-        path = source / MEDIA / media_key(digest)
-        if not path.is_file():
-            raise BackupCorrupt(f"the original {path} is missing from the backup")
-        if sha256_of(path) != digest:
-            raise BackupCorrupt(f"the original {path} does not match its SHA-256 (its name): "
-                                "the backup is damaged or was altered")
-    return digests
 
 
 def restore_backup(source: Path, settings: CatalogueSettings, configured: ModelVersion,

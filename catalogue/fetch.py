@@ -2,8 +2,9 @@
 
 A feed is someone else's input, so a URL is treated like an uploaded file: only http and
 https; timeouts on connecting and on every wait for bytes, and a deadline on the whole
-fetch (connect + DEADLINE_FACTOR x read timeout, retries and redirects included) so a
-server that trickles a byte a second cannot hold a worker; the size cap
+fetch (connect + DEADLINE_FACTOR x read timeout, retries and redirects included, held
+at every socket wait: catalogue.fetch_deadline) so a server that trickles a byte a
+second cannot hold a worker; the size cap
 (VITRINE_MAX_IMAGE_BYTES) counted while reading, never taken from Content-Length; retries
 with exponential backoff on timeouts, connection errors, 5xx and 429 only; redirects
 followed by hand, each hop checked again. The bytes are returned as sent
@@ -30,7 +31,6 @@ import ipaddress
 import random
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpcore
 import httpx
 
+from catalogue import fetch_deadline
 from catalogue.settings import CatalogueSettings
 
 DEADLINE_FACTOR = 3
@@ -153,44 +154,6 @@ def _addresses(host: str, port: int, allow_private: bool) -> list[str]:
     return addresses
 
 
-# The deadline of the fetch running on this thread: the default transport's sockets never
-# wait past it (a trickled status line or header would otherwise reset the read timeout
-# at every byte). httpx's sync client does all its I/O on the calling thread.
-_current = threading.local()
-
-
-def _clip(timeout: float | None, expired: type[Exception]) -> float | None:
-    deadline = getattr(_current, "deadline", None)
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise expired("past the fetch's deadline")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _clip(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _clip(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.start_tls(
-            ssl_context, server_hostname, _clip(timeout, httpcore.ConnectTimeout)))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
 class _PinnedBackend(httpcore.SyncBackend):
     """Resolves, checks and connects to the checked addresses themselves (no second lookup
     for a rebinding answer to slip into); every socket wait is clipped to the deadline."""
@@ -209,9 +172,9 @@ class _PinnedBackend(httpcore.SyncBackend):
         for address in addresses:  # like socket.create_connection: the first that answers
             try:
                 stream = super().connect_tcp(address, port,
-                                             _clip(timeout, httpcore.ConnectTimeout),
+                                             fetch_deadline.clip(timeout, httpcore.ConnectTimeout),
                                              local_address, socket_options)
-                return _DeadlineStream(stream)
+                return fetch_deadline.DeadlineStream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
         raise failure
@@ -280,7 +243,7 @@ class Fetcher:
     def fetch(self, url: str) -> bytes:
         """The photo's bytes, or FetchError."""
         deadline = time.monotonic() + self.policy.deadline
-        _current.deadline = deadline
+        fetch_deadline.current.deadline = deadline
         try:
             attempt = 0
             while True:
@@ -303,7 +266,7 @@ class Fetcher:
                 self._sleep(wait)
                 attempt += 1
         finally:
-            _current.deadline = None
+            fetch_deadline.current.deadline = None
 
     def _checked(self, url: str, hop: str) -> httpx.URL:
         """The hop's URL once its scheme, host and (guard on) addresses pass."""
