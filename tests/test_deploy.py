@@ -70,6 +70,9 @@ def test_compose_starts_in_order_and_scales():
     gpu = yaml.safe_load(COMPOSE_GPU.read_text())["services"]["worker"]
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
+    # two processes a GPU: one decodes while the other encodes
+    assert "--concurrency=2" in gpu["command"]
+    assert gpu["command"][:3] == services["worker"]["command"][:3]
 
 
 def test_kubernetes_manifests_validate_against_the_api_schemas():
