@@ -36,12 +36,15 @@ def free_port() -> int:
 class Server:
     """`vitrine serve` in a subprocess on loopback; stopped (and waited for) on exit."""
 
-    def __init__(self, model: Path, data_dir: Path, threads: int, log_path: Path):
+    def __init__(self, model: Path, data_dir: Path, threads: int, log_path: Path,
+                 text_tower: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "VITRINE_MODEL": str(model), "VITRINE_DATA_DIR": str(data_dir),
                "HF_HUB_OFFLINE": "1", "VITRINE_API_KEYS": "{}", "VITRINE_PROFILE": "local",
                "OMP_NUM_THREADS": str(threads)}  # torch's default: one thread per core
+        if text_tower:
+            env["VITRINE_TEXT_TOWER"] = text_tower
         self.log = log_path.open("w")
         vitrine = Path(sys.executable).parent / "vitrine"
         self.proc = subprocess.Popen([str(vitrine), "serve", "--host", "127.0.0.1",
@@ -159,15 +162,20 @@ def throughput(url: str, workdir: Path, levels: list[int], seconds: float,
     return out
 
 
+def text_encoder(model: Path, text_tower: str | None = None):
+    """The encoder a server would build, its text tower set where one is given."""
+    from embedding.encoder import Encoder
+
+    return Encoder(model=str(model), **({"text_tower": text_tower} if text_tower else {}))
+
+
 def encode_batches(model: Path, texts: list[str], sizes: tuple[int, ...] = (1, 4, 16),
-                   texts_per_size: int = 64) -> dict[str, float]:
+                   texts_per_size: int = 64, text_tower: str | None = None) -> dict[str, float]:
     """The text tower alone, in this process: median ms per text at each batch size (what
     the server's batched text passes can gain), each batch of texts not encoded before."""
     import numpy as np
 
-    from embedding.encoder import Encoder
-
-    encoder = Encoder(model=str(model))
+    encoder = text_encoder(model, text_tower)
     encoder.encode_texts(texts[:4])
     out, i = {}, 4
     for size in sizes:
@@ -205,16 +213,15 @@ def closed_loop(vector, texts: list[str], position, callers: int, seconds: float
 
 
 def texts_per_pass(model: Path, texts: list[str], levels: list[int],
-                   seconds: float = 5.0) -> dict[str, dict]:
+                   seconds: float = 5.0, text_tower: str | None = None) -> dict[str, dict]:
     """`catalogue.queries.TextQueries` alone, in this process, under N closed-loop callers:
     distinct texts encoded, forward passes made, and so the texts one pass shares."""
     from itertools import count
 
     from catalogue.queries import TextQueries
     from catalogue.settings import CatalogueSettings
-    from embedding.encoder import Encoder
 
-    settings, encoder = CatalogueSettings(), Encoder(model=str(model))
+    settings, encoder = CatalogueSettings(), text_encoder(model, text_tower)
     encoder.encode_texts(texts[:2])
     position, out = count(2), {}
     for level in levels:

@@ -25,6 +25,18 @@ from opentelemetry.context import Context
 from catalogue import tracing
 from embedding.encoder import Encoder
 
+DEFAULT_ALPHA = 0.4
+"""The image's weight when a photo and words are mixed into one query (embedding.encoder.
+combine) and the caller gives none: the API's default, and the shop page's slider starts
+there (api/static/index.html and js/shop.js; tests/test_patterns.py keeps them equal).
+
+Below 0.5 because a photo's vector lies far nearer other photos than any words do (the
+gap between CLIP's image and text vectors): mixed evenly, the photo drowns the words and
+"this dress, but floral" returns the dress. On the demo model, "this product, but
+{pattern}" (training.patterns) succeeded most often at 0.4 of the alphas 0.2-0.7 tried:
+lower, the top 5 carry the pattern but lose the article and colour (bench/results/
+training.md)."""
+
 
 class TextQueries:
     def __init__(self, encoder: Encoder, cache_size: int = 10_000, window_s: float = 0.002,
@@ -76,14 +88,15 @@ class TextQueries:
 
     def _next_batch(self) -> list[tuple[str, Future[np.ndarray], Context]]:
         """What is queued, once there is some: after a quiet spell, what `window_s` more
-        brings; texts that queued during the last pass go at once."""
+        brings (unless the text tower encodes each text alone: then a lone query waits for
+        nobody); texts that queued during the last pass go at once."""
         with self._lock:
             waited = bool(self._queued)  # these waited for the encoder already
             while not self._queued:
                 if self._closed:
                     return []
                 self._ready.wait()
-            if not waited:
+            if not waited and self.encoder.texts_share_passes:
                 deadline = time.monotonic() + self.window_s
                 while len(self._queued) < self.max_batch and \
                         (left := deadline - time.monotonic()) > 0:

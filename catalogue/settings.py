@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from catalogue.store.index_config import IndexConfig, Quantization
+
 
 def json_or_comma_list(value: Any) -> Any:
     """A list setting from the environment: a JSON list, or items separated by commas."""
@@ -75,8 +77,32 @@ class CatalogueSettings(BaseSettings):
     """Unindexed points after which the embedded store builds its HNSW index in the background."""
     hnsw_ef: int | None = 256
     """Search-time HNSW beam width (both backends; empty for the engine's default, 100).
-    Measured on 512-d CLIP-like vectors: recall@10 0.999 at 100k and 0.980 at 1M points
-    with p99 under 4 ms, where the engine default gives 0.989 and 0.908 (BENCHMARKS.md)."""
+    Measured on 512-d CLIP-like vectors: recall@10 0.997 at 100k (unquantised and int8);
+    at 1M, 0.980 unquantised (engine build defaults) and 0.977 int8 (0.988 at 384, 0.992
+    at 512), where the engine default gave 0.908 (BENCHMARKS.md)."""
+    quantization: Quantization = "auto"
+    """Photo vectors compressed for the graph search, originals kept for rescoring (both
+    stores; catalogue.store.index_config): auto (int8 scalar from quantization_threshold
+    points up), none, int8, binary, binary-2bit."""
+    quantization_threshold: int = Field(100_000, ge=0)
+    """Points from which `auto` quantises, decided at each index build."""
+    quantization_rescore: bool = True
+    """Rescore the candidates found on the quantised vectors with the originals."""
+    quantization_oversampling: float = Field(2.0, ge=1.0, le=16.0)
+    """Candidates rescored per hit asked for."""
+    original_vectors_on_disk: bool = True
+    """A quantised index reads its original vectors from disk (the page cache) to rescore;
+    false keeps them in memory too."""
+    hnsw_m: int = Field(16, ge=4, le=128)
+    """Graph links per point of the HNSW index (built at the next index build)."""
+    hnsw_ef_construct: int = Field(100, ge=8, le=1000)
+    """Beam width while building the HNSW index."""
+    hnsw_filter_links: bool = True
+    """Extra graph links per value of the catalogue schema's filterable fields."""
+    hnsw_acorn: bool = False
+    """Filtered searches look past the neighbours a filter excludes (ACORN)."""
+    optimizer_memory_mb: int = Field(0, ge=0)
+    """Private memory the embedded store's index-building process may take; 0: no limit."""
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     max_decoded_bytes: int = 128 * 1024 * 1024
@@ -170,6 +196,16 @@ class CatalogueSettings(BaseSettings):
                 " must be at most VITRINE_QDRANT_REPLICATION_FACTOR "
                 f"({self.qdrant_replication_factor}): no write could be acknowledged")
         return self
+
+    @property
+    def index_config(self) -> IndexConfig:
+        return IndexConfig(
+            quantization=self.quantization, quantization_threshold=self.quantization_threshold,
+            rescore=self.quantization_rescore, oversampling=self.quantization_oversampling,
+            originals_on_disk=self.original_vectors_on_disk, hnsw_m=self.hnsw_m,
+            hnsw_ef_construct=self.hnsw_ef_construct, filter_links=self.hnsw_filter_links,
+            acorn=self.hnsw_acorn,
+            optimizer_memory_mb=self.optimizer_memory_mb)
 
     @property
     def media_dir(self) -> Path:

@@ -8,6 +8,10 @@ model (`hf-hub:org/name`, or a folder with open_clip_config.json) is converted
 to a transformers CLIP as it loads (`embedding.openclip`), its preprocessing
 read from its `preprocess_cfg`.
 
+Texts go through the text tower `VITRINE_TEXT_TOWER` picks (`embedding.fast_text`: by
+default ONNX Runtime with int8 weights, built as the model loads), images through the
+model as loaded.
+
 Building an `Encoder` loads nothing and changes nothing in the process: the model loads on
 `load()` or first use, and the process-wide thread settings are
 `embedding.runtime.configure_threads()`, which the composition root calls at start.
@@ -29,6 +33,7 @@ import torch
 from opentelemetry import trace
 from PIL import Image
 
+from embedding import fast_text
 from embedding.settings import EmbeddingSettings
 
 T = TypeVar("T")
@@ -177,6 +182,8 @@ class Encoder:
         self._tokenizer: Any = None
         self._image_processor: Any = None
         self._preprocess: Preprocessing | None = None
+        self._text_tower = "float32"
+        self._run_text: fast_text.RunText | None = None
 
     # -- loading -------------------------------------------------------------------------------
     @property
@@ -220,6 +227,8 @@ class Encoder:
         self._preprocess = preprocess
         if self._config is None:
             self._config = model.config
+        self._text_tower, self._run_text = fast_text.for_model(
+            model, self.settings.text_tower, self.device, self.dtype, self.model_id)
         self._model = model  # last: a thread that sees it sees everything above
 
     def _load_error(self, exc: Exception) -> ModelLoadError:
@@ -234,6 +243,17 @@ class Encoder:
     @property
     def model(self):
         return self.load()._model
+
+    @property
+    def text_tower(self) -> str:
+        """How the text tower runs (VITRINE_TEXT_TOWER, or float32 where it does not apply)."""
+        return self.load()._text_tower
+
+    @property
+    def texts_share_passes(self) -> bool:
+        """Whether texts encoded together share one pass (cheaper per text), or each runs
+        alone (int8 text towers): worth waiting for company, or not."""
+        return self.text_tower not in fast_text.TEXT_BY_TEXT
 
     @property
     def tokenizer(self):
@@ -326,7 +346,8 @@ class Encoder:
     def encode_texts(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Texts -> (n, dim) float32 unit vectors."""
         batch_size = batch_size or self.settings.batch_size
-        model, tokenizer = self.model, self.tokenizer
+        tokenizer, run_text = self.tokenizer, self._run_text
+        assert run_text is not None  # load() (through self.tokenizer) sets it
         # SigLIP pools the last position, so it was trained on max-length padding.
         padding = "max_length" if self.family == "siglip" else True
         out = []
@@ -335,12 +356,12 @@ class Encoder:
                 tokens = tokenizer(list(texts[i:i + batch_size]), padding=padding,
                                    truncation=True, max_length=self.context_length,
                                    return_tensors="pt")
-                inputs = {k: v.to(self.device) for k, v in tokens.items()
-                          if k in ("input_ids", "attention_mask")}
-                if self.family == "siglip":
-                    inputs.pop("attention_mask")  # SigLIP attends to padding by design
+                ids = tokens["input_ids"].to(self.device)
+                # SigLIP attends to padding by design: it gets no mask.
+                mask = tokens.get("attention_mask") if self.family != "siglip" else None
+                mask = None if mask is None else mask.to(self.device)
                 with self._lock:
-                    out.append(self._features(model.get_text_features(**inputs)))
+                    out.append(self._features(run_text(ids, mask)))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
 

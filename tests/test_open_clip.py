@@ -44,7 +44,8 @@ def texts(reference) -> list[str]:
 
 @pytest.fixture(scope="module")
 def encoder() -> Encoder:
-    return Encoder(model=str(FIXTURE))
+    # The conversion is checked to 1e-6: the text tower as loaded, not its int8 default.
+    return Encoder(model=str(FIXTURE), text_tower="float32")
 
 
 def row_cosines(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
@@ -151,7 +152,7 @@ def test_the_references_tell_rows_apart(reference):
 def test_quick_gelu_follows_the_config_flag(tmp_path, images, texts, reference):
     """The same weights with `quick_gelu: true`. QuickGELU and GELU differ little in a tiny
     random model (1 - cos 4e-6 to 3e-5), so this compares at float32 precision."""
-    encoder = Encoder(model=str(copy_fixture(tmp_path, quick_gelu=True)))
+    encoder = Encoder(model=str(copy_fixture(tmp_path, quick_gelu=True)), text_tower="float32")
     assert encoder.model.config.text_config.hidden_act == "quick_gelu"
     for ours, key in ((encoder.encode_images(images), "image_embeddings"),
                       (encoder.encode_texts(texts), "text_embeddings")):
@@ -179,7 +180,7 @@ def test_saved_in_transformers_format_it_loads_as_any_clip(tmp_path, encoder, te
     folder = tmp_path / "converted"
     for part in (encoder.model, encoder.tokenizer, encoder.image_processor):
         part.save_pretrained(folder)
-    saved = Encoder(model=str(folder))
+    saved = Encoder(model=str(folder), text_tower="float32")
     assert not openclip.is_open_clip(folder) and (saved.family, saved.dim) == ("clip", 32)
     assert row_cosines(saved.encode_texts(texts), reference["text_embeddings"]).min() >= COSINE
 

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from catalogue.queries import TextQueries
+from embedding.encoder import Encoder
 
 
 class CountingEncoder:
     model_id = "m"
+    texts_share_passes = True  # a float32 text tower: company is worth waiting for
 
     def __init__(self, real):
         self.real, self.calls = real, []
@@ -52,6 +54,22 @@ def test_queries_arriving_together_share_one_pass(tiny_encoder):
     assert sorted(t for call in encoder.calls for t in call) == sorted(texts)
     for text in texts:  # each caller got its own row
         assert np.allclose(results[text], tiny_encoder.encode_texts([text])[0], atol=1e-5)
+
+
+def test_a_lone_query_waits_for_nobody_when_each_text_runs_alone(tiny_encoder):
+    """An int8 text tower encodes text by text (embedding.fast_text): the batching window
+    would only add to every lone query's latency, so it is not waited out."""
+    assert Encoder(model=tiny_encoder.model_id, text_tower="onnx-int8").load() \
+        .texts_share_passes is False
+    assert Encoder(model=tiny_encoder.model_id, text_tower="float32").load().texts_share_passes
+    encoder = CountingEncoder(tiny_encoder)
+    encoder.texts_share_passes = False
+    queries = TextQueries(encoder, window_s=60)  # waited out, this would hold for a minute
+    asked = threading.Thread(target=queries.vector, args=("red dress",))
+    asked.start()
+    asked.join(timeout=20)
+    assert not asked.is_alive() and encoder.calls == [["red dress"]]
+    queries.close()
 
 
 class GatedEncoder(CountingEncoder):

@@ -58,7 +58,7 @@ def open_store(settings: CatalogueSettings, dim: int, schema: CatalogueSchema | 
 
         folder = settings.shard_dir / location if location else settings.shard_dir
         return EdgeStore(folder, dim, settings.optimize_threshold, hnsw_ef=settings.hnsw_ef,
-                         indexes=indexes)
+                         indexes=indexes, index=settings.index_config)
     from catalogue.store.server import Replication, ServerStore
 
     collection = (version.location or f"{settings.collection}-{version.id}") if version \
@@ -67,7 +67,7 @@ def open_store(settings: CatalogueSettings, dim: int, schema: CatalogueSchema | 
                               settings.qdrant_write_consistency_factor)
     return ServerStore.connect(settings.qdrant_url, collection, dim, settings.qdrant_api_key,
                                hnsw_ef=settings.hnsw_ef, indexes=indexes,
-                               replication=replication)
+                               replication=replication, index=settings.index_config)
 
 
 def legacy_version(settings: CatalogueSettings, configured: ModelVersion

@@ -1,6 +1,7 @@
 """Vector search benchmark: the embedded store (Qdrant Edge), qdrant-client local mode, FAISS.
 
     .venv/bin/python -m bench.vector_search --sizes 100000 1000000 --queries 1000
+    .venv/bin/python -m bench.vector_search --sizes 100000 --systems edge-int8 --ef-construct 100
     .venv/bin/python -m bench.vector_search --quick          # smoke test, under a minute
 
 Data is synthetic but shaped like CLIP image embeddings: a few hundred clusters of
@@ -16,9 +17,11 @@ IndexFlatIP unfiltered, numpy over the matching subset for filtered queries) is 
 once in the parent and is the reference for recall@10.
 
 Modules: `data` (vectors, payloads, query filters, the shared work folder), `truth`
-(exact top-10), `systems` (Edge, qdrant-client local, FAISS flat and HNSW, and the
-per-system process), `measure` (the timed query loop), `report` (table, target,
-markdown), `__main__` (the command line).
+(exact top-10), `systems` (qdrant-client local, FAISS flat and HNSW, and the per-system
+process), `edge_run` (the embedded store unquantised and int8 with rescoring: build,
+beam and oversampling sweeps, ACORN, a fresh import, peak RSS of every process, disk),
+`measure` (the timed query loop), `report` (table, targets, markdown), `__main__` (the
+command line; the store's index settings default to the app's).
 
 Products with several photos (one multi-vector point each, MaxSim), 1 photo against N
 side by side: `python -m bench.vector_search.photos`, with `views` (the photos as views

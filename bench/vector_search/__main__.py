@@ -19,7 +19,13 @@ from pathlib import Path
 import bench.vector_search
 from bench.common import RESULTS_DIR, machine_info, text_table
 from bench.vector_search.data import Shape, Workdir, generate, query_filters
-from bench.vector_search.report import HEADER, check_target, result_rows, write_markdown
+from bench.vector_search.report import (
+    HEADER,
+    check_big,
+    check_target,
+    result_rows,
+    write_markdown,
+)
 from bench.vector_search.systems import SYSTEM_LABELS, SYSTEMS, run_isolated
 from bench.vector_search.truth import ground_truth
 from catalogue.settings import CatalogueSettings
@@ -50,7 +56,23 @@ def main(argv: list[str] | None = None) -> None:
                    help="largest size at which Edge is also measured before optimize()")
     p.add_argument("--hnsw-ef", type=int, default=CatalogueSettings().hnsw_ef,
                    help="Edge search-time beam width (default: VITRINE_HNSW_EF or its default)")
-    p.add_argument("--ef-sweep", type=int, nargs="*", default=[32, 64, 128, 256])
+    p.add_argument("--ef-sweep", type=int, nargs="*", default=[64, 128, 256, 384])
+    defaults = CatalogueSettings().index_config  # the app's, unless told otherwise
+    p.add_argument("--hnsw-m", type=int, default=defaults.hnsw_m)
+    p.add_argument("--ef-construct", type=int, default=defaults.hnsw_ef_construct)
+    p.add_argument("--filter-links", action=argparse.BooleanOptionalAction,
+                   default=defaults.filter_links,
+                   help="graph links per value of the filter fields (payload-aware HNSW)")
+    p.add_argument("--acorn", action=argparse.BooleanOptionalAction, default=defaults.acorn,
+                   help="filtered searches look past excluded neighbours (ACORN)")
+    p.add_argument("--oversampling", type=float, default=defaults.oversampling)
+    p.add_argument("--oversampling-sweep", type=float, nargs="*", default=[1.0, 2.0, 3.0])
+    p.add_argument("--originals-on-disk", action=argparse.BooleanOptionalAction,
+                   default=defaults.originals_on_disk)
+    p.add_argument("--optimizer-memory-mb", type=int, default=defaults.optimizer_memory_mb)
+    p.add_argument("--fresh", type=int, default=10_000,
+                   help="points imported after the build, searched exactly until the next one")
+    p.add_argument("--fresh-queries", type=int, default=300)
     p.add_argument("--timeout", type=float, default=3600, help="seconds per system and size")
     p.add_argument("--note", action="append", default=[], help="a line for the Notes section")
     p.add_argument("--workdir", type=Path, default=None)
@@ -66,12 +88,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.sizes, args.queries, args.server_queries = [5000], 100, 100
         args.pre_optimize_max = args.faiss_hnsw_max_size = args.server_max_size = 5000
-        args.ef_sweep = [32, 128]
+        args.ef_sweep, args.fresh, args.oversampling_sweep = [32, 128], 1000, [1.0, 2.0]
 
     cfg = {"seed": args.seed, "batch": args.batch, "server_queries": args.server_queries,
            "flat_queries": args.flat_queries,
            "pre_optimize_max": args.pre_optimize_max, "ef_sweep": args.ef_sweep,
-           "hnsw_ef": args.hnsw_ef,
+           "hnsw_ef": args.hnsw_ef, "hnsw_m": args.hnsw_m, "ef_construct": args.ef_construct,
+           "filter_links": args.filter_links, "acorn": args.acorn,
+           "oversampling": args.oversampling,
+           "oversampling_sweep": args.oversampling_sweep,
+           "originals_on_disk": args.originals_on_disk,
+           "optimizer_memory_mb": args.optimizer_memory_mb, "fresh": args.fresh,
+           "fresh_queries": args.fresh_queries,
            "faiss_m": args.faiss_m, "faiss_ef_construction": args.faiss_ef_construction,
            "faiss_ef_search": args.faiss_ef_search, "threads": len(os.sched_getaffinity(0)),
            "keep": args.keep}
@@ -99,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         report["notes"] += [n for n in args.note if n not in report["notes"]]
         report["selectivity"] = {int(n): s for n, s in report["selectivity"].items()}
         report["target"] = check_target(report["results"])
+        report["target_1m"] = check_big(report["results"])
         out_json.write_text(json.dumps(report, indent=2))
         write_markdown(out_md, report)
         return
@@ -106,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     def save() -> None:
         report["results"].sort(key=lambda r: r["n"])  # stable: systems keep their order
         report["target"] = check_target(report["results"])
+        report["target_1m"] = check_big(report["results"])
         out_json.write_text(json.dumps(report, indent=2))
         write_markdown(out_md, report)
 

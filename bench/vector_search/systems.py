@@ -1,4 +1,5 @@
-"""The systems compared: Qdrant Edge (the embedded store), qdrant-client local mode, FAISS.
+"""The systems compared: Qdrant Edge (the embedded store, unquantised and int8 with
+rescoring: edge_run), qdrant-client local mode, FAISS.
 
 Each `run_*` loads the shared vectors, builds its index and measures its queries, and
 returns one result record. `run_isolated` runs one of them in a fresh spawned process,
@@ -12,13 +13,12 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import PeakRss, dir_size, rss_bytes
+from bench.common import PeakRss, rss_bytes
 from bench.vector_search.data import (
     CATEGORIES,
     COLOURS,
@@ -30,6 +30,7 @@ from bench.vector_search.data import (
     Workdir,
     query_filters,
 )
+from bench.vector_search.edge_run import run_edge
 from bench.vector_search.measure import measure
 
 log = logging.getLogger(__name__)
@@ -54,61 +55,6 @@ def _load_store(store, wd: Workdir, cols: dict[str, np.ndarray], batch: int, des
                 "price": float(cols["price"][i])}, x[j]))
         store.upsert(points)
     return time.perf_counter() - t0
-
-
-def run_edge(wd: Workdir, cfg: dict) -> dict:
-    from catalogue.store.edge import EdgeStore
-
-    q, _ = wd.queries()
-    truth, cols = wd.truth(), wd.columns()
-    filters = query_filters(Generator(cfg["seed"]), wd.queries()[1], cfg["seed"])
-    folder = wd.root / "edge"
-    shutil.rmtree(folder, ignore_errors=True)
-    base = rss_bytes()
-    store = EdgeStore(folder, DIM, hnsw_ef=cfg["hnsw_ef"])
-    res: dict = {"system": "edge", "n": wd.n, "hnsw_ef": cfg["hnsw_ef"]}
-    with PeakRss() as peak:
-        res["load_s"] = _load_store(store, wd, cols, cfg["batch"], f"edge upsert {wd.n:,}")
-    res["rss_after_load_mb"] = (rss_bytes() - base) / 2**20
-    res["peak_rss_load_mb"] = (peak.peak_self - base) / 2**20
-    res["unindexed_before_optimize"] = store.unindexed()
-    res["disk_before_optimize_mb"] = dir_size(folder) / 2**20
-
-    def search(v, f):
-        return _hit_ids(store.search(v, f.to_store() if f else None, limit=K))
-
-    if wd.n <= cfg["pre_optimize_max"]:
-        log.info("edge %s: searching before optimize (brute force)", wd.n)
-        res["before_optimize"] = measure(search, q, filters, truth, desc="edge brute")
-    else:
-        res["before_optimize"] = None
-        res["before_optimize_skipped"] = f"only measured up to {cfg['pre_optimize_max']:,} points"
-
-    log.info("edge %s: optimize()", wd.n)
-    with PeakRss() as peak:
-        t0 = time.perf_counter()
-        store.optimize()
-        res["build_s"] = time.perf_counter() - t0
-    res["optimizer_child_peak_rss_mb"] = peak.peak_children / 2**20
-    res["unindexed_after_optimize"] = store.unindexed()
-    res["rss_growth_mb"] = (rss_bytes() - base) / 2**20
-    res["peak_rss_mb"] = (max(peak.peak_self, rss_bytes()) - base) / 2**20
-    res["disk_mb"] = dir_size(folder) / 2**20
-    # First pass right after the swap: the new shard's files are not yet in memory.
-    res["queries"] = measure(search, q, filters, truth, desc="edge hnsw")
-
-    # What the search-time beam width (VITRINE_HNSW_EF) buys and costs.
-    sweep = {}
-    for ef in cfg["ef_sweep"]:
-        store.hnsw_ef = ef
-        sweep[str(ef)] = measure(search, q, filters, truth, desc=f"edge ef={ef}")
-    store.hnsw_ef = cfg["hnsw_ef"]
-    res["hnsw_ef_sweep"] = sweep
-    res["queries_repeat"] = measure(search, q, filters, truth, desc="edge hnsw again")
-    store.close()
-    if not cfg["keep"]:
-        shutil.rmtree(folder, ignore_errors=True)
-    return res
 
 
 def run_server(wd: Workdir, cfg: dict) -> dict:
@@ -196,14 +142,15 @@ def run_faiss(wd: Workdir, cfg: dict, kind: str) -> dict:
 
 
 SYSTEMS = {
-    "edge": run_edge,
+    "edge": lambda wd, cfg: run_edge(wd, cfg, "none"),
+    "edge-int8": lambda wd, cfg: run_edge(wd, cfg, "int8"),
     "local": run_server,
     "faiss-flat": lambda wd, cfg: run_faiss(wd, cfg, "flat"),
     "faiss-hnsw": lambda wd, cfg: run_faiss(wd, cfg, "hnsw"),
 }
 
-SYSTEM_LABELS = {"edge": "edge", "local": "qdrant-client local", "faiss-flat": "faiss flat",
-                 "faiss-hnsw": "faiss hnsw"}
+SYSTEM_LABELS = {"edge": "edge", "edge-int8": "edge int8", "local": "qdrant-client local",
+                 "faiss-flat": "faiss flat", "faiss-hnsw": "faiss hnsw"}
 
 
 def _child(name: str, wd: Workdir, cfg: dict, out: str) -> None:

@@ -10,20 +10,16 @@ the writes that arrived meanwhile: search keeps answering throughout.
 An optimize copies the whole shard, so it starts only once `optimize_threshold`
 points arrived since the last one left: the engine leaves segments under its
 indexing threshold unindexed, and counting those would rebuild after every batch.
-The child process is tied to this one (Linux's parent-death signal): killing the
-server leaves no indexer behind.
+The child (catalogue.store.edge_build) is tied to this one and builds with the
+configuration catalogue.store.edge_config makes of the store's `IndexConfig`:
+quantised from a size up, HNSW parameters chosen by measurement (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,9 +36,10 @@ from catalogue.store.base import (
     StoredPoint,
     VectorStore,
 )
+from catalogue.store.edge_build import index_copy
+from catalogue.store.edge_config import field_index, new_shard, search_params
 from catalogue.store.edge_engine import (
     INDEX_TYPES,
-    WORDS,
     engine_filter,
     photo_rows,
     point_vectors,
@@ -54,13 +51,12 @@ from catalogue.store.edge_engine import (
     with_images,
 )
 from catalogue.store.edge_snapshot import restore_snapshot, write_snapshot
+from catalogue.store.index_config import IndexConfig
 from catalogue.store.query import Sparse, Stage, plan
 
 log = logging.getLogger(__name__)
 
 READ_GRACE_SECONDS = 5.0
-# Qdrant's HNSW defaults, needed in full when only the full-scan threshold is set.
-_HNSW_M, _HNSW_EF_CONSTRUCT = 16, 100
 
 BATCH = 256  # points per write when copying a shard into a new layout
 
@@ -71,19 +67,21 @@ class EdgeStore(VectorStore):
     def __init__(self, folder: Path, dim: int, optimize_threshold: int = 10_000,
                  indexing_threshold_kb: int | None = None, hnsw_ef: int | None = None,
                  full_scan_threshold_kb: int | None = None,
-                 indexes: Sequence[tuple[str, str]] = ()):
+                 indexes: Sequence[tuple[str, str]] = (), index: IndexConfig | None = None):
         """`optimize_threshold`: unindexed points that make a background optimize worth it;
         `indexing_threshold_kb`: segments smaller than this get no index (engine default);
         `full_scan_threshold_kb`: indexed segments smaller than this are still searched
         exactly (engine default: 10 MB of vectors). Both thresholds apply when the shard
         is created; an existing shard keeps its own. `indexes`: (payload path, type) of the
-        shop's attributes, kept in step on every open (payloads re-indexed, never vectors)."""
+        shop's attributes, kept in step on every open (payloads re-indexed, never vectors).
+        `index`: quantisation, rescoring and HNSW build parameters (the defaults without)."""
         self.folder = Path(folder)
         self.indexing_threshold_kb = indexing_threshold_kb
         self.full_scan_threshold_kb = full_scan_threshold_kb
         self.folder.mkdir(parents=True, exist_ok=True)
         self.dim, self.hnsw_ef = dim, hnsw_ef
         self.optimize_threshold = optimize_threshold
+        self.index = index or IndexConfig()
         # Writes, the copy and the swap take this lock; reads take none and use whichever
         # shard is current, so search keeps answering while an optimization runs.
         self._lock = threading.RLock()
@@ -92,10 +90,14 @@ class EdgeStore(VectorStore):
         # Unindexed points the last optimize left (the engine judged them too few to
         # index); only points beyond these count towards the next one.
         self._left_unindexed = 0
+        self._copied_points = 0  # points in the copy being indexed: its build configuration
         self._writes = 0  # with the generation, the store's version (page caches)
         self._generation = self._current_generation()
         self._remove_stale_generations()
         self.indexes = dict(SYSTEM_INDEXES) | dict(indexes)
+        # Graph links per value only for the shop's filters, never for the system fields:
+        # a shop filters by colour, never by product id, model or moderation status.
+        self._linked = {name for name, _ in indexes if name not in dict(SYSTEM_INDEXES)}
         self._shard = self._open(self._path(self._generation))
         if not self._has_image_rows(self._path(self._generation)):
             self._migrate()
@@ -124,17 +126,8 @@ class EdgeStore(VectorStore):
     def _open(self, path: Path) -> qe.EdgeShard:
         if (path / "edge_config.json").exists() or any(path.glob("segments*")):
             return qe.EdgeShard.load(str(path))
-        optimizers = (qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
-                      if self.indexing_threshold_kb is not None else None)
-        hnsw = (qe.HnswIndexConfig(m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT,
-                                   full_scan_threshold=self.full_scan_threshold_kb)
-                if self.full_scan_threshold_kb is not None else None)
-        images = qe.EdgeVectorParams(size=self.dim, distance=qe.Distance.Cosine,
-                                     multivector_config=qe.MultiVectorConfig(
-                                         qe.MultiVectorComparator.MaxSim))
-        config = qe.EdgeConfig(vectors={IMAGE_VECTOR: images}, hnsw_config=hnsw,
-                               sparse_vectors={TEXT_VECTOR: WORDS}, optimizers=optimizers)
-        return qe.EdgeShard.create(str(path), config)
+        return qe.EdgeShard.create(str(path), new_shard(
+            self.dim, self.index, self.indexing_threshold_kb, self.full_scan_threshold_kb))
 
     @staticmethod
     def _has_image_rows(path: Path) -> bool:
@@ -148,11 +141,14 @@ class EdgeStore(VectorStore):
             "sparse_vectors", {})
 
     def _sync_indexes(self) -> None:
-        """Payload indexes as declared: missing ones built, undeclared ones dropped."""
-        have = {name: info.data_type for name, info in self._shard.info().payload_schema.items()}
+        """Payload indexes as declared, with graph links per value where chosen: missing or
+        different ones built, undeclared ones dropped."""
+        have = {name: (info.data_type, getattr(info.params, "enable_hnsw", None) is not False)
+                for name, info in self._shard.info().payload_schema.items()}
         for name, kind in self.indexes.items():
-            if have.get(name) != INDEX_TYPES[kind]:
-                self._apply(qe.UpdateOperation.create_field_index(name, INDEX_TYPES[kind]))
+            links = self.index.filter_links and name in self._linked
+            if have.get(name) != (INDEX_TYPES[kind], links):
+                self._apply(qe.UpdateOperation.create_field_index(name, field_index(kind, links)))
         for name in set(have) - set(self.indexes):
             self._apply(qe.UpdateOperation.delete_field_index(name))
 
@@ -220,7 +216,7 @@ class EdgeStore(VectorStore):
                  with_payload=True) -> list[Hit]:
         top = plan(query, offset + limit, score_threshold)
         conditions = engine_filter(filter)
-        params = qe.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef)
+        params = search_params(self.index, self.hnsw_ef, exact)
 
         def prefetch(stage: Stage) -> qe.Prefetch:
             return qe.Prefetch(limit=stage.limit, query=scoring(stage, query),
@@ -273,6 +269,7 @@ class EdgeStore(VectorStore):
             target = self._path(self._generation + 1)
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(self._path(self._generation), target)
+            self._copied_points = self._shard.info().points_count
             self._pending = []
         try:
             self._index_copy(target)
@@ -295,14 +292,9 @@ class EdgeStore(VectorStore):
         retire.daemon = True
         retire.start()
 
-    @staticmethod
-    def _index_copy(path: Path) -> None:
+    def _index_copy(self, path: Path) -> None:
         """Index the shard copy at `path` in a child process, so this one keeps searching."""
-        try:
-            subprocess.run([sys.executable, "-m", "catalogue.store.edge", str(path),
-                            str(os.getpid())], check=True, capture_output=True, text=True)
-        except subprocess.CalledProcessError as exc:
-            raise RuntimeError(f"optimizing the shard failed: {exc.stderr[-2000:]}") from exc
+        index_copy(path, self.dim, self.index, self._copied_points)
 
     @staticmethod
     def _retire(shard: qe.EdgeShard, path: Path) -> None:
@@ -354,28 +346,3 @@ class EdgeStore(VectorStore):
         with self._lock:
             self._shard.flush()
             self._shard.close()
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Have the kernel kill this process when its parent dies (Linux); the engine's
-    optimize is native code, so no Python thread could be relied on to notice."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # it died before the signal was asked for
-        os._exit(1)
-
-
-def _optimize_folder(path: str) -> None:
-    """Entry point of the child process: open a shard copy, index it, close it."""
-    shard = qe.EdgeShard.load(path)
-    shard.optimize()
-    shard.flush()
-    shard.close()
-
-
-if __name__ == "__main__":
-    _die_with_parent(int(sys.argv[2]))
-    _optimize_folder(sys.argv[1])

@@ -5,7 +5,9 @@ against qdrant-client's in-process local mode (`location=":memory:"` or
 `path=...`) in tests, so the client code under test is the code that ships.
 The server's optimizer indexes new points by itself, so the indexing methods
 keep `VectorStore`'s no-op defaults except `unindexed()`, which the server
-reports.
+reports, and `optimize()`, which turns quantisation on once the collection has grown
+past the threshold (catalogue.store.index_config): the server then requantises and
+reindexes in the background, as it does for any configuration change.
 
 `connect` to a URL first reads the server's version and refuses one this qdrant-client
 does not support (`check_server_version`); the images pin qdrant-client to the minor
@@ -34,6 +36,7 @@ from catalogue.store.base import (
     VectorStore,
     to_engine_filter,
 )
+from catalogue.store.index_config import IndexConfig
 from catalogue.store.query import Query, Sparse, Stage, plan
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,32 @@ INDEX_TYPES = {"keyword": models.PayloadSchemaType.KEYWORD,
                "number": models.PayloadSchemaType.FLOAT,
                "boolean": models.PayloadSchemaType.BOOL,
                "date": models.PayloadSchemaType.DATETIME}
+
+
+_INDEX_PARAMS = {"keyword": models.KeywordIndexParams, "number": models.FloatIndexParams,
+                 "boolean": models.BoolIndexParams, "date": models.DatetimeIndexParams}
+
+
+def _field_index(kind: str, links: bool) -> Any:
+    """A payload index of `kind`, with or without its own HNSW links per value."""
+    return _INDEX_PARAMS[kind](type=INDEX_TYPES[kind].value, enable_hnsw=links)
+
+
+def _quantization(kind: str) -> models.QuantizationConfig | None:
+    """As the embedded store's (catalogue.store.edge_config.quantization): in memory."""
+    if kind == "int8":
+        return models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+            type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
+    if kind in ("binary", "binary-2bit"):
+        encoding = (models.BinaryQuantizationEncoding.TWO_BITS if kind == "binary-2bit"
+                    else None)
+        return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(
+            always_ram=True, encoding=encoding))
+    return None
+
+
+def _hnsw(index: IndexConfig) -> models.HnswConfigDiff:
+    return models.HnswConfigDiff(m=index.hnsw_m, ef_construct=index.hnsw_ef_construct)
 
 
 def _filter(f: Filter | None) -> models.Filter | None:
@@ -160,15 +189,20 @@ def _rows(vector: Any) -> np.ndarray | None:
 class ServerStore(VectorStore):
     def __init__(self, client: QdrantClient, collection: str, dim: int,
                  hnsw_ef: int | None = None, indexes: Sequence[tuple[str, str]] = (),
-                 replication: Replication | None = None):
-        """`indexes`: (payload path, type) of the shop's attributes, kept in step on start."""
+                 replication: Replication | None = None, index: IndexConfig | None = None):
+        """`indexes`: (payload path, type) of the shop's attributes, kept in step on start;
+        `index`: quantisation, rescoring and HNSW parameters of a collection it creates."""
         self.client, self.collection, self.dim, self.hnsw_ef = client, collection, dim, hnsw_ef
+        self.index = index or IndexConfig()
         replication = replication or Replication()
         if not client.collection_exists(collection):
+            kind = self.index.quantization_for(0)
             client.create_collection(collection, vectors_config={IMAGE_VECTOR: models.VectorParams(
                 size=dim, distance=models.Distance.COSINE,
                 multivector_config=models.MultiVectorConfig(
-                    comparator=models.MultiVectorComparator.MAX_SIM))},
+                    comparator=models.MultiVectorComparator.MAX_SIM),
+                on_disk=self.index.originals_on_disk if kind != "none" else None)},
+                quantization_config=_quantization(kind), hnsw_config=_hnsw(self.index),
                 sparse_vectors_config={TEXT_VECTOR: WORDS},
                 shard_number=replication.shard_number,
                 replication_factor=replication.replication_factor,
@@ -188,24 +222,30 @@ class ServerStore(VectorStore):
                              f"{'' if params else ' in the one-photo layout'}, the model "
                              f"makes {dim} per photo: use a new collection (VITRINE_COLLECTION)")
         wanted = dict(SYSTEM_INDEXES) | dict(indexes)
-        have = {name: p.data_type for name, p in (info.payload_schema or {}).items()}
+        linked = set(dict(indexes)) - set(dict(SYSTEM_INDEXES))  # as the embedded store's
+        have = {name: (p.data_type, getattr(p.params, "enable_hnsw", None) is not False)
+                for name, p in (info.payload_schema or {}).items()}
         for name, kind in wanted.items():
-            if have.get(name) != INDEX_TYPES[kind]:
-                client.create_payload_index(collection, name, INDEX_TYPES[kind], wait=True)
+            links = self.index.filter_links and name in linked
+            if have.get(name) != (INDEX_TYPES[kind], links):
+                client.create_payload_index(collection, name, _field_index(kind, links),
+                                            wait=True)
         for name in set(have) - set(wanted):
             client.delete_payload_index(collection, name, wait=True)
+        self.optimize()
 
     @classmethod
     def connect(cls, url: str, collection: str, dim: int, api_key: str | None = None,
                 hnsw_ef: int | None = None, indexes: Sequence[tuple[str, str]] = (),
-                replication: Replication | None = None) -> ServerStore:
+                replication: Replication | None = None, index: IndexConfig | None = None
+                ) -> ServerStore:
         """`url` is http(s)://host:port (its version checked first), ':memory:', or a folder
         path (local mode)."""
         client = client_for(url, api_key)
         try:
             if is_remote(url):
                 check_server_version(client, url)
-            return cls(client, collection, dim, hnsw_ef, indexes, replication)
+            return cls(client, collection, dim, hnsw_ef, indexes, replication, index)
         except BaseException:
             client.close()
             raise
@@ -247,7 +287,12 @@ class ServerStore(VectorStore):
                  with_payload=True) -> list[Hit]:
         top = plan(query, offset + limit, score_threshold)
         engine_filter = _filter(filter)
-        params = models.SearchParams(exact=exact, hnsw_ef=self.hnsw_ef)
+        rescoring = (models.QuantizationSearchParams(ignore=True) if exact else
+                     models.QuantizationSearchParams(rescore=self.index.rescore,
+                                                     oversampling=self.index.oversampling))
+        params = models.SearchParams(
+            exact=exact, hnsw_ef=self.hnsw_ef, quantization=rescoring,
+            acorn=models.AcornSearchParams(enable=True) if self.index.acorn else None)
 
         def prefetch(stage: Stage) -> models.Prefetch:
             scoring, using = _scoring(stage, query)
@@ -292,6 +337,26 @@ class ServerStore(VectorStore):
         """As the server counts it (approximate); local mode indexes nothing, so all points."""
         info = self.client.get_collection(self.collection)
         return (info.points_count or 0) - (info.indexed_vectors_count or 0)
+
+    def optimize(self) -> None:
+        """Quantise the collection once it holds `quantization_threshold` points (with
+        `auto`), originals on disk or in memory as set; the server does the rest."""
+        info = self.client.get_collection(self.collection)
+        kind = self.index.quantization_for(info.points_count or 0)
+        if kind == "none" or info.config.quantization_config is not None:
+            return
+        log.info("quantising collection %r (%s, %s points)", self.collection, kind,
+                 info.points_count)
+        self.client.update_collection(
+            self.collection, quantization_config=_quantization(kind),
+            vectors_config={IMAGE_VECTOR: models.VectorParamsDiff(
+                on_disk=self.index.originals_on_disk)})
+
+    def optimize_in_background(self, force: bool = False) -> bool:
+        """The server indexes by itself: only the quantisation is checked, and no
+        optimization is ever said to have started."""
+        self.optimize()
+        return False
 
     def publish(self, name: str) -> None:
         """Point the alias `name` at this collection, in one operation (a collection that

@@ -1,0 +1,69 @@
+"""How the photo vectors are indexed: quantisation, rescoring, HNSW build parameters.
+
+One engine-neutral description that both stores translate (catalogue.store.edge_config
+for the embedded engine, catalogue.store.server for a Qdrant server), so that a setting
+means the same on both. The figures behind the defaults are in BENCHMARKS.md ("Vector
+search"): 512-d CLIP-like vectors at 100k and 1M points on two cores.
+
+Quantisation keeps a compressed copy of every photo vector in memory and searches the
+HNSW graph on it; the best `oversampling` x limit candidates are then rescored with the
+original vectors, which can stay on disk. `auto` quantises to int8 once the store holds
+`quantization_threshold` points: below it the originals are small, exact enough and
+cheap to keep in memory, so compressing them buys nothing. The choice is made when the
+index is built (the embedded store's optimize, a server store's open and optimize), so a
+store that grows past the threshold is quantised at its next build; a store already
+quantised stays so (a reindex into a new version builds afresh).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Quantization = Literal["auto", "none", "int8", "binary", "binary-2bit"]
+QUANTIZATIONS: tuple[str, ...] = ("auto", "none", "int8", "binary", "binary-2bit")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """See the module docstring; every field has a VITRINE_* setting (README)."""
+
+    quantization: str = "auto"
+    quantization_threshold: int = 100_000
+    """Points from which `auto` quantises (int8 scalar)."""
+    rescore: bool = True
+    """Rescore the quantised candidates with the original vectors."""
+    oversampling: float = 2.0
+    """Candidates rescored per hit asked for (1: no more than asked)."""
+    originals_on_disk: bool = True
+    """Where a quantised index keeps its original vectors: read from disk (the page cache)
+    for rescoring only. Unquantised vectors stay in memory: the graph search reads them."""
+    hnsw_m: int = 16
+    hnsw_ef_construct: int = 100
+    filter_links: bool = True
+    """Extra graph links per value of the shop's filterable fields (Qdrant's payload-aware
+    HNSW): a graph per value, paid at every index build; without them a filter of one
+    colour in twelve found 0.44 of its top 10 at 100k points, and even unfiltered recall
+    fell (0.96 against 0.997), as they also add links to the main graph."""
+    acorn: bool = False
+    """Filtered graph searches also look at the neighbours of neighbours the filter
+    excludes (ACORN), so a selective filter keeps its recall without per-value links."""
+    optimizer_memory_mb: int = 0
+    """Private memory the embedded store's index-building child may take (0: no limit)."""
+
+    def __post_init__(self) -> None:
+        if self.quantization not in QUANTIZATIONS:
+            raise ValueError(f"quantization {self.quantization!r}: one of {QUANTIZATIONS}")
+
+    def quantization_for(self, points: int) -> str:
+        """The quantisation an index of `points` points is built with."""
+        if self.quantization == "auto":
+            return "int8" if points >= self.quantization_threshold else "none"
+        return self.quantization
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IndexConfig:
+        return cls(**data)
