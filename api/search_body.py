@@ -19,6 +19,7 @@ from starlette.formparsers import MultiPartException
 
 from api.errors import ApiProblem
 from catalogue.jsonsafe import JsonInputError, parse_json
+from catalogue.queries import DEFAULT_ALPHA
 
 FilterValue = list[str] | str | float | bool
 
@@ -36,7 +37,8 @@ class SearchRequest(BaseModel):
     image: str | None = Field(None, max_length=40_000_000, description=(
         "JSON: a photo as base64 (a file part named image in a form)"))
     product_id: str | None = Field(None, max_length=128, description="Search by its photos")
-    alpha: float = Field(0.5, ge=0, le=1, description="Image weight; 0 = text only")
+    alpha: float = Field(DEFAULT_ALPHA, ge=0, le=1,
+                         description="Image weight; 0 = text only")
     negative: str | None = Field(None, max_length=500, description="Less of this")
     negative_weight: float = Field(0.5, ge=0, le=1)
     mode: Literal["hybrid", "semantic", "keyword"] | None = Field(None, description=(

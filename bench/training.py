@@ -8,7 +8,9 @@
    trained on English and German catalogue text, so German queries tokenise into
    real words, but their embeddings never received a gradient: German-query
    precision measures what the model learnt, not what the tokenizer knows.
-2. Evaluate it on the held-out products, with English and German queries.
+2. Evaluate it on the held-out products, with English and German queries, patterns
+   included (training.patterns; the mixed photo-plus-pattern query at ALPHAS too, to
+   choose the shop's default alpha).
 3. Fine-tune it on English and German (GERMAN_FINETUNE) and evaluate again.
 
 Each training runs in a fresh process, so its peak RSS is its own. The machine's
@@ -72,6 +74,60 @@ def _row(name: str, ev: dict) -> list:
             f"{ev['image_to_image_precision@10']:.3f}", f"{ev['zeroshot_article_accuracy']:.3f}"]
 
 
+ALPHAS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # the mixed pattern query's sweep, for the shop default
+
+
+def _pattern_rows(name: str, ev: dict) -> list[list]:
+    rows = []
+    for language, m in ev.get("pattern", {}).items():
+        pa, po, mx = m["pattern_article"], m["pattern_only"], m["mixed"]
+        rows.append([name, language, f"{pa['precision@10']:.3f}", f"{pa['raw_precision@10']:.3f}",
+                     f"{po['precision@10']:.3f}", f"{mx['success']:.3f}",
+                     f"{mx['kept_article_and_colour']:.3f}", f"{mx['carried_pattern']:.3f}"])
+    return rows
+
+
+def patterns_section(results: dict) -> list[str]:
+    """Pattern figures of every model and language, and the mixed query's alpha sweep."""
+    from catalogue.queries import DEFAULT_ALPHA
+
+    evaluation = results["evaluation"]
+    names = {"demo": "English-only (demo)", "demo_de": "German fine-tune"}
+    rows = [r for key, ev in evaluation.items() for r in _pattern_rows(names[key], ev)]
+    if not rows:
+        return []
+    demo = evaluation["demo"]["pattern"]["en"]
+    out = ["## Patterns", "",
+           "Queries and protocol: training/patterns.py. Pattern+article: \"a floral dress\" "
+           "and \"a dress with flowers\" (German \"ein geblümtes Kleid\", \"ein Kleid mit "
+           f"Blumen\"), {demo['pattern_article']['queries']} queries a language, capped "
+           "precision@10 as for colour+article. Pattern only: \"floral\", \"with flowers\" "
+           "(\"geblümt\", \"mit Blumen\"). Mixed: a held-out plain product's photo vector and "
+           f"the pattern words at the shop's default alpha {DEFAULT_ALPHA:g}, "
+           f"{demo['mixed']['queries']} queries; success when the top 5 (over the other "
+           "held-out products) hold one of the same article type and colour with the asked "
+           "pattern.", "",
+           markdown_table(["model", "queries", "pattern+article P@10 (capped)",
+                           "plain fraction of 10", "pattern-only P@10", "mixed top-5 success",
+                           "top 5 keeping article+colour", "top 5 carrying the pattern"], rows),
+           ""]
+    sweep = []
+    for key, ev in evaluation.items():
+        for language, m in ev.get("pattern", {}).items():
+            by_alpha = m.get("mixed_by_alpha", {})
+            if by_alpha:
+                sweep.append([names[key], language] + [
+                    f"{v['success']:.3f} ({v['kept_article_and_colour']:.2f} / "
+                    f"{v['carried_pattern']:.2f})" for v in by_alpha.values()])
+    if sweep:
+        alphas = next(iter(evaluation.values()))["pattern"]["en"]["mixed_by_alpha"]
+        out += ["The mixed query by alpha (the image's weight): success (top 5 keeping "
+                "article and colour / carrying the pattern).", "",
+                markdown_table(["model", "queries"] + [f"alpha {a}" for a in alphas], sweep),
+                ""]
+    return out
+
+
 def _load(record: dict) -> str:
     if "load_average_before" not in record:
         return "?"
@@ -107,6 +163,7 @@ def report(results: dict) -> str:
             "Attribute precision@10 divides the matches in the top 10 by min(10, matching "
             "held-out products): the held-out set has about three products per (colour, "
             "article type), so the plain fraction of 10 cannot reach 1.", ""]
+    out += patterns_section(results)
     if german:
         out += ["## German queries: English-only vs German fine-tune", "",
                 markdown_table(
@@ -168,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         training["demo_de"] = run_training("german", csv_path, german, base=demo)
     evaluation = {}
     for name, folder in (("demo", demo), ("demo_de", german)):
-        evaluation[name] = evaluate(folder, csv_path, languages=("en", "de"))
+        evaluation[name] = evaluate(folder, csv_path, languages=("en", "de"), alphas=ALPHAS)
         print(format_table(evaluation[name]), flush=True)
     results = {
         "machine": machine_info(), "catalogue": str(csv_path), "training": training,

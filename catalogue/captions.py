@@ -22,6 +22,8 @@ from catalogue.vocabulary import (
     GENDER_POSSESSIVE,
     GENUS_DE,
     GERMAN,
+    PATTERN_DE,
+    PATTERN_MOTIF,
     PLURAL_NAMES,
     adjective_de,
 )
@@ -66,6 +68,11 @@ DE_TEMPLATES = (
     "{article} für {gender}",
 )
 OMIT_PLAIN = 0.7  # how often a caption leaves out "plain": shoppers rarely type it
+# Only for a patterned product: its motif named as shoppers name it ("a dress with
+# flowers"), and the pattern on its own ("floral", "with flowers"), which states nothing
+# else, so it is a positive for every product with the pattern.
+EN_MOTIF_TEMPLATES = ("{a} {article} with {motif}", "{a} {colour} {article} with {motif}")
+DE_MOTIF_TEMPLATES = ("{ein} {article} mit {motif}", "{ein} {colour} {article} mit {motif}")
 
 
 def article_name(article_type: str) -> str:
@@ -114,6 +121,43 @@ def attribute_query(colour: str, article_type: str, language: str = "en") -> str
     raise ValueError(f"unknown language {language!r}: use one of {LANGUAGES}")
 
 
+PHRASINGS = ("adjective", "motif")
+"""How a shopper names a pattern: "floral" / "geblümt", or "with flowers" / "mit Blumen"."""
+
+
+def pattern_words(pattern: str, language: str = "en", phrasing: str = "adjective") -> str:
+    """A (non-plain) pattern on its own, as typed beside a photo: "floral", "with flowers",
+    "geblümt", "mit Blumen"."""
+    _check_language(language)
+    if phrasing == "motif":
+        return f"with {PATTERN_MOTIF[pattern][0]}" if language == "en" \
+            else f"mit {PATTERN_MOTIF[pattern][1]}"
+    return pattern if language == "en" else PATTERN_DE[pattern]
+
+
+def pattern_query(pattern: str, article_type: str, language: str = "en",
+                  phrasing: str = "adjective") -> str:
+    """The shopper query for a pattern and article type: "a floral dress", "a dress with
+    flowers", "ein geblümtes Kleid", "ein Kleid mit Blumen"."""
+    _check_language(language)
+    if language == "en":
+        noun = article_name(article_type)
+        if phrasing == "motif":
+            motif = pattern_words(pattern, "en", "motif")
+            return _clean(f"{_indefinite(noun, noun)} {noun} {motif}")
+        return _clean(f"{_indefinite(pattern, noun)} {pattern} {noun}")
+    noun = GERMAN.get(article_type, article_type)
+    genus = GENUS_DE.get(noun, "n")
+    if phrasing == "motif":
+        return _clean(f"{ARTICLE_DE[genus]} {noun} {pattern_words(pattern, 'de', 'motif')}")
+    return _clean(f"{ARTICLE_DE[genus]} {adjective_de(PATTERN_DE[pattern], genus)} {noun}")
+
+
+def _check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}: use one of {LANGUAGES}")
+
+
 def _with_article(text: str, noun: str) -> str:
     """Replace the "{a}" marker by "a", "an" or nothing, by the word that follows it."""
     words = _clean(text).split(" ")
@@ -157,7 +201,19 @@ def _english(row: Mapping[str, str], rng: random.Random) -> list[Caption]:
                                gender=GENDER_EN.get(gender, "everyone"))
         shown_here = bool(shown) and "{pattern}" in template
         captions.append(Caption(_with_article(text, noun), _stated(row, template, shown_here)))
+    if pattern in PATTERN_MOTIF:
+        for template in EN_MOTIF_TEMPLATES:
+            noun = names[0] if rng.random() < 0.7 else rng.choice(names)
+            text = template.format(a="\x00", colour=colour, article=noun,
+                                   motif=PATTERN_MOTIF[pattern][0])
+            captions.append(Caption(_with_article(text, noun), _stated(row, template, True)))
+        captions.append(_pattern_alone(pattern, "en", rng))
     return captions
+
+
+def _pattern_alone(pattern: str, language: str, rng: random.Random) -> Caption:
+    return Caption(pattern_words(pattern, language, rng.choice(PHRASINGS)),
+                   frozenset({("pattern", pattern)}))
 
 
 def _german(row: Mapping[str, str], rng: random.Random) -> list[Caption]:
@@ -181,6 +237,12 @@ def _german(row: Mapping[str, str], rng: random.Random) -> list[Caption]:
                                gender=GENDER_DE.get(row.get("gender", ""), "alle"))
         shown_here = bool(shown) and "{pattern}" in template
         captions.append(Caption(_clean(text), _stated(row, template, shown_here)))
+    if pattern in PATTERN_MOTIF:
+        for template in DE_MOTIF_TEMPLATES:
+            text = template.format(ein=ARTICLE_DE[genus], colour=colour_de(colour, article_type),
+                                   article=noun, motif=PATTERN_MOTIF[pattern][1])
+            captions.append(Caption(_clean(text), _stated(row, template, True)))
+        captions.append(_pattern_alone(pattern, "de", rng))
     return captions
 
 

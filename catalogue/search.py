@@ -23,7 +23,7 @@ from catalogue.cursor import decode_cursor, encode_cursor
 from catalogue.foreground import Foreground
 from catalogue.page_cache import PageCache
 from catalogue.products import ProductRepository, visibility_filter
-from catalogue.queries import TextQueries
+from catalogue.queries import DEFAULT_ALPHA, TextQueries
 from catalogue.results import explain, show, words_of
 from catalogue.schemas import Role, SearchResults
 from catalogue.settings import CatalogueSettings
@@ -89,8 +89,8 @@ class Search:
 
     # -- what is asked ---------------------------------------------------------------
     def ask(self, text: str | None = None, image: Image.Image | None = None,
-            product_id: str | None = None, alpha: float = 0.5, negative: str | None = None,
-            negative_weight: float = 0.5, mode: str | None = None,
+            product_id: str | None = None, alpha: float = DEFAULT_ALPHA,
+            negative: str | None = None, negative_weight: float = 0.5, mode: str | None = None,
             keyword_weight: float | None = None, diversity: float = 0.0) -> Ask:
         """A query from text, an uploaded photo or a stored product's photos (mixed by
         alpha), in a mode; the keyword side needs text."""
@@ -125,7 +125,7 @@ class Search:
                              candidates=self.settings.hybrid_candidates))
 
     def query_vector(self, text: str | None = None, image: Image.Image | None = None,
-                     product_id: str | None = None, alpha: float = 0.5,
+                     product_id: str | None = None, alpha: float = DEFAULT_ALPHA,
                      negative: str | None = None, negative_weight: float = 0.5) -> np.ndarray:
         """Text, an uploaded image or a stored product's photos, mixed by alpha."""
         text_vec = self.texts.vector(text) if text else None

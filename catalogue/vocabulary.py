@@ -99,6 +99,13 @@ COLOURS: tuple[str, ...] = (
     "Brown", "Grey", "Orange", "Beige",
 )  # fmt: skip
 PATTERNS: tuple[str, ...] = ("plain", "striped", "dotted", "checked", "floral")
+# A pattern's motif, as in "a dress with flowers": (English plural, German dative plural).
+PATTERN_MOTIF: dict[str, tuple[str, str]] = {
+    "striped": ("stripes", "Streifen"),
+    "dotted": ("dots", "Punkten"),
+    "checked": ("checks", "Karos"),
+    "floral": ("flowers", "Blumen"),
+}
 
 # ------------------------------------------------------------------------ genders
 

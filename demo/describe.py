@@ -18,18 +18,13 @@ from catalogue.vocabulary import (
     INDECLINABLE_DE,
     NOUN_DE,
     PATTERN_DE,
+    PATTERN_MOTIF,
     adjective_de,
 )
 from demo.articles import ARTICLES
 
 N_TEMPLATES = 5  # template 1 names the motif, so a plain product never gets it
 
-_MOTIF = {  # pattern -> (English plural, German dative plural) for "with white dots"
-    "striped": ("stripes", "Streifen"),
-    "dotted": ("dots", "Punkten"),
-    "checked": ("checks", "Karos"),
-    "floral": ("flowers", "Blumen"),
-}
 _DESIGN = {  # pattern -> closing phrase
     "plain": ("in a solid colour", "in einfarbigem Design"),
     "striped": ("with a striped pattern", "mit Streifenmuster"),
@@ -83,7 +78,7 @@ def describe(
         de_words = (ARTICLE_DE[genus], pattern_de, adjective_de(colour_de, genus), noun_de)
         de = _sentence(*de_words, for_de) + "."
     elif template == 1:
-        motif_en, motif_de = _MOTIF[pattern]
+        motif_en, motif_de = PATTERN_MOTIF[pattern]  # "with white dots"
         en = _sentence(
             indefinite(colour_en), colour_en, a.noun, "with", accent_en, motif_en, for_en
         )

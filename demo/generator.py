@@ -37,8 +37,9 @@ _RENDERERS: dict[str, Callable[[Item, int, np.random.Generator], Image.Image]] =
 }
 
 
-def _image(item: Item, image_size: int, seed: int) -> tuple[Image.Image, int]:
-    """The item's picture and its JPEG quality, from a random stream of its own."""
+def picture(item: Item, image_size: int = 128, seed: int = 0) -> tuple[Image.Image, int]:
+    """The item's picture and its JPEG quality, from a random stream of its own (seeded by
+    the seed and the item's id: another id draws the same product in another pose)."""
     rng = np.random.default_rng([seed, item.id])
     canvas = _RENDERERS[item.moderation](item, image_size * SUPERSAMPLE, rng)
     return photograph(canvas, rng), int(rng.integers(80, 96))
@@ -67,6 +68,6 @@ def generate(
         writer.writeheader()
         writer.writerows(row(item) for item in items)
     for item in tqdm(items, desc="demo catalogue", unit="img", disable=not progress):
-        image, quality = _image(item, image_size, seed)
+        image, quality = picture(item, image_size, seed)
         image.save(images / f"{item.id}.jpg", "JPEG", quality=quality)
     return csv_path

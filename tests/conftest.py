@@ -55,11 +55,13 @@ class DemoModel:
 
 
 def demo_test_recipe():
-    """The demo architecture, trained briefly (about a minute on two quiet cores)."""
+    """The demo architecture, trained briefly (about a minute and a half on two quiet
+    cores). 80 epochs: at 48 the 64 px model (issue 17) had not yet learnt what the
+    behaviour tests ask (the third red dress at rank 24 for "red dress")."""
     from training.config import DEMO_RECIPE
 
     return DEMO_RECIPE.arch, DEMO_RECIPE.config.model_copy(update={
-        "epochs": 48, "batch_size": 64, "val_fraction": 0.1, "max_minutes": None,
+        "epochs": 80, "batch_size": 64, "val_fraction": 0.1, "max_minutes": None,
         "progress": False})
 
 

@@ -122,7 +122,8 @@ def test_the_recipe_follows_the_catalogue_and_the_budget():
     assert tiny.batch_size == 8 < demo.batch_size == 64  # several steps an epoch
     assert tiny.lr < demo.lr
     # on the demo catalogue: the tuned demo recipe, with the budget given
-    same = ("batch_size", "lr", "warmup", "epochs", "threads", "loss", "weight_decay")
+    same = ("batch_size", "lr", "warmup", "epochs", "threads", "loss", "weight_decay",
+            "hard_negatives")
     assert demo.model_dump(include=set(same)) == DEMO_RECIPE.config.model_dump(include=set(same))
     assert (demo.max_minutes, big.max_minutes) == (10, 30)
     assert auto_config(100_000, 10, device="cuda").batch_size == 256

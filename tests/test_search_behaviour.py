@@ -165,9 +165,9 @@ def test_held_out_photos_find_their_colour_and_category_well_above_chance(shop):
 @pytest.mark.parametrize("query,negative,field,value,before,after", [
     # Measured: 9 red of the top 10 alone, 3 with "less of red"; dresses from 3 to 6.
     ("red dress", "red", 0, "Red", 7, 5),
-    # Measured: 5 trousers of the top 10 alone (the model mixes dresses and trousers
-    # up), none with "less of trousers"; dresses from 3 to 7.
-    ("dress", "trousers", 1, "Trousers", 3, 1),
+    # ("dress", "trousers") was measured here while the model mixed dresses and trousers
+    # up (5 trousers in "dress"'s top 10); the 64 px model (issue 17) puts none there, so
+    # "less of trousers" has nothing left to move.
 ])
 def test_less_of_moves_results_away_from_the_negative(shop, query, negative, field, value,
                                                       before, after):
@@ -201,3 +201,56 @@ def test_a_colour_query_shows_the_variant_of_that_colour(shop):
         assert len(found) == 1
         assert (found[0]["variant"]["sku"], found[0]["image"]) == (sku, photo), query
     client.delete("/v1/products/two-colours")
+
+
+# ---------------------------------------------------------------- patterns
+
+
+def pattern_of(stock: list[dict]) -> dict[str, str]:
+    return {r["id"]: r["pattern"] for r in stock}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 17, not met: measured on this test model (540 products, 80 epochs), 'a floral "
+    "dress' ranks the floral dresses 1, 7, 32, 63 and the striped 2, 3, 9, 12, 22, 33"))
+def test_a_floral_dress_ranks_floral_dresses_above_striped_ones(shop):
+    client, stock, _, _ = shop
+    patterns = pattern_of(stock)
+    results = ranking(client, q="a floral dress")
+    dresses = [(i, patterns[r["product_id"]]) for i, r in enumerate(results)
+               if r["product"]["category"] == "Dresses"]
+    floral = [i for i, p in dresses if p == "floral"]
+    striped = [i for i, p in dresses if p == "striped"]
+    assert len(floral) == 4 and len(striped) == 6  # every one in the index
+    assert max(floral) < min(striped), (floral, striped)
+
+
+def fresh_photo(article: str, colour: str, pattern: str) -> bytes:
+    """The demo catalogue's drawing of such a product, in a pose no indexed photo has."""
+    import io
+    from dataclasses import replace
+
+    from demo.generator import picture
+    from demo.plan import plan
+    from tests.conftest import DEMO_TEST_PRODUCTS, DEMO_TEST_PROHIBITED, DEMO_TEST_SEED
+
+    items = plan(DEMO_TEST_PRODUCTS, DEMO_TEST_PROHIBITED, DEMO_TEST_SEED)
+    item = next(i for i in items if (i.article, i.colour, i.pattern) == (article, colour,
+                                                                          pattern))
+    image, quality = picture(replace(item, id=99_999), 64, DEMO_TEST_SEED)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def test_a_red_dress_photo_plus_floral_ranks_red_floral_dresses_first(shop):
+    """"This dress, but floral", at the shop page's default alpha (the form's default)."""
+    client, stock, _, _ = shop
+    patterns = pattern_of(stock)
+    photo = fresh_photo("Dresses", "Red", "plain")
+    alone = post(client, photo, limit=10)
+    # Measured: the photo alone ranks a red cap, a beige striped dress, then the red floral
+    # dress; with "floral" the red floral dress comes first at every alpha from 0.2 to 0.5.
+    assert RED_DRESS in map(kind, alone[:5])
+    results = post(client, photo, q="floral", limit=10)
+    assert kind(results[0]) == RED_DRESS and patterns[results[0]["product_id"]] == "floral"

@@ -49,6 +49,10 @@ class TrainConfig(BaseModel):
     """Time budget for the whole call. The schedule anneals by elapsed time as well as
     by step, so a slow machine ends with a fully decayed learning rate, not a cut-off."""
     augment: bool = True
+    hard_negatives: int = Field(0, ge=0)
+    """Runs of this many products of one article type and colour (differing in pattern
+    where they can) make up each batch (training.data.kindred_order), so in-batch
+    negatives differ only in pattern; 0 or 1: batches drawn at random."""
     threads: int | None = Field(None, ge=1)
     """Torch threads; None keeps torch's default (one per core). Small models on few
     cores can train faster on one: see DEMO_RECIPE."""
@@ -83,20 +87,33 @@ class TrainResult:
 # ---------------------------------------------------------------- the recipes
 
 DEMO_RECIPE = Recipe(
-    arch=Architecture(image_size=32, patch_size=8, vision_width=128, vision_layers=4,
+    arch=Architecture(image_size=64, patch_size=16, vision_width=128, vision_layers=4,
                       vision_heads=4, text_width=128, text_layers=2, text_heads=4,
                       embed_dim=128, context_length=32, vocab_size=2000),
     config=TrainConfig(loss="infonce", epochs=120, batch_size=64, lr=7e-4, weight_decay=0.1,
                        warmup=0.05, languages=("en",), val_fraction=0.2, seed=0,
-                       threads=1, max_minutes=9.5),
+                       threads=1, max_minutes=9.5, hard_negatives=2),
 )
 """A small CLIP trained from scratch on the 3000-product demo catalogue in under
 10 minutes on 2 CPU cores (bench/results/training.md has its figures).
 
 Why these numbers, from runs on the demo catalogue:
-* 32 px images in 8 px patches (16 tokens) cost 1.6 ms a pair for a training step;
-  48 px (36 tokens) cost 3 ms and learnt no better in the same time. Silhouettes,
-  colours and patterns all survive 32 px; what suffers is jeans vs trousers.
+* 64 px images in 16 px patches: 16 tokens, as 32 px in 8 px patches, and the same
+  cost a step (102 against 96 ms of CPU at batch 64; 48 px in 8 px patches cost 184 ms,
+  64 px in 8 px 309 ms), but the patterns survive: at 32 px dots and flowers on a sock
+  or a small dress blur into a texture, at 64 px every motif shows (checked by eye on
+  downscaled renders). 64/16 alone did not learn patterns (pattern+article precision
+  0.43, as 32/8's 0.47); with the two changes below it reached 0.53-0.56, where 32/8
+  with the same changes reached 0.44 (one run each, at load 5-9, issue 17).
+* hard_negatives=2: batches made of pairs of products of one article type and colour,
+  differing in pattern where they can (training.data.kindred_order), so a caption that
+  names a pattern meets a negative that only the pattern tells apart. Runs of four
+  learnt patterns about as well (0.56 and 0.50 in two runs, against 0.53 for pairs) but
+  cost colour+article and zero-shot accuracy (0.943 and 0.822 in the bench run, against
+  0.962 and 0.877 for pairs): a batch of 16 runs holds at most 16 article types.
+* captions that state the pattern: patterned products also get "a dress with flowers",
+  "a red dress with flowers" and the pattern alone ("floral" or "with flowers",
+  positive for every product with it) (catalogue.captions).
 * A ViT from scratch needs epochs more than pixels: 30 epochs reached 0.7 zero-shot
   article accuracy, 100+ epochs 0.9. The text is templated, so two text layers do.
 * lr: at 30 epochs 5e-4 beat 1e-3 and 2.5e-4; at 120 epochs 7e-4 edged out 5e-4
@@ -110,10 +127,11 @@ Why these numbers, from runs on the demo catalogue:
 GERMAN_FINETUNE = TrainConfig(loss="infonce", epochs=10, batch_size=64, lr=5e-4,
                               weight_decay=0.1, warmup=0.1, freeze="vision",
                               languages=("en", "de"), val_fraction=0.2, seed=0, threads=1,
-                              max_minutes=5)
+                              max_minutes=5, hard_negatives=2)
 """Teach a trained English model German: the image tower stays fixed (the images
 are the same), the text tower learns German captions and descriptions while
-still seeing English ones, so English does not fade."""
+still seeing English ones, so English does not fade. Batches of kindred pairs, as in
+the demo recipe, so "gepunktet" must be told from "kariert" on the same dress."""
 
 
 # ---------------------------------------------------------------- the automatic recipe
@@ -148,6 +166,8 @@ def auto_config(n_products: int, minutes: float, *, finetune: bool = False,
       (a pretrained model's first steps are the ones that can wreck it).
     * threads: one for a small model on a CPU (two threads on 2 cores were never faster
       and up to 5x slower), torch's default otherwise.
+    * hard negatives: from scratch as the demo recipe (pairs of kindred products in each
+      batch, so patterns are learnt); a fine-tune draws batches at random (not measured).
     The fine-tune figures are starting points, not yet measured on a catalogue.
     """
     val_fraction = overrides.get("val_fraction", TrainConfig.model_fields["val_fraction"].default)
@@ -162,6 +182,7 @@ def auto_config(n_products: int, minutes: float, *, finetune: bool = False,
         "lr": float(f"{base_lr * (batch / 64) ** 0.5:.2g}"),
         "warmup": 0.1 if finetune else 0.05, "max_minutes": minutes, "device": device,
         "threads": 1 if small and device == "cpu" else None,
+        "hard_negatives": 0 if finetune else DEMO_RECIPE.config.hard_negatives,
     }
     return TrainConfig(**{**chosen, **{k: v for k, v in overrides.items() if v is not None}})
 

@@ -7,7 +7,8 @@
   uint8 tensor; each batch gets a cheap augmentation in torch (crop, flip and a
   little brightness and contrast, never hue: colour is a label here);
 * a batch's positives are every caption/product pair the caption truly
-  describes, not just the diagonal;
+  describes, not just the diagonal; batches may be made of runs of kindred products
+  (same article type and colour, other patterns: `kindred_order`), hard negatives;
 * what is trained on is a `TrainingSet`: rows in the styles.csv layout and where
   each row's photo comes from (images/<id>.jpg beside a styles.csv, or the live
   catalogue's stored originals: training.live).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +181,25 @@ class Augment:
 
 
 # ---------------------------------------------------------------- batches
+
+
+def kindred_order(rows: list[dict], group: int, gen: torch.Generator | None) -> torch.Tensor:
+    """A random order of the rows in which runs of `group` share article type and colour
+    and, as far as the catalogue allows, differ in pattern; cut into batches, each run
+    puts products that only their patterns tell apart side by side (hard negatives for
+    "a floral red dress"). What is left of a kind makes a shorter run."""
+    by_kind: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for i in torch.randperm(len(rows), generator=gen).tolist():
+        row = rows[i]
+        kind = (row.get("articleType", ""), row.get("baseColour", ""))
+        by_kind.setdefault(kind, {}).setdefault(row.get("pattern", "") or "", []).append(i)
+    runs = []
+    for patterns in by_kind.values():
+        # round robin over the patterns, so neighbours differ in pattern while they can
+        members = [i for turn in zip_longest(*patterns.values()) for i in turn if i is not None]
+        runs += [members[j:j + group] for j in range(0, len(members), group)]
+    order = torch.randperm(len(runs), generator=gen).tolist()
+    return torch.tensor([i for r in order for i in runs[r]], dtype=torch.long)
 
 
 def positives_mask(captions: list[Caption], shown: list[frozenset]) -> torch.Tensor:

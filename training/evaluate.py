@@ -13,7 +13,9 @@ The protocols follow the fashion-CLIP model cards:
   fraction of 10 is reported beside it;
 * image-to-image: the fraction of an image's 10 nearest other images with its
   article type;
-* zero-shot article-type accuracy with prompt ensembles (embedding.zeroshot).
+* zero-shot article-type accuracy with prompt ensembles (embedding.zeroshot);
+* patterns (training.patterns): pattern+article and pattern-only precision@10, and the
+  mixed query "this product, but {pattern}", where the catalogue has patterns.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from embedding import metrics
 from embedding.encoder import Encoder
 from embedding.zeroshot import DEFAULT_TEMPLATES, classify
 from training.data import TrainingSet, held_out
+from training.patterns import format_rows, has_patterns, pattern_metrics
 
 KS = (1, 5, 10, 50)
 QUERY_FIELDS = {"en": ("productDisplayName", "description"), "de": ("description_de",)}
@@ -99,13 +102,15 @@ def zeroshot_accuracy(encoder: Encoder, image_emb: np.ndarray, article_types: Se
 
 
 def evaluate(model_dir: str | Path, source: TrainingSet | Path, split_path: Path | None = None,
-             languages: Sequence[str] = ("en",), batch_size: int = 128) -> dict:
+             languages: Sequence[str] = ("en",), batch_size: int = 128,
+             alphas: Sequence[float] = ()) -> dict:
     """Every metric of the module docstring on the held-out split, as a nested dict.
 
     `source` is a styles.csv or a TrainingSet (the live catalogue's: training.live).
     `split_path` defaults to model_dir/split.json (written by training); without
     one, every product of the catalogue is used (right for a model that never saw
-    the catalogue, such as a hub checkpoint).
+    the catalogue, such as a hub checkpoint). `alphas`: the mixed pattern query at these
+    image weights too (training.patterns.pattern_metrics).
     """
     started = time.perf_counter()
     data = catalogue(source)
@@ -125,6 +130,9 @@ def evaluate(model_dir: str | Path, source: TrainingSet | Path, split_path: Path
             results["text_to_image"][field] = product_retrieval(encoder.encode_texts(texts),
                                                                 image_emb)
         results["attribute"][language] = attribute_precision(encoder, rows, image_emb, language)
+        if has_patterns(rows):
+            results.setdefault("pattern", {})[language] = pattern_metrics(
+                encoder, rows, image_emb, language, alphas=alphas)
     results["image_to_image_precision@10"] = image_to_image_precision(image_emb, article_types)
     candidates = sorted(set(article_types))
     results["zeroshot_article_accuracy"] = zeroshot_accuracy(encoder, image_emb, article_types,
@@ -148,6 +156,7 @@ def format_table(results: dict) -> str:
         lines.append(f"| attribute precision@10 ({language}, \"{m['example']}\", "
                      f"{m['queries']} queries) | {m['precision@10']:.3f} "
                      f"(plain fraction of 10: {m['raw_precision@10']:.3f}) |")
+    lines += format_rows(results.get("pattern", {}))
     lines.append(f"| image -> image same-article precision@10 | "
                  f"{results['image_to_image_precision@10']:.3f} |")
     lines.append(f"| zero-shot article-type accuracy ({results['zeroshot_classes']} classes) | "

@@ -39,6 +39,7 @@ from training.data import (
     Batcher,
     TrainingSet,
     keep_held_out,
+    kindred_order,
     load_image_cache,
     read_split,
     split_products,
@@ -219,7 +220,8 @@ def _train(model_dir: str | Path | None, data: TrainingSet, out_dir: Path,
     model.train()
     for epoch in range(config.epochs):
         epoch_losses = []
-        order = torch.randperm(n, generator=gen)
+        order = kindred_order(train_rows, config.hard_negatives, gen) \
+            if config.hard_negatives > 1 else torch.randperm(n, generator=gen)
         for b in range(steps_per_epoch):
             elapsed = time.perf_counter() - loop_start
             progress = step / total_steps

@@ -41,7 +41,7 @@ const cutoffHelp = ui.minScoreHelp.textContent;
 const state = {
   q: "",
   photo: null,
-  alpha: 0.5,
+  alpha: 0.4,
   negative: "",
   filters: new Map(),  // facetable attribute -> the values chosen (any of them)
   priceMin: "",
