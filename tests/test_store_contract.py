@@ -6,6 +6,7 @@ import pytest
 from catalogue.store.base import After, Filter, Query, StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
 from catalogue.store.server import ServerStore
+from testkit.stores import sent_search_params
 
 DIM = 8
 COLOURS = ["red", "blue", "green"]
@@ -216,32 +217,6 @@ def test_wrong_vector_size_is_refused(store):
     assert store.count() == 0
 
 
-def sent_beam_widths(store, monkeypatch) -> list:
-    """The `hnsw_ef` of each search request `store` hands its engine from now on."""
-    sent = []
-    if isinstance(store, EdgeStore):
-        shard = store._shard
-
-        class RecordingShard:
-            def __getattr__(self, name):
-                return getattr(shard, name)
-
-            def query(self, request):
-                sent.append(request.params.hnsw_ef)
-                return shard.query(request)
-
-        monkeypatch.setattr(store, "_shard", RecordingShard())
-    else:
-        query_points = store.client.query_points
-
-        def recording_query_points(*args, **kwargs):
-            sent.append(kwargs["search_params"].hnsw_ef)
-            return query_points(*args, **kwargs)
-
-        monkeypatch.setattr(store.client, "query_points", recording_query_points)
-    return sent
-
-
 @pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning")
 def test_beam_width_goes_with_every_search(store, monkeypatch):
     """`hnsw_ef` is in each search request, and None leaves the engine its default.
@@ -251,13 +226,13 @@ def test_beam_width_goes_with_every_search(store, monkeypatch):
     recall once an index is built is shown on Edge in test_edge_store.py."""
     points = make_points()
     store.upsert(points)
-    sent = sent_beam_widths(store, monkeypatch)
+    sent = sent_search_params(store, monkeypatch)
     store.search(points[0].vector)
     store.hnsw_ef = 16
     store.search(points[0].vector, Filter(match={"colour": "red"}), limit=3)
     store.hnsw_ef = 200
     store.search(points[0].vector, offset=5)
-    assert sent == [None, 16, 200]
+    assert [params.hnsw_ef for params in sent] == [None, 16, 200]
 
 
 def test_indexing_methods_answer_on_every_store(store):

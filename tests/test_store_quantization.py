@@ -16,6 +16,7 @@ from catalogue.store.edge import EdgeStore
 from catalogue.store.edge_config import quantized
 from catalogue.store.index_config import IndexConfig
 from catalogue.store.server import ServerStore
+from testkit.stores import sent_search_params
 
 
 def points(n, dim, seed=0, offset=0.0):
@@ -114,32 +115,6 @@ def test_the_optimizer_memory_cap_reaches_the_build(tmp_path):
     assert store.unindexed() == 300
     assert store.search(pts[3].vector, limit=1)[0].id == pts[3].id
     store.close()
-
-
-def sent_search_params(store, monkeypatch) -> list:
-    """The search parameters of each request `store` hands its engine from now on."""
-    sent = []
-    if isinstance(store, EdgeStore):
-        shard = store._shard
-
-        class RecordingShard:
-            def __getattr__(self, name):
-                return getattr(shard, name)
-
-            def query(self, request):
-                sent.append(request.params)
-                return shard.query(request)
-
-        monkeypatch.setattr(store, "_shard", RecordingShard())
-    else:
-        query_points = store.client.query_points
-
-        def recording_query_points(*args, **kwargs):
-            sent.append(kwargs["search_params"])
-            return query_points(*args, **kwargs)
-
-        monkeypatch.setattr(store.client, "query_points", recording_query_points)
-    return sent
 
 
 @pytest.mark.parametrize("backend", ["edge", "server"])
