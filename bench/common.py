@@ -52,7 +52,34 @@ def rss_bytes(pid: int | None = None) -> int:
     return psutil.Process(pid).memory_info().rss
 
 
-class PeakRss:
+class Sampler:
+    """Calls `sample()` every `interval` seconds in a thread while the `with` block runs,
+    and once more as it ends; subclasses keep what they sample (a peak)."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+class PeakRss(Sampler):
     """Polls the RSS of this process and its children in a thread; keeps the peaks.
 
     The children matter because a backend may build its index in a child process,
@@ -60,32 +87,31 @@ class PeakRss:
     """
 
     def __init__(self, interval: float = 0.2):
-        self.interval = interval
+        super().__init__(interval)
         self.peak_self = 0
         self.peak_children = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._me = psutil.Process()
 
-    def _poll(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            self.peak_self = max(self.peak_self, me.memory_info().rss)
-            children = 0
-            for child in me.children(recursive=True):
-                try:
-                    children += child.memory_info().rss
-                except psutil.Error:  # exited between listing and reading
-                    pass
-            self.peak_children = max(self.peak_children, children)
-            self._stop.wait(self.interval)
+    def sample(self) -> None:
+        self.peak_self = max(self.peak_self, self._me.memory_info().rss)
+        children = 0
+        for child in self._me.children(recursive=True):
+            try:
+                children += child.memory_info().rss
+            except psutil.Error:  # exited between listing and reading
+                pass
+        self.peak_children = max(self.peak_children, children)
 
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+class PeakDisk(Sampler):
+    """Samples the size of a folder in a thread; keeps the largest."""
+
+    def __init__(self, folder: Path, interval: float = 0.5):
+        super().__init__(interval)
+        self.folder, self.peak = folder, 0
+
+    def sample(self) -> None:
+        self.peak = max(self.peak, dir_size(self.folder))
 
 
 def dir_size(path: Path) -> int:

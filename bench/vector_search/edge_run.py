@@ -14,12 +14,11 @@ import dataclasses
 import logging
 import resource
 import shutil
-import threading
 import time
 
 import numpy as np
 
-from bench.common import PeakRss, dir_size, rss_bytes
+from bench.common import PeakDisk, PeakRss, dir_size, rss_bytes
 from bench.vector_search.data import DIM, Generator, K, Workdir, query_filters
 from bench.vector_search.measure import measure
 
@@ -27,29 +26,6 @@ log = logging.getLogger(__name__)
 
 # What a shop's catalogue schema indexes for these payloads (filterable attributes).
 BENCH_INDEXES = [("colour", "keyword"), ("category", "keyword"), ("price", "number")]
-
-
-class DiskPeak:
-    """Samples the size of a folder in a thread; keeps the largest."""
-
-    def __init__(self, folder, interval: float = 0.5):
-        self.folder, self.interval, self.peak = folder, interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, dir_size(self.folder))
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> DiskPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, dir_size(self.folder))
 
 
 def _peak_mb(who: int) -> float:
@@ -98,7 +74,7 @@ def run_edge(wd: Workdir, cfg: dict, quantization: str) -> dict:
         res["before_optimize_skipped"] = f"only measured up to {cfg['pre_optimize_max']:,} points"
 
     log.info("edge %s %s: optimize()", wd.n, quantization)
-    with PeakRss() as peak, DiskPeak(folder) as disk:
+    with PeakRss() as peak, PeakDisk(folder) as disk:
         t0 = time.perf_counter()
         store.optimize()
         res["build_s"] = time.perf_counter() - t0
