@@ -67,9 +67,9 @@ def test_a_floral_dress_shows_floral_dresses_first(page, shop):
     page.press("#q", "Enter")
     settled(page)
     first = [(stock[i]["articleType"], stock[i]["pattern"]) for i in card_ids(page)[:8]]
-    # Measured: a brown dotted dress, the red floral dress, then striped, dotted, checked and
-    # plain dresses: the test model reads dresses well and patterns only roughly (the
-    # stricter HTTP test, tests/test_search_behaviour.py, is an expected failure).
+    # Measured (the 48 px recipe): the red and yellow floral dresses, a brown checked one,
+    # the navy floral one; every floral dress above every striped one is the stricter HTTP
+    # test's (tests/test_search_behaviour.py).
     assert all(article == "Dresses" for article, _ in first), first
     assert ("Dresses", "floral") in first[:2], first
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

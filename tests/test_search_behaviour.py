@@ -90,11 +90,12 @@ def test_red_dress_text_ranks_red_dresses_first_and_black_trousers_far_below(sho
     assert len(results) == len(stock)
     dresses = ranks_of(results, RED_DRESS)
     assert len(dresses) == 3  # every red dress in the index
-    # Measured: the red dresses at ranks 0, 1 and 5; 9 of the top 10 red; the first black
-    # trousers at rank 68, and 0.29 of cosine below the last red dress.
-    assert kind(results[0]) == RED_DRESS
-    assert max(dresses) < 10
-    assert sum(colour == "Red" for colour, _ in map(kind, results[:10])) >= 7
+    # Measured (the 48 px recipe, issue 17): the red dresses at ranks 0, 1 and 2, then
+    # dresses of other colours and red socks and caps; the first black trousers at rank
+    # 121. (The 64 px model before put colour first: 9 of the top 10 red.)
+    assert max(dresses) < 3
+    assert all(colour == "Red" or article == "Dresses" for colour, article in
+               map(kind, results[:10]))  # each shares what the words ask for
     assert_red_dresses_outrank_black_trousers(results, margin=0.15)
     assert min(ranks_of(results, BLACK_TROUSERS)) >= 30
 
@@ -105,11 +106,12 @@ def test_hybrid_keeps_what_the_pictures_rank(shop):
     client, stock, _, _ = shop
     results = ranking(client, q="red dress", mode="hybrid")
     assert len(results) == len(stock)
-    # Measured: every red dress in the top 10 and 6 of the top 10 red (9 in semantic mode:
-    # the word "dress" brings in dresses of other colours); black trousers from rank 30.
-    assert kind(results[0]) == RED_DRESS
-    assert max(ranks_of(results, RED_DRESS)) < 10
-    assert sum(colour == "Red" for colour, _ in map(kind, results[:10])) >= 5
+    # Measured: the red dresses at ranks 0-2, then dresses of other colours (the word
+    # "dress" brings in more of them than semantic mode's red socks and caps); black
+    # trousers from rank 122.
+    assert max(ranks_of(results, RED_DRESS)) < 3
+    assert all(colour == "Red" or article == "Dresses" for colour, article in
+               map(kind, results[:10]))
     assert min(ranks_of(results, BLACK_TROUSERS)) >= 30
 
 
@@ -163,8 +165,9 @@ def test_held_out_photos_find_their_colour_and_category_well_above_chance(shop):
 
 
 @pytest.mark.parametrize("query,negative,field,value,before,after", [
-    # Measured: 9 red of the top 10 alone, 3 with "less of red"; dresses from 3 to 6.
-    ("red dress", "red", 0, "Red", 7, 5),
+    # Measured: 6 red of the top 10 alone (the 3 red dresses, 3 red socks and caps), 3 with
+    # "less of red" (the red dresses, which the words still ask for); dresses 7 to 10.
+    ("red dress", "red", 0, "Red", 6, 4),
     # ("dress", "trousers") was measured here while the model mixed dresses and trousers
     # up (5 trousers in "dress"'s top 10); the 64 px model (issue 17) puts none there, so
     # "less of trousers" has nothing left to move.
@@ -210,9 +213,6 @@ def pattern_of(stock: list[dict]) -> dict[str, str]:
     return {r["id"]: r["pattern"] for r in stock}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 17, not met: measured on this test model (540 products, 80 epochs), 'a floral "
-    "dress' ranks the floral dresses 1, 7, 32, 63 and the striped 2, 3, 9, 12, 22, 33"))
 def test_a_floral_dress_ranks_floral_dresses_above_striped_ones(shop):
     client, stock, _, _ = shop
     patterns = pattern_of(stock)

@@ -231,6 +231,26 @@ def test_fine_tuning_reuses_the_base_split_and_freezes(trained, catalogue, tmp_p
                                                  strict=True))
 
 
+@pytest.mark.slow  # trains two models
+def test_the_attribute_loss_trains_the_image_tower_and_is_not_saved(catalogue, tmp_path):
+    from safetensors import safe_open
+
+    def vision_after(weight: float):
+        config = TrainConfig(epochs=2, batch_size=8, attribute_loss=weight, progress=False)
+        train(None, catalogue, tmp_path / str(weight), config, Architecture.tiny())
+        with safe_open(str(tmp_path / str(weight) / "model.safetensors"), "pt") as f:
+            keys = list(f.keys())
+        return keys, Encoder(model=str(tmp_path / str(weight))).model.vision_model
+
+    keys, with_loss = vision_after(1.0)
+    plain_keys, without = vision_after(0.0)
+    assert keys == plain_keys  # the heads are scaffolding: the same CLIP is saved
+    assert not all(torch.equal(p, q) for p, q in zip(with_loss.parameters(),
+                                                     without.parameters(), strict=True))
+    record = json.loads((tmp_path / "1.0" / "training.json").read_text())
+    assert record["config"]["attribute_loss"] == 1.0
+
+
 # ------------------------------------------------------------------ zero-shot
 
 

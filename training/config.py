@@ -53,9 +53,13 @@ class TrainConfig(BaseModel):
     """Runs of this many products of one article type and colour (differing in pattern
     where they can) make up each batch (training.data.kindred_order), so in-batch
     negatives differ only in pattern; 0 or 1: batches drawn at random."""
+    attribute_loss: float = Field(0.0, ge=0)
+    """Weight of an auxiliary loss that tells each training image's visible attributes
+    (article type, colour, pattern) from its embedding (training.attributes); 0: off.
+    The heads are not saved with the model."""
     threads: int | None = Field(None, ge=1)
-    """Torch threads; None keeps torch's default (one per core). Small models on few
-    cores can train faster on one: see DEMO_RECIPE."""
+    """Torch threads; None keeps torch's default (one per core). On a busy machine one
+    thread can train a small model faster: see DEMO_RECIPE."""
     progress: bool = True
 
 
@@ -87,46 +91,57 @@ class TrainResult:
 # ---------------------------------------------------------------- the recipes
 
 DEMO_RECIPE = Recipe(
-    arch=Architecture(image_size=64, patch_size=16, vision_width=128, vision_layers=4,
+    arch=Architecture(image_size=48, patch_size=8, vision_width=128, vision_layers=4,
                       vision_heads=4, text_width=128, text_layers=2, text_heads=4,
                       embed_dim=128, context_length=32, vocab_size=2000),
     config=TrainConfig(loss="infonce", epochs=120, batch_size=64, lr=7e-4, weight_decay=0.1,
                        warmup=0.05, languages=("en",), val_fraction=0.2, seed=0,
-                       threads=1, max_minutes=9.5, hard_negatives=2),
+                       threads=None, max_minutes=9.5, hard_negatives=2, attribute_loss=3.0),
 )
 """A small CLIP trained from scratch on the 3000-product demo catalogue in under
 10 minutes on 2 CPU cores (bench/results/training.md has its figures).
 
-Why these numbers, from runs on the demo catalogue:
-* 64 px images in 16 px patches: 16 tokens, as 32 px in 8 px patches, and the same
-  cost a step (102 against 96 ms of CPU at batch 64; 48 px in 8 px patches cost 184 ms,
-  64 px in 8 px 309 ms), but the patterns survive: at 32 px dots and flowers on a sock
-  or a small dress blur into a texture, at 64 px every motif shows (checked by eye on
-  downscaled renders). 64/16 alone did not learn patterns (pattern+article precision
-  0.43, as 32/8's 0.47); with the two changes below it reached 0.53-0.56, where 32/8
-  with the same changes reached 0.44 (one run each, at load 5-9, issue 17).
+Why these numbers, from runs on the demo catalogue (BENCHMARKS.md, "Patterns"):
+* 48 px images in 8 px patches (36 tokens). Patterns need small patches: a pattern
+  classifier on this vision tower, trained alone for 3.5 minutes, told 0.90 of held-out
+  patterns with 8 px patches at 64 px and at most 0.85 with 16 px ones, which had stopped
+  improving. At 48 px every motif still shows (checked by eye on downscaled renders:
+  stripes, checks and dots clearly, flowers as rings on the smaller products), and a step
+  costs 146 ms against 215 at 64 px, so the budget holds about 90 epochs instead of 60.
+  With everything else below the same, 48/8 beat 64/8 on every figure (pattern+article
+  precision 0.805 against 0.761, zero-shot 0.895 against 0.837), and 64/16 (0.68,
+  0.89) on the pattern figures. At 32 px dots and flowers on a sock blur into a texture.
+* attribute_loss=3.0: a linear head a visible attribute (article type, colour, pattern)
+  on the image embedding, trained beside the contrastive loss (training.attributes),
+  so every image gets its pattern every step, not only when its caption names it.
+  At 64/16 it raised pattern+article precision from 0.53 to 0.57 at weight 1 and 0.68
+  at 3; 10 gave 0.63. With 8 px patches, pattern-only precision went from 0.45 to 0.89.
 * hard_negatives=2: batches made of pairs of products of one article type and colour,
   differing in pattern where they can (training.data.kindred_order), so a caption that
   names a pattern meets a negative that only the pattern tells apart. Runs of four
-  learnt patterns about as well (0.56 and 0.50 in two runs, against 0.53 for pairs) but
-  cost colour+article and zero-shot accuracy (0.943 and 0.822 in the bench run, against
-  0.962 and 0.877 for pairs): a batch of 16 runs holds at most 16 article types.
+  cost colour+article and zero-shot accuracy without the attribute loss, and learnt
+  patterns no better with it (0.59 against 0.68).
 * captions that state the pattern: patterned products also get "a dress with flowers",
   "a red dress with flowers" and the pattern alone ("floral" or "with flowers",
   positive for every product with it) (catalogue.captions).
+* the augmentation's small random crop stays: without it (flips and light only) the
+  model overfits: pattern+article 0.62, zero-shot 0.78.
 * A ViT from scratch needs epochs more than pixels: 30 epochs reached 0.7 zero-shot
   article accuracy, 100+ epochs 0.9. The text is templated, so two text layers do.
 * lr: at 30 epochs 5e-4 beat 1e-3 and 2.5e-4; at 120 epochs 7e-4 edged out 5e-4
   (batch 64; 32 and 64 did about the same).
-* One thread: on the 2-core development VM, two torch threads were never faster
-  and up to 5x slower (slow thread wake-ups, and other work sharing the cores).
+* threads: torch's default, one a core. On the 2-core development VM with nothing else
+  running, two threads take 146 ms a step at 48/8 against 215 for one (77 against 118 at
+  64/16). Under other load two threads were measured up to 5x slower than one (slow
+  thread wake-ups), which is why earlier recipes used one; the budget below keeps a
+  busy machine's run on time either way.
 * max_minutes anneals the schedule by elapsed time, so a busier machine gets a
   shorter but complete run instead of overrunning the 10 minutes.
 """
 
 GERMAN_FINETUNE = TrainConfig(loss="infonce", epochs=10, batch_size=64, lr=5e-4,
                               weight_decay=0.1, warmup=0.1, freeze="vision",
-                              languages=("en", "de"), val_fraction=0.2, seed=0, threads=1,
+                              languages=("en", "de"), val_fraction=0.2, seed=0,
                               max_minutes=5, hard_negatives=2)
 """Teach a trained English model German: the image tower stays fixed (the images
 are the same), the text tower learns German captions and descriptions while
@@ -164,10 +179,12 @@ def auto_config(n_products: int, minutes: float, *, finetune: bool = False,
       fine-tunes use: more undoes its pretraining); scaled by sqrt(batch / 64), Adam's
       usual rule, for other batch sizes. Warm-up 5 % from scratch, 10 % for a fine-tune
       (a pretrained model's first steps are the ones that can wreck it).
-    * threads: one for a small model on a CPU (two threads on 2 cores were never faster
-      and up to 5x slower), torch's default otherwise.
-    * hard negatives: from scratch as the demo recipe (pairs of kindred products in each
-      batch, so patterns are learnt); a fine-tune draws batches at random (not measured).
+    * threads: torch's default (one a core): on a quiet 2-core machine two threads train
+      the demo model 1.5x faster than one.
+    * hard negatives and the attribute loss: from scratch as the demo recipe (pairs of
+      kindred products in each batch, and each image's article type, colour and pattern
+      told from its embedding, so patterns are learnt); a fine-tune draws batches at
+      random and trains on captions alone (neither measured on a pretrained model).
     The fine-tune figures are starting points, not yet measured on a catalogue.
     """
     val_fraction = overrides.get("val_fraction", TrainConfig.model_fields["val_fraction"].default)
@@ -181,8 +198,8 @@ def auto_config(n_products: int, minutes: float, *, finetune: bool = False,
         "epochs": 10 if finetune else 120, "batch_size": batch,
         "lr": float(f"{base_lr * (batch / 64) ** 0.5:.2g}"),
         "warmup": 0.1 if finetune else 0.05, "max_minutes": minutes, "device": device,
-        "threads": 1 if small and device == "cpu" else None,
         "hard_negatives": 0 if finetune else DEMO_RECIPE.config.hard_negatives,
+        "attribute_loss": 0.0 if finetune else DEMO_RECIPE.config.attribute_loss,
     }
     return TrainConfig(**{**chosen, **{k: v for k, v in overrides.items() if v is not None}})
 

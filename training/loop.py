@@ -33,6 +33,7 @@ from catalogue.captions import Caption, caption_corpus, labelled_captions
 from embedding.architecture import Architecture, build_model, save_model, train_tokenizer
 from embedding.encoder import Preprocessing
 from embedding.losses import ContrastiveHead
+from training.attributes import AttributeHeads
 from training.config import DEMO_RECIPE, Freeze, TrainConfig, TrainResult
 from training.data import (
     Augment,
@@ -111,6 +112,11 @@ def _embed(model, pixels: torch.Tensor, tokens: dict, bf16: bool):
         image = model.get_image_features(pixel_values=pixels).pooler_output
         text = model.get_text_features(**tokens).pooler_output
     return F.normalize(image.float(), dim=-1), F.normalize(text.float(), dim=-1)
+
+
+def _embed_dim(model) -> int:
+    """The size of the image embedding: CLIP's projection, SigLIP's vision width."""
+    return getattr(model.config, "projection_dim", None) or model.config.vision_config.hidden_size
 
 
 def to_device(batch: tuple, device: torch.device) -> tuple:
@@ -193,12 +199,16 @@ def _train(model_dir: str | Path | None, data: TrainingSet, out_dir: Path,
                           Augment(prep, enabled=False)) if val_images is not None else None
 
     head = ContrastiveHead(model, config.loss, fresh=model_dir is None)
+    attributes = AttributeHeads(train_rows, _embed_dim(model)) if config.attribute_loss else None
     device = torch.device(config.device)
     model.to(device)
     head.to(device)
     apply_freeze(model, config.freeze)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     named += [(f"head.{n}", p) for n, p in head.named_parameters()]
+    if attributes is not None:
+        attributes.to(device)
+        named += [(f"attributes.{n}", p) for n, p in attributes.named_parameters()]
     optimizer = torch.optim.AdamW(_param_groups(named, config.weight_decay), lr=config.lr,
                                   betas=(0.9, 0.98), eps=1e-6)
 
@@ -238,6 +248,8 @@ def _train(model_dir: str | Path | None, data: TrainingSet, out_dir: Path,
             pixels, tokens, positives = to_device(batcher(index, captions, gen), device)
             image_emb, text_emb = _embed(model, pixels, tokens, config.bf16)
             loss = head(image_emb, text_emb, positives)
+            if attributes is not None:
+                loss = loss + config.attribute_loss * attributes(image_emb, index)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

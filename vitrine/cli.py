@@ -235,6 +235,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float,
                    help="time budget (default: VITRINE_TRAIN_MINUTES)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--attribute-loss", type=float,
+                   help="weight of the auxiliary attribute loss (0: off; training.attributes)")
 
 
 CATALOGUE_HELP = ("styles.csv of a catalogue (default: the live catalogue's products and "

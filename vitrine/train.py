@@ -95,7 +95,7 @@ def train_flags(args) -> dict:
     return {k: v for k, v in {
         "loss": args.loss, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "freeze": args.freeze, "languages": tuple(args.languages) if args.languages else None,
-        "bf16": args.bf16 or None}.items() if v is not None}
+        "bf16": args.bf16 or None, "attribute_loss": args.attribute_loss}.items() if v is not None}
 
 
 def run_training(args, base: str | None, data: TrainingSet) -> int:
