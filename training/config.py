@@ -108,9 +108,10 @@ Why these numbers, from runs on the demo catalogue (BENCHMARKS.md, "Patterns"):
   improving. At 48 px every motif still shows (checked by eye on downscaled renders:
   stripes, checks and dots clearly, flowers as rings on the smaller products), and a step
   costs 146 ms against 215 at 64 px, so the budget holds about 90 epochs instead of 60.
-  With everything else below the same, 48/8 beat 64/8 on every figure (pattern+article
-  precision 0.805 against 0.761, zero-shot 0.895 against 0.837), and 64/16 (0.68,
-  0.89) on the pattern figures. At 32 px dots and flowers on a sock blur into a texture.
+  With everything else below the same, 48/8 beat 64/8 on every figure but pattern-only
+  precision, where both reached 0.975 (pattern+article 0.805 against 0.761, zero-shot
+  0.895 against 0.837), and beat 64/16's pattern+article 0.68 (a run beside another, so
+  with one core). At 32 px dots and flowers on a sock blur into a texture.
 * attribute_loss=3.0: a linear head a visible attribute (article type, colour, pattern)
   on the image embedding, trained beside the contrastive loss (training.attributes),
   so every image gets its pattern every step, not only when its caption names it.
