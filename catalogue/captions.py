@@ -192,8 +192,7 @@ def _english(row: Mapping[str, str], rng: random.Random) -> list[Caption]:
     gender = row.get("gender", "")
     captions = []
     for template in EN_TEMPLATES:
-        # The canonical name most of the time, so queries meet the name they were trained on.
-        noun = names[0] if rng.random() < 0.7 else rng.choice(names)
+        noun = _noun(names, rng)
         shown = "" if pattern == "plain" and rng.random() < OMIT_PLAIN else pattern
         if "{gender}'s" in template:
             template = template.replace("{gender}'s", GENDER_POSSESSIVE.get(gender, ""))
@@ -203,12 +202,18 @@ def _english(row: Mapping[str, str], rng: random.Random) -> list[Caption]:
         captions.append(Caption(_with_article(text, noun), _stated(row, template, shown_here)))
     if pattern in PATTERN_MOTIF:
         for template in EN_MOTIF_TEMPLATES:
-            noun = names[0] if rng.random() < 0.7 else rng.choice(names)
+            noun = _noun(names, rng)
             text = template.format(a="\x00", colour=colour, article=noun,
                                    motif=PATTERN_MOTIF[pattern][0])
             captions.append(Caption(_with_article(text, noun), _stated(row, template, True)))
         captions.append(_pattern_alone(pattern, "en", rng))
     return captions
+
+
+def _noun(names: Sequence[str], rng: random.Random) -> str:
+    """An article's name for one caption: the canonical one most of the time, so queries
+    meet the name they were trained on."""
+    return names[0] if rng.random() < 0.7 else rng.choice(names)
 
 
 def _pattern_alone(pattern: str, language: str, rng: random.Random) -> Caption:

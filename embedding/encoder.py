@@ -151,6 +151,26 @@ class Preprocessing:
                 .div_(torch.from_numpy(self.std)))
 
 
+
+def vector_size(config: Any, model_id: str) -> int:
+    """Length of the image and text vectors of a CLIP-family model with this config;
+    ModelLoadError for a model whose towers do not share one space."""
+    if getattr(config, "projection_dim", None):  # CLIP: both towers project to it
+        return int(config.projection_dim)
+    text, vision = getattr(config, "text_config", None), getattr(config, "vision_config", None)
+    if text is None or vision is None:
+        raise ModelLoadError(f"{model_id!r} is a {config.model_type!r} model, "
+                             "not a CLIP-family model with image and text towers")
+    # SigLIP has no projection layer: an image vector is the vision tower's width; the
+    # text head projects to projection_size (the text width unless set).
+    image, text_size = vision.hidden_size, getattr(text, "projection_size", None)
+    text_size = text_size or text.hidden_size
+    if image != text_size:
+        raise ModelLoadError(f"{model_id!r} makes {image}-d image vectors but "
+                             f"{text_size}-d text vectors: they cannot share one space")
+    return int(image)
+
+
 class Encoder:
     """Encode images and texts into one L2-normalised float32 space.
 
@@ -299,21 +319,7 @@ class Encoder:
     @cached_property
     def dim(self) -> int:
         """Length of the image and text vectors."""
-        config = self.config
-        if getattr(config, "projection_dim", None):  # CLIP: both towers project to it
-            return int(config.projection_dim)
-        text, vision = getattr(config, "text_config", None), getattr(config, "vision_config", None)
-        if text is None or vision is None:
-            raise ModelLoadError(f"{self.model_id!r} is a {config.model_type!r} model, "
-                                 "not a CLIP-family model with image and text towers")
-        # SigLIP has no projection layer: an image vector is the vision tower's width; the
-        # text head projects to projection_size (the text width unless set).
-        image, text_size = vision.hidden_size, getattr(text, "projection_size", None)
-        text_size = text_size or text.hidden_size
-        if image != text_size:
-            raise ModelLoadError(f"{self.model_id!r} makes {image}-d image vectors but "
-                                 f"{text_size}-d text vectors: they cannot share one space")
-        return int(image)
+        return vector_size(self.config, self.model_id)
 
     # -- encoding ------------------------------------------------------------------------------
     @property

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from catalogue.captions import Caption, caption_corpus, labelled_captions
 from embedding.architecture import Architecture, build_model, save_model, train_tokenizer
-from embedding.encoder import Preprocessing
+from embedding.encoder import Preprocessing, vector_size
 from embedding.losses import ContrastiveHead
 from training.attributes import AttributeHeads
 from training.config import DEMO_RECIPE, Freeze, TrainConfig, TrainResult
@@ -114,11 +114,6 @@ def _embed(model, pixels: torch.Tensor, tokens: dict, bf16: bool):
     return F.normalize(image.float(), dim=-1), F.normalize(text.float(), dim=-1)
 
 
-def _embed_dim(model) -> int:
-    """The size of the image embedding: CLIP's projection, SigLIP's vision width."""
-    return getattr(model.config, "projection_dim", None) or model.config.vision_config.hidden_size
-
-
 def to_device(batch: tuple, device: torch.device) -> tuple:
     """A batch (pixels, tokens, positives) on `device`: through pinned memory to a GPU, so
     the copy overlaps the step before; as it is on the CPU."""
@@ -199,7 +194,8 @@ def _train(model_dir: str | Path | None, data: TrainingSet, out_dir: Path,
                           Augment(prep, enabled=False)) if val_images is not None else None
 
     head = ContrastiveHead(model, config.loss, fresh=model_dir is None)
-    attributes = AttributeHeads(train_rows, _embed_dim(model)) if config.attribute_loss else None
+    attributes = (AttributeHeads(train_rows, vector_size(model.config, str(model_dir)))
+                  if config.attribute_loss else None)
     device = torch.device(config.device)
     model.to(device)
     head.to(device)

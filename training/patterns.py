@@ -156,19 +156,19 @@ def pattern_metrics(encoder: Encoder, rows: Sequence[dict], image_emb: np.ndarra
 
 def format_rows(results: dict) -> list[str]:
     """Markdown table rows (metric | value) for `evaluate`'s "pattern" results."""
+    def examples(measure: dict) -> str:  # one query a phrasing: "floral" / "with flowers"
+        return " / ".join(f"\"{v['example']}\"" for v in measure["phrasings"].values())
+
     lines = []
     for language, m in results.items():
         pa, po, mx = m["pattern_article"], m["pattern_only"], m["mixed"]
-        examples = " / ".join(f"\"{v['example']}\"" for v in pa["phrasings"].values())
-        lines.append(f"| pattern+article precision@10 ({language}, {examples}, "
+        lines.append(f"| pattern+article precision@10 ({language}, {examples(pa)}, "
                      f"{pa['queries']} queries) | {pa['precision@10']:.3f} "
                      f"(plain fraction of 10: {pa['raw_precision@10']:.3f}) |")
-        examples = " / ".join(f"\"{v['example']}\"" for v in po["phrasings"].values())
-        lines.append(f"| pattern-only precision@10 ({language}, {examples}, "
+        lines.append(f"| pattern-only precision@10 ({language}, {examples(po)}, "
                      f"{po['queries']} queries) | {po['precision@10']:.3f} |")
-        examples = " / ".join(f"\"{v['example']}\"" for v in mx["phrasings"].values())
         lines.append(f"| \"this product, but {{pattern}}\" top-{mx.get('top', MIXED_TOP)} "
-                     f"success ({language}, photo + {examples}, alpha {mx['alpha']:g}, "
+                     f"success ({language}, photo + {examples(mx)}, alpha {mx['alpha']:g}, "
                      f"{mx['queries']} queries) | {mx['success']:.3f} (top 5 keeping article "
                      f"and colour: {mx.get('kept_article_and_colour', float('nan')):.3f}; "
                      f"carrying the pattern: {mx.get('carried_pattern', float('nan')):.3f}) |")

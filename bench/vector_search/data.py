@@ -178,6 +178,14 @@ class Workdir:
     def truth(self) -> dict[str, np.ndarray]:
         return dict(np.load(self.root / "truth.npz"))
 
+    def run_inputs(self, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray],
+                                              dict[str, np.ndarray],
+                                              dict[str, list[QueryFilter | None]]]:
+        """What a system's run reads: the query vectors, the exact top k, the points'
+        payload columns and the queries' filters (the parent's, drawn again from `seed`)."""
+        q, qcols = self.queries()
+        return q, self.truth(), self.columns(), query_filters(Generator(seed), qcols, seed)
+
 
 def generate(wd: Workdir, seed: int) -> Generator:
     gen = Generator(seed)

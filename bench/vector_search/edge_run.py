@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from bench.common import PeakDisk, PeakRss, dir_size, rss_bytes
-from bench.vector_search.data import DIM, Generator, K, Workdir, query_filters
+from bench.vector_search.data import DIM, Generator, K, Workdir
 from bench.vector_search.measure import measure
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,7 @@ def run_edge(wd: Workdir, cfg: dict, quantization: str) -> dict:
     from catalogue.store.edge import EdgeStore
     from catalogue.store.index_config import IndexConfig
 
-    q, _ = wd.queries()
-    truth, cols = wd.truth(), wd.columns()
-    filters = query_filters(Generator(cfg["seed"]), wd.queries()[1], cfg["seed"])
+    q, truth, cols, filters = wd.run_inputs(cfg["seed"])
     folder = wd.root / f"edge-{quantization}"
     shutil.rmtree(folder, ignore_errors=True)
     index = IndexConfig(quantization=quantization, oversampling=cfg["oversampling"],

@@ -24,11 +24,9 @@ from bench.vector_search.data import (
     COLOURS,
     DIM,
     GENDERS,
-    Generator,
     K,
     QueryFilter,
     Workdir,
-    query_filters,
 )
 from bench.vector_search.edge_run import run_edge
 from bench.vector_search.measure import measure
@@ -60,9 +58,7 @@ def _load_store(store, wd: Workdir, cols: dict[str, np.ndarray], batch: int, des
 def run_server(wd: Workdir, cfg: dict) -> dict:
     from catalogue.store.server import ServerStore
 
-    q, _ = wd.queries()
-    truth, cols = wd.truth(), wd.columns()
-    filters = query_filters(Generator(cfg["seed"]), wd.queries()[1], cfg["seed"])
+    q, truth, cols, filters = wd.run_inputs(cfg["seed"])
     base = rss_bytes()
     store = ServerStore.connect(":memory:", "bench", DIM)
     res: dict = {"system": "qdrant-client local", "n": wd.n, "build_s": 0.0}
@@ -84,9 +80,7 @@ def run_server(wd: Workdir, cfg: dict) -> dict:
 def run_faiss(wd: Workdir, cfg: dict, kind: str) -> dict:
     import faiss
 
-    q, _ = wd.queries()
-    truth, cols = wd.truth(), wd.columns()
-    filters = query_filters(Generator(cfg["seed"]), wd.queries()[1], cfg["seed"])
+    q, truth, cols, filters = wd.run_inputs(cfg["seed"])
     faiss.omp_set_num_threads(cfg["threads"])  # build uses the machine; queries do not
     base = rss_bytes()
     if kind == "flat":

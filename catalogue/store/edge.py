@@ -51,7 +51,7 @@ from catalogue.store.edge_engine import (
     with_images,
 )
 from catalogue.store.edge_snapshot import restore_snapshot, write_snapshot
-from catalogue.store.index_config import IndexConfig
+from catalogue.store.index_config import IndexConfig, linked_fields, payload_indexes
 from catalogue.store.query import Sparse, Stage, plan
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,7 @@ class EdgeStore(VectorStore):
         self._generation = self._current_generation()
         self._remove_stale_generations()
         self.indexes = dict(SYSTEM_INDEXES) | dict(indexes)
-        # Graph links per value only for the shop's filters, never for the system fields:
-        # a shop filters by colour, never by product id, model or moderation status.
-        self._linked = {name for name, _ in indexes if name not in dict(SYSTEM_INDEXES)}
+        self._linked = linked_fields(self.index, indexes)
         self._shard = self._open(self._path(self._generation))
         if not self._has_image_rows(self._path(self._generation)):
             self._migrate()
@@ -143,10 +141,9 @@ class EdgeStore(VectorStore):
     def _sync_indexes(self) -> None:
         """Payload indexes as declared, with graph links per value where chosen: missing or
         different ones built, undeclared ones dropped."""
-        have = {name: (info.data_type, getattr(info.params, "enable_hnsw", None) is not False)
-                for name, info in self._shard.info().payload_schema.items()}
+        have = payload_indexes(self._shard.info().payload_schema)
         for name, kind in self.indexes.items():
-            links = self.index.filter_links and name in self._linked
+            links = name in self._linked
             if have.get(name) != (INDEX_TYPES[kind], links):
                 self._apply(qe.UpdateOperation.create_field_index(name, field_index(kind, links)))
         for name in set(have) - set(self.indexes):

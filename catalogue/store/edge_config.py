@@ -66,8 +66,8 @@ def for_build(path: Path, dim: int, index: IndexConfig, points: int) -> qe.EdgeC
     """The configuration the shard at `path` is indexed with: quantised as chosen for
     `points` (a shard already quantised keeps its quantisation), its own full-scan
     threshold kept."""
-    saved = json.loads((path / "edge_config.json").read_text())
-    have = saved["vectors"].get(IMAGE_VECTOR, {}).get("quantization_config")
+    saved = _saved(path)
+    have = _saved_quantization(saved)
     kind = index.quantization_for(points)
     if have and kind == "none":
         kind = next(iter(have))  # "scalar" or "binary": kept as it was built
@@ -82,9 +82,18 @@ def for_build(path: Path, dim: int, index: IndexConfig, points: int) -> qe.EdgeC
 def quantized(path: Path) -> str:
     """The quantisation the shard at `path` is configured with, by the engine's name
     ("scalar", "binary"...; "none" without)."""
-    saved = json.loads((path / "edge_config.json").read_text())
-    have = saved["vectors"].get(IMAGE_VECTOR, {}).get("quantization_config")
+    have = _saved_quantization(_saved(path))
     return next(iter(have)) if have else "none"
+
+
+def _saved(path: Path) -> dict:
+    """The configuration the engine wrote beside the shard at `path`."""
+    return json.loads((path / "edge_config.json").read_text())
+
+
+def _saved_quantization(saved: dict) -> dict | None:
+    """The photo vectors' quantisation in a saved configuration, keyed by the engine's name."""
+    return saved["vectors"].get(IMAGE_VECTOR, {}).get("quantization_config")
 
 
 def search_params(index: IndexConfig, hnsw_ef: int | None, exact: bool) -> qe.SearchParams:

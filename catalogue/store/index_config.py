@@ -17,11 +17,14 @@ quantised stays so (a reindex into a new version builds afresh).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+from catalogue.store.base import SYSTEM_INDEXES
 
 Quantization = Literal["auto", "none", "int8", "binary", "binary-2bit"]
-QUANTIZATIONS: tuple[str, ...] = ("auto", "none", "int8", "binary", "binary-2bit")
+QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,21 @@ class IndexConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IndexConfig:
         return cls(**data)
+
+
+def linked_fields(index: IndexConfig, indexes: Sequence[tuple[str, str]]) -> frozenset[str]:
+    """The payload fields of `indexes` (path, type) that get graph links per value: the
+    shop's filterable fields where `filter_links` is on, never the store's own (a shop
+    filters by colour, never by product id, model or moderation status, and each linked
+    field costs a graph per value at every build)."""
+    if not index.filter_links:
+        return frozenset()
+    return frozenset(name for name, _ in indexes) - {name for name, _ in SYSTEM_INDEXES}
+
+
+def payload_indexes(schema: Mapping[str, Any] | None) -> dict[str, tuple[Any, bool]]:
+    """The payload indexes an engine reports (the embedded shard's or a collection's
+    payload schema: both carry `data_type` and `params`), as name -> (data type, whether it
+    has graph links per value: yes unless its params say no)."""
+    return {name: (info.data_type, getattr(info.params, "enable_hnsw", None) is not False)
+            for name, info in (schema or {}).items()}

@@ -36,7 +36,7 @@ from catalogue.store.base import (
     VectorStore,
     to_engine_filter,
 )
-from catalogue.store.index_config import IndexConfig
+from catalogue.store.index_config import IndexConfig, linked_fields, payload_indexes
 from catalogue.store.query import Query, Sparse, Stage, plan
 
 log = logging.getLogger(__name__)
@@ -222,11 +222,10 @@ class ServerStore(VectorStore):
                              f"{'' if params else ' in the one-photo layout'}, the model "
                              f"makes {dim} per photo: use a new collection (VITRINE_COLLECTION)")
         wanted = dict(SYSTEM_INDEXES) | dict(indexes)
-        linked = set(dict(indexes)) - set(dict(SYSTEM_INDEXES))  # as the embedded store's
-        have = {name: (p.data_type, getattr(p.params, "enable_hnsw", None) is not False)
-                for name, p in (info.payload_schema or {}).items()}
+        linked = linked_fields(self.index, indexes)
+        have = payload_indexes(info.payload_schema)
         for name, kind in wanted.items():
-            links = self.index.filter_links and name in linked
+            links = name in linked
             if have.get(name) != (INDEX_TYPES[kind], links):
                 client.create_payload_index(collection, name, _field_index(kind, links),
                                             wait=True)
