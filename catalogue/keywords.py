@@ -8,10 +8,17 @@ for the configured language), the same for the embedded and the server store, at
 ingest and at query time. A product's words: its id, title, brand, category,
 colours, pattern, tags, description, its variants' SKUs, GTINs and MPNs, and the
 values of the attributes the catalogue schema marks `searchable`.
+
+Hyphenated words: the tokenizer splits at the hyphen, so "a checked t-shirt" would be
+"checked", "t", "shirt", which a checked shirt answers as well as a checked T-shirt. A
+product's hyphenated words count as their parts and once more joined up ("T-Shirt" is
+found by "shirt" and by "tshirt"); a query's are joined only ("t-shirt" asks for "tshirt"),
+since the shopper typed the compound.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +30,16 @@ from catalogue.store.base import Sparse
 PRODUCT_WORDS = ("product_id", "title", "brand", "category", "colour", "pattern", "tags",
                  "description")
 VARIANT_WORDS = ("colour", "size", "sku", "gtin", "mpn")
+_HYPHENATED = re.compile(r"\w+(?:-\w+)+")
+
+
+def _joined(word: re.Match) -> str:
+    return word.group().replace("-", "")
+
+
+def with_compounds(text: str) -> str:
+    """`text` and, after it, each of its hyphenated words joined up."""
+    return " ".join([text, *(_joined(m) for m in _HYPHENATED.finditer(text))])
 
 
 def _flat(values: Iterable[Any]) -> Iterable[str]:
@@ -52,10 +69,10 @@ class Keywords:
         return " ".join(dict.fromkeys(parts))  # each distinct value once, in order
 
     def document(self, payload: dict[str, Any]) -> Sparse:
-        return _sparse(self.model.embed_document(self.words(payload)))
+        return _sparse(self.model.embed_document(with_compounds(self.words(payload))))
 
     def query(self, text: str) -> Sparse:
-        return _sparse(self.model.embed_query(text))
+        return _sparse(self.model.embed_query(_HYPHENATED.sub(_joined, text)))
 
 
 def _sparse(vector: qe.SparseVector) -> Sparse:

@@ -58,6 +58,20 @@ def test_keywords_find_words_and_weigh_rare_ones(store):
     assert ids(dresses) == ["p6"]  # stemmed (dresses: dress), and filtered
 
 
+def test_a_hyphenated_word_finds_its_joined_spelling_and_not_its_parts(store):
+    keywords = Keywords(DEFAULT_SCHEMA)
+    products = {"shirt": "Checked Shirt", "tshirt": "Checked Tshirt", "tee": "Checked T-Shirt"}
+    store.upsert([StoredPoint(point_id(pid), payload := {"product_id": pid, "title": title,
+                                                         "description": f"A {title.lower()}.",
+                                                         "moderation_status": "visible"},
+                              np.ones((1, DIM)) / DIM ** 0.5, keywords.document(payload))
+                  for pid, title in products.items()])
+    for query in ("a checked t-shirt", "checked tshirt"):
+        found = ids(store.search(Query(sparse=keywords.query(query)), limit=3))
+        assert set(found[:2]) == {"tshirt", "tee"}, query  # the shirt only shares "checked"
+        assert found[2] == "shirt", query
+
+
 def test_german_stemming(store):
     keywords = Keywords(DEFAULT_SCHEMA, "german")
     payload = {"product_id": "k", "title": "Rotes Kleid mit Punkten",
