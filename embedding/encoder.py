@@ -151,7 +151,6 @@ class Preprocessing:
                 .div_(torch.from_numpy(self.std)))
 
 
-
 def vector_size(config: Any, model_id: str) -> int:
     """Length of the image and text vectors of a CLIP-family model with this config;
     ModelLoadError for a model whose towers do not share one space."""
