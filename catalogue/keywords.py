@@ -14,6 +14,10 @@ Hyphenated words: the tokenizer splits at the hyphen, so "a checked t-shirt" wou
 product's hyphenated words count as their parts and once more joined up ("T-Shirt" is
 found by "shirt" and by "tshirt"); a query's are joined only ("t-shirt" asks for "tshirt"),
 since the shopper typed the compound.
+
+The rules have a version, `SCHEME`: a store remembers the scheme its keyword vectors were
+written with (catalogue.versions), and a process that starts with other rules or another
+language rewrites them from the stored products before it serves (vitrine.wiring).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ PRODUCT_WORDS = ("product_id", "title", "brand", "category", "colour", "pattern"
                  "description")
 VARIANT_WORDS = ("colour", "size", "sku", "gtin", "mpn")
 _HYPHENATED = re.compile(r"\w+(?:-\w+)+")
+SCHEME = 2
+"""The version of these word rules. Raise it with any change that gives a stored product
+other words (2: hyphenated words joined up)."""
 
 
 def _joined(word: re.Match) -> str:
@@ -56,6 +63,11 @@ class Keywords:
         ValueError for one the engine doesn't know."""
         self.schema, self.language = schema, language
         self.model = qe.Bm25(qe.Bm25Config(language=language))
+
+    @property
+    def scheme(self) -> str:
+        """The word rules and language a keyword vector was written with."""
+        return f"{SCHEME} {self.language}"
 
     def words(self, payload: dict[str, Any]) -> str:
         """The text a product is found by (description last: titles and names weigh in

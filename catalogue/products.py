@@ -131,6 +131,18 @@ class ProductRepository:
         self.store.set_text(point_id(product_id), self.keywords.document(merged))
         return self.get(product_id)
 
+    def rewrite_keywords(self) -> int:
+        """Write every product's keyword vector afresh from its stored fields (the word
+        rules or the language changed); how many products."""
+        done, cursor = 0, None
+        while True:
+            points, cursor = self.store.scroll(None, limit=1000, offset=cursor)
+            for p in points:
+                self.store.set_text(p.id, self.keywords.document(p.payload))
+            done += len(points)
+            if cursor is None:
+                return done
+
     def delete(self, product_id: str) -> None:
         self.point(product_id)
         self.store.delete([point_id(product_id)])

@@ -47,7 +47,8 @@ class CatalogueSettings(BaseSettings):
     search_mode: Literal["hybrid", "semantic", "keyword"] = "hybrid"
     """How a query with text searches by default: photo vectors and keywords fused, or one."""
     text_language: str = "english"
-    """Keyword search's stemmer and stop words (Snowball: english, german, french...)."""
+    """Keyword search's stemmer and stop words (Snowball: english, german, french...); after
+    a change, the next start rewrites the stored keyword vectors (vitrine.wiring)."""
     fusion: Literal["rrf", "dbsf"] = "dbsf"
     """How hybrid search fuses the two sides: distribution-based score fusion (measured
     best on the demo catalogue: bench/search_quality.py) or reciprocal rank."""

@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS model_versions (
 CREATE TABLE IF NOT EXISTS model_version_products (
     id TEXT PRIMARY KEY, products INTEGER NOT NULL, counted_at DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE IF NOT EXISTS model_version_keywords (
+    id TEXT PRIMARY KEY, scheme TEXT NOT NULL
+);
 """
 STATES = ("building", "ready", "live")  # ready: complete, not live (an older one, say)
 FINGERPRINTED = ("config.json", "open_clip_config.json", "preprocessor_config.json",
@@ -152,8 +155,23 @@ class Versions:
             db.execute("INSERT INTO model_version_products (id, products, counted_at) "
                        "VALUES (?, ?, ?)", (version_id, products, time.time()))
 
+    def keyword_scheme(self, version_id: str) -> str | None:
+        """The word rules its keyword vectors were written with (`Keywords.scheme`); None
+        for a store from before schemes were recorded."""
+        with self._db.transaction() as db:
+            row = db.execute("SELECT scheme FROM model_version_keywords WHERE id = ?",
+                             (version_id,)).fetchone()
+        return row[0] if row else None
+
+    def set_keyword_scheme(self, version_id: str, scheme: str) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM model_version_keywords WHERE id = ?", (version_id,))
+            db.execute("INSERT INTO model_version_keywords (id, scheme) VALUES (?, ?)",
+                       (version_id, scheme))
+
     def remove(self, version_id: str) -> None:
         with self._db.transaction() as db:
+            db.execute("DELETE FROM model_version_keywords WHERE id = ?", (version_id,))
             db.execute("DELETE FROM model_version_products WHERE id = ?", (version_id,))
             db.execute("DELETE FROM model_versions WHERE id = ?", (version_id,))
 

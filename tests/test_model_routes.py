@@ -121,7 +121,10 @@ def test_reindex_over_http_while_uploads_continue_then_serves_the_new_version(
         assert services is not old_services  # swapped in place, no restart
         assert services.encoder.model_id == str(wide_dir) and services.encoder.dim == 24
         wide = ModelVersion.of(Encoder(model=str(wide_dir)).load())
-        assert Versions(data / "jobs.sqlite3").live().id == wide.id
+        versions = Versions(data / "jobs.sqlite3")
+        assert versions.live().id == wide.id
+        assert versions.keyword_scheme(wide.id) == services.products.keywords.scheme
+        versions.close()
         points = Reindexer.all_points(services.store)
         ids = [p.payload["product_id"] for p in points]
         expected = {f"p{i}" for i in range(12)} - {"p2"} | {f"late{i}" for i in range(n)} | \

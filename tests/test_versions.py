@@ -14,14 +14,15 @@ from catalogue.attributes import DEFAULT_SCHEMA
 from catalogue.keywords import Keywords
 from catalogue.reindex import Reindexer
 from catalogue.settings import CatalogueSettings
+from catalogue.store.base import Sparse, point_id
 from catalogue.versions import ModelMismatch, ModelVersion, Versions
 from embedding.architecture import Architecture
 from embedding.encoder import Encoder
-from testkit.api import make_app, wait_job
+from testkit.api import make_app, upload, wait_job
 from testkit.images import image_bytes
 from testkit.models import CORPUS, make_random_model
 from vitrine import models
-from vitrine.wiring import build_services, open_store
+from vitrine.wiring import build_services, open_store, refresh_keywords
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +168,37 @@ def test_a_server_alias_names_the_live_collection(tmp_path):
     new.publish("products")  # moved in one operation
     assert client.count("products").count == 1
     client.close()
+
+
+def test_keyword_vectors_of_older_word_rules_are_rewritten_once_at_start(tmp_path,
+                                                                        tiny_encoder):
+    """A store whose words were written before hyphenated words were joined up ("T-Shirt"
+    kept as "t" and "shirt" only) is found by "t-shirt" again after a restart."""
+    data = tmp_path / "data"
+
+    def keyword_ids(client) -> list[str]:
+        body = client.get("/v1/search", params={"q": "t-shirt", "mode": "keyword"}).json()
+        return [r["product"]["id"] for r in body["results"]]
+
+    with TestClient(make_app(data, tiny_encoder)) as client:
+        response = upload(client, "p1", title="Striped T-Shirt")
+        assert wait_job(client, response.json()["job_id"])["state"] == "done"
+        assert keyword_ids(client) == ["p1"]
+        services = client.app.state.services
+        keywords = services.products.keywords
+        stored = services.store.get(point_id("p1"))
+        older = keywords.model.embed_document(keywords.words(stored.payload))  # no compounds
+        services.store.set_text(stored.id, Sparse(list(older.indices), list(older.values)))
+        assert keyword_ids(client) == []
+        version = live(data).id
+        versions = Versions(data / "jobs.sqlite3")
+        assert versions.keyword_scheme(version) == keywords.scheme
+        versions.set_keyword_scheme(version, "1 english")
+        versions.close()
+    with TestClient(make_app(data, tiny_encoder)) as client:
+        assert keyword_ids(client) == ["p1"]
+        services = client.app.state.services
+        versions = Versions(data / "jobs.sqlite3")
+        assert versions.keyword_scheme(version) == keywords.scheme
+        assert refresh_keywords(versions, live(data), services.products) == 0  # once only
+        versions.close()

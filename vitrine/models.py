@@ -83,6 +83,7 @@ def execute(plan: Plan, live_store: VectorStore, media: MediaStore,
         plan.target.publish(settings.collection)  # on a server, the alias moves here
         plan.versions.set_products(plan.live.id, live_store.count())
         plan.versions.set_products(plan.version.id, plan.target.count())
+        plan.versions.set_keyword_scheme(plan.version.id, reindexer.keywords.scheme)
         if on_live:
             on_live()
 

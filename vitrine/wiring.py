@@ -12,6 +12,7 @@ local runner or Celery for dispatch).
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -159,6 +160,24 @@ def successor(services: Services, encoder: Encoder, store: VectorStore,
     return built
 
 
+def refresh_keywords(versions: Versions, live: ModelVersion,
+                     products: ProductRepository) -> int:
+    """Keyword vectors written with other word rules or another language (a store from an
+    older Vitrine, or VITRINE_TEXT_LANGUAGE changed) are rewritten from the stored products
+    before the process serves, and the scheme recorded; how many products were rewritten.
+    In a cluster every process starting at once may rewrite: the same words, written twice."""
+    recorded, scheme = versions.keyword_scheme(live.id), products.keywords.scheme
+    if recorded == scheme:
+        return 0
+    started = time.perf_counter()
+    rewritten = products.rewrite_keywords()
+    versions.set_keyword_scheme(live.id, scheme)
+    if rewritten:
+        log.warning("keyword vectors of %d products rewritten in %.1f s: word rules %r, were %r",
+                    rewritten, time.perf_counter() - started, scheme, recorded)
+    return rewritten
+
+
 def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
            encoder: Encoder | None, profile: str, lock: DataLock | None,
            store: VectorStore | None = None) -> Services:
@@ -166,11 +185,14 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
     schema = CatalogueSchema.load(settings.catalogue_schema)
     versions = Versions(settings.jobs_url or settings.jobs_db)
     configured = ModelVersion.of(encoder)
+    keywords = Keywords(schema, settings.text_language)
     try:
         live = choose_live(versions, configured, legacy_version(settings, configured))
+        store = store or open_store(settings, encoder.dim, schema, live)
+        products = ProductRepository(store, keywords)
+        refresh_keywords(versions, live, products)
     finally:
         versions.close()
-    store = store or open_store(settings, encoder.dim, schema, live)
     store.publish(settings.collection)  # on a server, the alias names the live collection
     jobs = open_jobs(settings)
     media = open_media(settings)
@@ -183,10 +205,8 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
     enrichers = [e for e, on in ((moderation, moderation_settings.enabled),
                                  (tagger, tagging_settings.enabled)) if on]
     foreground = Foreground()  # shoppers' requests, which this process's ingest yields to
-    keywords = Keywords(schema, settings.text_language)
     ingest = Ingest(settings, encoder, store, media, jobs, enrichers,
                     foreground=foreground if profile == "local" else None, keywords=keywords)
-    products = ProductRepository(store, keywords)
     dispatch = choose_dispatch(profile, ingest, settings)
     suggester = Suggester(store, settings.suggest_refresh_seconds)
     return Services(settings=settings, encoder=encoder, store=store, media=media, jobs=jobs,
