@@ -77,10 +77,13 @@ class CatalogueSettings(BaseSettings):
     optimize_threshold: int = 10_000
     """Unindexed points after which the embedded store builds its HNSW index in the background."""
     hnsw_ef: int | None = 256
-    """Search-time HNSW beam width (both backends; empty for the engine's default, 100).
-    Measured on 512-d CLIP-like vectors: recall@10 0.997 at 100k (unquantised and int8);
-    at 1M, 0.980 unquantised (engine build defaults) and 0.977 int8 (0.988 at 384, 0.992
-    at 512), where the engine default gave 0.908 (BENCHMARKS.md)."""
+    """Search-time HNSW beam width up to 100k points, growing beyond with hnsw_ef_growth
+    (both backends; empty for the engine's default, 100). Measured on 512-d CLIP-like
+    vectors: recall@10 0.997 at 100k (unquantised and int8); at 1M int8, 0.980 at 256,
+    0.990 at 384, 0.995 at 512, where the engine default gave 0.908 (BENCHMARKS.md)."""
+    hnsw_ef_growth: int = Field(128, ge=0)
+    """Beam added per tenfold of points beyond 100k (1M: 256 + 128 = 384), so recall holds
+    as the catalogue grows; 0 keeps hnsw_ef fixed (catalogue.store.index_config)."""
     quantization: Quantization = "auto"
     """Photo vectors compressed for the graph search, originals kept for rescoring (both
     stores; catalogue.store.index_config): auto (int8 scalar from quantization_threshold
@@ -204,7 +207,8 @@ class CatalogueSettings(BaseSettings):
             quantization=self.quantization, quantization_threshold=self.quantization_threshold,
             rescore=self.quantization_rescore, oversampling=self.quantization_oversampling,
             originals_on_disk=self.original_vectors_on_disk, hnsw_m=self.hnsw_m,
-            hnsw_ef_construct=self.hnsw_ef_construct, filter_links=self.hnsw_filter_links,
+            hnsw_ef_construct=self.hnsw_ef_construct, hnsw_ef_growth=self.hnsw_ef_growth,
+            filter_links=self.hnsw_filter_links,
             acorn=self.hnsw_acorn,
             optimizer_memory_mb=self.optimizer_memory_mb)
 

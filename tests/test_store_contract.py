@@ -1,10 +1,14 @@
 """One contract, two backends: the embedded engine and qdrant-client's local mode."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from catalogue.store import index_config
 from catalogue.store.base import After, Filter, Query, StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
+from catalogue.store.index_config import grown_beam
 from catalogue.store.server import ServerStore
 from testkit.stores import sent_search_params
 
@@ -233,6 +237,27 @@ def test_beam_width_goes_with_every_search(store, monkeypatch):
     store.hnsw_ef = 200
     store.search(points[0].vector, offset=5)
     assert [params.hnsw_ef for params in sent] == [None, 16, 200]
+
+
+@pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning")
+def test_the_beam_grows_with_the_store(store, monkeypatch):
+    """Past BEAM_FROM points the beam widens by hnsw_ef_growth per tenfold of points, the
+    count read at most every BEAM_REFRESH_S, so recall holds as the catalogue grows."""
+    assert grown_beam(256, 128, 100_000) == 256 and grown_beam(256, 128, 1_000_000) == 384
+    assert grown_beam(256, 128, 10_000_000) == 512 and grown_beam(None, 128, 10**7) is None
+    monkeypatch.setattr(index_config, "BEAM_FROM", 3)
+    points = make_points()
+    store.upsert(points[:3])
+    sent = sent_search_params(store, monkeypatch)
+    store.hnsw_ef = 100
+    store.search(points[0].vector)  # 3 points: the beam as configured
+    store.upsert(points[3:])
+    store.search(points[0].vector)  # 30, but counted less than a minute ago: still 100
+    monkeypatch.setattr(index_config, "BEAM_REFRESH_S", 0.0)
+    store.search(points[0].vector)  # 30 points, ten times BEAM_FROM: 100 + 128
+    store.index = dataclasses.replace(store.index, hnsw_ef_growth=0)
+    store.search(points[0].vector)  # a fixed beam
+    assert [params.hnsw_ef for params in sent] == [100, 100, 228, 100]
 
 
 def test_indexing_methods_answer_on_every_store(store):

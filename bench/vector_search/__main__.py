@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     defaults = CatalogueSettings().index_config  # the app's, unless told otherwise
     p.add_argument("--hnsw-m", type=int, default=defaults.hnsw_m)
     p.add_argument("--ef-construct", type=int, default=defaults.hnsw_ef_construct)
+    p.add_argument("--hnsw-ef-growth", type=int, default=defaults.hnsw_ef_growth,
+                   help="beam added per tenfold of points beyond 100k (VITRINE_HNSW_EF_GROWTH)")
     p.add_argument("--filter-links", action=argparse.BooleanOptionalAction,
                    default=defaults.filter_links,
                    help="graph links per value of the filter fields (payload-aware HNSW)")
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = {"seed": args.seed, "batch": args.batch, "server_queries": args.server_queries,
            "flat_queries": args.flat_queries,
            "pre_optimize_max": args.pre_optimize_max, "ef_sweep": args.ef_sweep,
-           "hnsw_ef": args.hnsw_ef, "hnsw_m": args.hnsw_m, "ef_construct": args.ef_construct,
+           "hnsw_ef": args.hnsw_ef, "hnsw_ef_growth": args.hnsw_ef_growth, "hnsw_m": args.hnsw_m, "ef_construct": args.ef_construct,
            "filter_links": args.filter_links, "acorn": args.acorn,
            "oversampling": args.oversampling,
            "oversampling_sweep": args.oversampling_sweep,

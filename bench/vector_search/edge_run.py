@@ -42,6 +42,7 @@ def run_edge(wd: Workdir, cfg: dict, quantization: str) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
     index = IndexConfig(quantization=quantization, oversampling=cfg["oversampling"],
                         hnsw_m=cfg["hnsw_m"], hnsw_ef_construct=cfg["ef_construct"],
+                        hnsw_ef_growth=cfg.get("hnsw_ef_growth", 0),
                         filter_links=cfg["filter_links"], acorn=cfg["acorn"],
                         originals_on_disk=cfg["originals_on_disk"],
                         optimizer_memory_mb=cfg["optimizer_memory_mb"])
@@ -84,14 +85,16 @@ def run_edge(wd: Workdir, cfg: dict, quantization: str) -> dict:
     res["peak_rss_mb"] = (max(peak.peak_self, rss_bytes()) - base) / 2**20
     res["disk_mb"] = dir_size(folder) / 2**20
     res["wal_mb"] = dir_size(store._path(store._generation) / "wal") / 2**20
+    res["hnsw_ef"] = store.beam(store.hnsw_ef, index.hnsw_ef_growth)  # grown with the store
     # First pass right after the swap: the new shard's files are not yet in memory.
     res["queries"] = measure(search, q, filters, truth, desc=f"edge {quantization}")
 
     sweep = {}
+    store.index = dataclasses.replace(index, hnsw_ef_growth=0)  # each beam as it is
     for ef in cfg["ef_sweep"]:
         store.hnsw_ef = ef
         sweep[str(ef)] = measure(search, q, filters, truth, desc=f"edge ef={ef}")
-    store.hnsw_ef = cfg["hnsw_ef"]
+    store.hnsw_ef, store.index = cfg["hnsw_ef"], index
     res["hnsw_ef_sweep"] = sweep
     if quantization != "none":
         over = {}

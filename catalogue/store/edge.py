@@ -51,7 +51,12 @@ from catalogue.store.edge_engine import (
     with_images,
 )
 from catalogue.store.edge_snapshot import restore_snapshot, write_snapshot
-from catalogue.store.index_config import IndexConfig, linked_fields, payload_indexes
+from catalogue.store.index_config import (
+    BeamWidth,
+    IndexConfig,
+    linked_fields,
+    payload_indexes,
+)
 from catalogue.store.query import Sparse, Stage, plan
 
 log = logging.getLogger(__name__)
@@ -82,6 +87,7 @@ class EdgeStore(VectorStore):
         self.dim, self.hnsw_ef = dim, hnsw_ef
         self.optimize_threshold = optimize_threshold
         self.index = index or IndexConfig()
+        self.beam = BeamWidth(self.count)
         # Writes, the copy and the swap take this lock; reads take none and use whichever
         # shard is current, so search keeps answering while an optimization runs.
         self._lock = threading.RLock()
@@ -213,7 +219,8 @@ class EdgeStore(VectorStore):
                  with_payload=True) -> list[Hit]:
         top = plan(query, offset + limit, score_threshold)
         conditions = engine_filter(filter)
-        params = search_params(self.index, self.hnsw_ef, exact)
+        params = search_params(self.index, self.beam(self.hnsw_ef, self.index.hnsw_ef_growth),
+                               exact)
 
         def prefetch(stage: Stage) -> qe.Prefetch:
             return qe.Prefetch(limit=stage.limit, query=scoring(stage, query),

@@ -13,11 +13,17 @@ cheap to keep in memory, so compressing them buys nothing. The choice is made wh
 index is built (the embedded store's optimize, a server store's open and optimize), so a
 store that grows past the threshold is quantised at its next build; a store already
 quantised stays so (a reindex into a new version builds afresh).
+
+The search beam grows with the store (`grown_beam`): a graph of ten times the points
+needs a wider beam to find as much of the exact top 10, and a fixed beam chosen for a
+small store would lose recall as the catalogue grows (see `BeamWidth`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
@@ -43,6 +49,8 @@ class IndexConfig:
     for rescoring only. Unquantised vectors stay in memory: the graph search reads them."""
     hnsw_m: int = 16
     hnsw_ef_construct: int = 100
+    hnsw_ef_growth: int = 128
+    """Search beam added per tenfold of points beyond BEAM_FROM (0: a fixed beam)."""
     filter_links: bool = True
     """Extra graph links per value of the shop's filterable fields (Qdrant's payload-aware
     HNSW): a graph per value, paid at every index build; without them a filter of one
@@ -70,6 +78,37 @@ class IndexConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IndexConfig:
         return cls(**data)
+
+
+BEAM_FROM = 100_000
+"""Points up to which the configured beam (VITRINE_HNSW_EF) is searched as it is."""
+BEAM_REFRESH_S = 60.0
+
+
+def grown_beam(base: int | None, growth: int, points: int) -> int | None:
+    """The search beam for `points` points: `base` up to BEAM_FROM, then `growth` more per
+    tenfold. Measured on 512-d CLIP-like vectors, int8 with rescoring (BENCHMARKS.md): 256
+    found 0.997 of the exact top 10 at 100k but 0.980 at 1M, where 384 (256 + 128) found
+    0.990. None (the engine's default beam) stays None."""
+    if base is None or growth <= 0 or points <= BEAM_FROM:
+        return base
+    return round(base + growth * math.log10(points / BEAM_FROM))
+
+
+class BeamWidth:
+    """A store's search beam (`grown_beam`) over its point count, read at most every
+    BEAM_REFRESH_S seconds: a count on every search would cost more than it tells."""
+
+    def __init__(self, count: Callable[[], int]):
+        self._count, self._points, self._read_at = count, 0, -math.inf
+
+    def __call__(self, base: int | None, growth: int) -> int | None:
+        if base is None or growth <= 0:
+            return base
+        now = time.monotonic()
+        if now - self._read_at >= BEAM_REFRESH_S:
+            self._points, self._read_at = self._count(), now
+        return grown_beam(base, growth, self._points)
 
 
 def linked_fields(index: IndexConfig, indexes: Sequence[tuple[str, str]]) -> frozenset[str]:

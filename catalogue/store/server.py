@@ -36,7 +36,12 @@ from catalogue.store.base import (
     VectorStore,
     to_engine_filter,
 )
-from catalogue.store.index_config import IndexConfig, linked_fields, payload_indexes
+from catalogue.store.index_config import (
+    BeamWidth,
+    IndexConfig,
+    linked_fields,
+    payload_indexes,
+)
 from catalogue.store.query import Query, Sparse, Stage, plan
 
 log = logging.getLogger(__name__)
@@ -194,6 +199,7 @@ class ServerStore(VectorStore):
         `index`: quantisation, rescoring and HNSW parameters of a collection it creates."""
         self.client, self.collection, self.dim, self.hnsw_ef = client, collection, dim, hnsw_ef
         self.index = index or IndexConfig()
+        self.beam = BeamWidth(lambda: client.count(collection, exact=False).count)
         replication = replication or Replication()
         if not client.collection_exists(collection):
             kind = self.index.quantization_for(0)
@@ -290,7 +296,8 @@ class ServerStore(VectorStore):
                      models.QuantizationSearchParams(rescore=self.index.rescore,
                                                      oversampling=self.index.oversampling))
         params = models.SearchParams(
-            exact=exact, hnsw_ef=self.hnsw_ef, quantization=rescoring,
+            exact=exact, hnsw_ef=self.beam(self.hnsw_ef, self.index.hnsw_ef_growth),
+            quantization=rescoring,
             acorn=models.AcornSearchParams(enable=True) if self.index.acorn else None)
 
         def prefetch(stage: Stage) -> models.Prefetch:
