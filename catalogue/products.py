@@ -11,6 +11,7 @@ as the store filter that search uses (`visibility_filter`).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,16 @@ def centroid(rows: np.ndarray) -> np.ndarray:
     return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
+def pages(store: VectorStore, size: int = 1000) -> Iterator[list[StoredPoint]]:
+    """Every point of `store`, a page at a time, in id order."""
+    cursor = None
+    while True:
+        points, cursor = store.scroll(None, limit=size, offset=cursor)
+        yield points
+        if cursor is None:
+            return
+
+
 class ProductRepository:
     def __init__(self, store: VectorStore, keywords: Keywords | None = None):
         """`keywords`: how a product's words are kept for keyword search (the default
@@ -128,20 +139,17 @@ class ProductRepository:
         self.store.set_payload([point_id(product_id)], {**changes, **derived,
                                                         "predicted": predicted,
                                                         "updated_at": time.time()})
-        self.store.set_text(point_id(product_id), self.keywords.document(merged))
+        self.store.set_texts({point_id(product_id): self.keywords.document(merged)})
         return self.get(product_id)
 
     def rewrite_keywords(self) -> int:
         """Write every product's keyword vector afresh from its stored fields (the word
         rules or the language changed); how many products."""
-        done, cursor = 0, None
-        while True:
-            points, cursor = self.store.scroll(None, limit=1000, offset=cursor)
-            for p in points:
-                self.store.set_text(p.id, self.keywords.document(p.payload))
+        done = 0
+        for points in pages(self.store):
+            self.store.set_texts({p.id: self.keywords.document(p.payload) for p in points})
             done += len(points)
-            if cursor is None:
-                return done
+        return done
 
     def delete(self, product_id: str) -> None:
         self.point(product_id)
@@ -149,12 +157,8 @@ class ProductRepository:
 
     def prune(self, keep: set[str]) -> int:
         """Remove every product whose id is not in `keep` (a feed's sync); how many went."""
-        gone, cursor = [], None
-        while True:
-            points, cursor = self.store.scroll(None, limit=1000, offset=cursor)
-            gone += [p.id for p in points if p.payload.get("product_id") not in keep]
-            if cursor is None:
-                break
+        gone = [p.id for points in pages(self.store) for p in points
+                if p.payload.get("product_id") not in keep]
         for start in range(0, len(gone), 1000):
             self.store.delete(gone[start:start + 1000])
         return len(gone)

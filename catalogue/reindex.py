@@ -32,6 +32,7 @@ from catalogue.images import model_input_size
 from catalogue.keywords import Keywords
 from catalogue.media import MediaStore
 from catalogue.photos import Photo, Photos
+from catalogue.products import pages
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import StoredPoint, VectorStore
 from catalogue.versions import ModelVersion, Versions
@@ -146,12 +147,7 @@ class Reindexer:
 
     @staticmethod
     def all_points(store: VectorStore) -> list[StoredPoint]:
-        points, cursor = [], None
-        while True:
-            page, cursor = store.scroll(None, limit=1000, offset=cursor)
-            points += page
-            if cursor is None:
-                return points
+        return [p for page in pages(store) for p in page]
 
     def check(self) -> None:
         """Complete (as many products as live, less those that could not be re-encoded) and

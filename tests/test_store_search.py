@@ -132,3 +132,18 @@ def test_recommend_near_the_liked_away_from_the_disliked(store):
     mixed = Query(positives=[unit(a + b)], negatives=[vectors[5]])
     top = ids(store.search(mixed, limit=4))
     assert set(top) == {"p0", "p1", "p2", "p3"}  # b's side is pushed away
+
+
+def test_words_of_several_products_are_replaced_in_one_write(store):
+    keywords = Keywords(DEFAULT_SCHEMA)
+    points = fill(store, keywords)
+    velvet = keywords.document({"title": "velvet"})
+    store.set_texts({points[0].id: velvet, points[4].id: velvet})
+    assert sorted(ids(store.search(Query(sparse=keywords.query("velvet")), limit=5))) == \
+        ["p0", "p4"]
+    assert ids(store.search(Query(sparse=keywords.query("jeans")), limit=5)) != []
+    assert "p0" not in ids(store.search(Query(sparse=keywords.query("summer")), limit=5))
+    [kept] = store.retrieve([points[0].id], with_vectors=True)
+    assert kept.payload["title"] == "Red summer dress"
+    np.testing.assert_allclose(kept.vector, points[0].vector, atol=1e-6)
+    store.set_texts({})  # nothing to write

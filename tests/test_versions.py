@@ -188,7 +188,7 @@ def test_keyword_vectors_of_older_word_rules_are_rewritten_once_at_start(tmp_pat
         keywords = services.products.keywords
         stored = services.store.get(point_id("p1"))
         older = keywords.model.embed_document(keywords.words(stored.payload))  # no compounds
-        services.store.set_text(stored.id, Sparse(list(older.indices), list(older.values)))
+        services.store.set_texts({stored.id: Sparse(list(older.indices), list(older.values))})
         assert keyword_ids(client) == []
         version = live(data).id
         versions = Versions(data / "jobs.sqlite3")

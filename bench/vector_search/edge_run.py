@@ -42,7 +42,7 @@ def run_edge(wd: Workdir, cfg: dict, quantization: str) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
     index = IndexConfig(quantization=quantization, oversampling=cfg["oversampling"],
                         hnsw_m=cfg["hnsw_m"], hnsw_ef_construct=cfg["ef_construct"],
-                        hnsw_ef_growth=cfg.get("hnsw_ef_growth", 0),
+                        hnsw_ef_growth=cfg["hnsw_ef_growth"],
                         filter_links=cfg["filter_links"], acorn=cfg["acorn"],
                         originals_on_disk=cfg["originals_on_disk"],
                         optimizer_memory_mb=cfg["optimizer_memory_mb"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from bisect import bisect_right
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -220,8 +220,8 @@ class VectorStore(ABC):
         """Merge `payload` into the payload of existing points, keeping their vectors."""
 
     @abstractmethod
-    def set_text(self, id: str, text: Sparse) -> None:
-        """Replace an existing point's words (its photo vectors and payload stay)."""
+    def set_texts(self, texts: Mapping[str, Sparse]) -> None:
+        """Replace existing points' words by point id, in one write (vectors, payloads stay)."""
 
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> None: ...

@@ -21,7 +21,7 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,9 +191,10 @@ class EdgeStore(VectorStore):
         self._apply(qe.UpdateOperation.upsert_points(
             [qe.Point(p.id, point_vectors(self.rows(p), p.text), p.payload) for p in points]))
 
-    def set_text(self, id: str, text: Sparse) -> None:
-        self._apply(qe.UpdateOperation.update_vectors(
-            [qe.PointVectors(id, {TEXT_VECTOR: sparse_vector(text)})]))
+    def set_texts(self, texts: Mapping[str, Sparse]) -> None:
+        if texts:
+            self._apply(qe.UpdateOperation.update_vectors(
+                [qe.PointVectors(id, {TEXT_VECTOR: sparse_vector(t)}) for id, t in texts.items()]))
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
         if ids:

@@ -17,7 +17,7 @@ version of the Qdrant image (pyproject.toml, docker-compose.yml, deploy/k8s/qdra
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
 from importlib.metadata import version
 from typing import Any
@@ -262,9 +262,11 @@ class ServerStore(VectorStore):
             models.PointStruct(id=p.id, vector=_vectors(self.rows(p), p.text), payload=p.payload)
             for p in points])
 
-    def set_text(self, id: str, text: Sparse) -> None:
-        self.client.update_vectors(self.collection, wait=True, points=[models.PointVectors(
-            id=id, vector={TEXT_VECTOR: _words(text)})])
+    def set_texts(self, texts: Mapping[str, Sparse]) -> None:
+        if texts:
+            self.client.update_vectors(self.collection, wait=True, points=[
+                models.PointVectors(id=id, vector={TEXT_VECTOR: _words(t)})
+                for id, t in texts.items()])
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
         if ids:
