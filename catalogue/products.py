@@ -92,11 +92,12 @@ def centroid(rows: np.ndarray) -> np.ndarray:
     return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
-def pages(store: VectorStore, size: int = 1000) -> Iterator[list[StoredPoint]]:
-    """Every point of `store`, a page at a time, in id order."""
+def pages(store: VectorStore, filter: Filter | None = None,
+          size: int = 1000) -> Iterator[list[StoredPoint]]:
+    """Every point of `store` (that `filter` keeps), a page at a time, in id order."""
     cursor = None
     while True:
-        points, cursor = store.scroll(None, limit=size, offset=cursor)
+        points, cursor = store.scroll(filter, limit=size, offset=cursor)
         yield points
         if cursor is None:
             return

@@ -96,10 +96,9 @@ class Reindexer:
 
     def sweep(self, progress: Progress, on_page: Callable[[Progress], None] | None) -> int:
         """One pass over the live store; returns how many products it changed."""
-        changed, cursor = 0, None
+        changed = 0
         seen: set[str] = set()
-        while True:
-            points, cursor = self.live.scroll(None, limit=PAGE, offset=cursor)
+        for points in pages(self.live, size=PAGE):
             seen.update(p.id for p in points)
             have = {p.id: p.payload.get("updated_at", 0) for p in self.target.retrieve(
                 [p.id for p in points])}
@@ -111,8 +110,6 @@ class Reindexer:
             changed += len(encoded)
             if on_page:
                 on_page(progress)
-            if cursor is None:
-                break
         gone = [p.id for p in self.all_points(self.target) if p.id not in seen]
         self.target.delete(gone)
         progress.removed += len(gone)

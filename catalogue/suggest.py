@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from catalogue.products import visibility_filter
+from catalogue.products import pages, visibility_filter
 from catalogue.schemas import Role
 from catalogue.store.base import VectorStore
 
@@ -283,10 +283,7 @@ class Suggester:
         """(text, kind, count) of each distinct brand, category and title a shopper sees."""
         shown: dict[tuple[str, str], str] = {}  # (kind, text casefolded) -> text as first seen
         counts: Counter[tuple[str, str]] = Counter()
-        cursor: str | None = None
-        visible = visibility_filter(Role.shopper)
-        while True:
-            points, cursor = self.store.scroll(visible, limit=_PAGE, offset=cursor)
+        for points in pages(self.store, visibility_filter(Role.shopper), _PAGE):
             time.sleep(0)  # hand over the GIL: queries waited up to 170 ms without
             for point in points:
                 for kind in KINDS:
@@ -298,5 +295,4 @@ class Suggester:
                         shown[key] = " ".join(text.split())
                     if key in shown:
                         counts[key] += 1
-            if cursor is None:
-                return [(text, key[0], counts[key]) for key, text in shown.items()]
+        return [(text, key[0], counts[key]) for key, text in shown.items()]

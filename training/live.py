@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from catalogue.images import decode_with, model_input_size
 from catalogue.media import MediaStore
-from catalogue.products import visibility_filter
+from catalogue.products import pages, visibility_filter
 from catalogue.schemas import Role
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import StoredPoint, VectorStore
@@ -83,13 +83,8 @@ def training_row(payload: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
 
 def shopper_visible(store: VectorStore) -> Iterator[StoredPoint]:
     """Every product a shopper may see, page by page."""
-    cursor = None
-    while True:
-        points, cursor = store.scroll(visibility_filter(Role.shopper), limit=PAGE,
-                                      offset=cursor)
+    for points in pages(store, visibility_filter(Role.shopper), PAGE):
         yield from points
-        if cursor is None:
-            return
 
 
 def live_training_set(store: VectorStore, media: MediaStore, settings: CatalogueSettings,
