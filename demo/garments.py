@@ -153,13 +153,13 @@ def draw_jeans(pen: Pen, look: Look) -> None:
 
 def draw_shorts(pen: Pen, look: Look) -> None:
     pen.body(
-        [(0.29, 0.16), (0.71, 0.16), (0.72, 0.23), (0.80, 0.74), (0.55, 0.76), (0.50, 0.46)]
-        + [(0.45, 0.76), (0.20, 0.74), (0.28, 0.23)]
+        [(0.29, 0.16), (0.71, 0.16), (0.72, 0.23), (0.80, 0.74), (0.58, 0.76), (0.50, 0.42)]
+        + [(0.42, 0.76), (0.20, 0.74), (0.28, 0.23)]
     )
     pen.line([(0.28, 0.225), (0.72, 0.225)], look.detail, 0.012)
     pen.line([(0.47, 0.23), (0.47, 0.37), (0.50, 0.41)], look.detail, 0.008)
-    pen.line([(0.21, 0.70), (0.455, 0.72)], look.detail, 0.01)
-    pen.line([(0.79, 0.70), (0.545, 0.72)], look.detail, 0.01)
+    pen.line([(0.21, 0.70), (0.425, 0.72)], look.detail, 0.01)
+    pen.line([(0.79, 0.70), (0.575, 0.72)], look.detail, 0.01)
     pen.line([(0.36, 0.23), (0.30, 0.35)], look.detail, 0.008)
     pen.line([(0.64, 0.23), (0.70, 0.35)], look.detail, 0.008)
 
@@ -215,13 +215,15 @@ def draw_sneaker(pen: Pen, look: Look) -> None:
 
 
 def draw_sandal(pen: Pen, look: Look) -> None:
-    pen.body(stroke(arc(0.29, 0.42, 0.14, 0.045, 0, 360, 28)[:-1], 0.024, closed=True))
+    # A slide: one broad band over the forefoot, wide enough to show its pattern at the
+    # model's 48 px (thin straps showed a stripe or a dot at most), and a thin ankle strap.
+    # Not a dome, which reads as a cap; the toes and heel stay bare, as on no shoe.
+    pen.body([(0.34, 0.71), (0.36, 0.55), (0.44, 0.47), (0.58, 0.44), (0.70, 0.46)]
+             + [(0.78, 0.53), (0.81, 0.71)])
     pen.flush()
-    pen.body(stroke([(0.14, 0.71), (0.155, 0.43)], 0.03))
-    pen.body(stroke(arc(0.77, 0.71, 0.11, 0.11, 180, 360, 16), 0.034))
-    pen.body(stroke(arc(0.53, 0.71, 0.11, 0.17, 180, 360, 16), 0.034))
+    pen.body(stroke([(0.14, 0.71), (0.155, 0.47), (0.38, 0.58)], 0.022))
     pen.flush()
-    pen.solid([(0.40, 0.42), (0.45, 0.42), (0.45, 0.48), (0.40, 0.48)], SILVER, (90, 90, 96))
+    pen.solid([(0.33, 0.55), (0.38, 0.55), (0.38, 0.61), (0.33, 0.61)], SILVER, (90, 90, 96))
     footbed = mix(look.base, (0, 0, 0), 0.12)
     pen.solid(
         [(0.07, 0.70), (0.93, 0.69), (0.955, 0.72), (0.93, 0.755), (0.09, 0.765), (0.06, 0.73)],

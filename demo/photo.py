@@ -83,7 +83,12 @@ def backdrop(rng: np.random.Generator, size: int, avoid: RGB) -> Image.Image:
 
 
 def _fabric(xf: Transform, look: Look, pattern: str, article: str) -> Image.Image:
-    """The base colour with the pattern, in the product's own frame (it turns with it)."""
+    """The base colour with the pattern, in the product's own frame (it turns with it).
+
+    A motif repeats every 0.10 to 0.17 of the frame: the smallest product pose (60 % of
+    the photo) still gets about three pixels a period at the demo model's 48 px input.
+    Stripes and dots every 0.07 met two pixels there, where a pattern aliases into an
+    even texture (BENCHMARKS.md, "Patterns", fifth pass)."""
     size, rng = xf.size, look.rng
     img = Image.new("RGB", (size, size), look.base)
     draw = ImageDraw.Draw(img)
@@ -93,21 +98,21 @@ def _fabric(xf: Transform, look: Look, pattern: str, article: str) -> Image.Imag
         for k in np.arange(lo, hi + 1.0, 0.02):
             draw.line(xf([(k, lo), (k - (hi - lo), hi)]), fill=twill, width=xf.width(0.005))
     if pattern == "striped":
-        period = rng.uniform(0.07, 0.12)
-        band = period * rng.uniform(0.3, 0.45)
+        period = rng.uniform(0.10, 0.14)
+        band = period * rng.uniform(0.35, 0.45)
         turn = (0.0, 0.0, 90.0, 45.0, -45.0)[int(rng.integers(5))]
         for k in np.arange(lo, hi, period):
             stripe = [(lo, k), (hi, k), (hi, k + band), (lo, k + band)]
             draw.polygon(xf(rotate(stripe, turn)), fill=look.accent)
     elif pattern == "dotted":
-        period = rng.uniform(0.07, 0.1)
-        radius = xf.length(period * rng.uniform(0.18, 0.24))
+        period = rng.uniform(0.10, 0.13)
+        radius = xf.length(period * rng.uniform(0.2, 0.26))
         for row, y in enumerate(np.arange(lo, hi, period * 0.87)):
             for x in np.arange(lo + (period / 2 if row % 2 else 0.0), hi, period):
                 (px, py) = xf([(x, y)])[0]
                 draw.ellipse([px - radius, py - radius, px + radius, py + radius], fill=look.accent)
     elif pattern == "checked":
-        period = rng.uniform(0.08, 0.13)
+        period = rng.uniform(0.11, 0.15)
         band = period * 0.3
         half = mix(look.base, look.accent, 0.5)
         for k in np.arange(lo, hi, period):
@@ -118,7 +123,7 @@ def _fabric(xf: Transform, look: Look, pattern: str, article: str) -> Image.Imag
                 cell = [(x, y), (x + band, y), (x + band, y + band), (x, y + band)]
                 draw.polygon(xf(cell), fill=look.accent)
     elif pattern == "floral":
-        period = rng.uniform(0.11, 0.15)
+        period = rng.uniform(0.13, 0.17)
         petal = xf.length(period * 0.13)
         centre = max(
             (PALETTE[n] for n in ("Yellow", "Orange", "Red", "White", "Black")),
