@@ -107,8 +107,8 @@ Why these numbers, from runs on the demo catalogue (BENCHMARKS.md, "Patterns"):
   patterns with 8 px patches at 64 px and at most 0.85 with 16 px ones, which had stopped
   improving. At 48 px every motif shows (checked by eye on downscaled renders, since
   the demo catalogue draws motifs at least about 3 px a period there and sandals with a
-  broad band instead of thin straps: pattern+article 0.811 -> 0.862 in a paired run, and
-  0.901 in the quiet bench of 2026-12-06 08:02, BENCHMARKS.md "Fifth pass"), and a step
+  broad band instead of thin straps: pattern+article 0.811 -> 0.862 in a paired run,
+  0.846-0.901 over three quiet runs, BENCHMARKS.md "Fifth pass"), and a step
   costs 146 ms against 215 at 64 px, so the budget holds about 90 epochs instead of 60.
   With everything else below the same, 48/8 beat 64/8 on every figure but pattern-only
   precision, where both reached 0.975 (pattern+article 0.805 against 0.761, zero-shot
