@@ -186,22 +186,38 @@ def export_onnx(tower: TextTower, path: Path, uses_mask: bool = True) -> Path:
     return path
 
 
-def quantise_onnx(source: Path, path: Path) -> Path:
+def has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU has VNNI (AVX512-VNNI or AVX-VNNI), from Linux's cpuinfo flags;
+    False where that can't be read."""
+    try:
+        flags = set(cpuinfo.read_text().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_vnni", "avx_vnni"})
+
+
+def quantise_onnx(source: Path, path: Path, reduce_range: bool | None = None) -> Path:
     """ONNX Runtime's dynamic int8 quantisation of the graph's MatMuls, into `path`.
 
-    7-bit weights (`reduce_range`): on CPUs without VNNI (AVX2 only, as on a 2-core AMD
-    EPYC VM without AVX-512) ONNX Runtime's u8s8 kernels saturate on full-range int8
-    weights, and the tiny test models' query vectors fell to cosine 0.86-0.99 of float32
-    there, against the 0.995 bound. On that CPU the ViT-B/32-size tower's lowest cosine
-    over 3,079 catalogue queries is 0.9957 (bench/results/text_tower_avx2.md). A scale per
-    output channel as well reached 0.9976 there, but moved the test suite's demo model's
-    "red dress" top 10 from 6 red to 5, under tests/test_search_behaviour.py's bound.
+    7-bit weights (`reduce_range`) only on CPUs without VNNI (None: asks `has_vnni`), as
+    ONNX Runtime advises. Without VNNI (AVX2 only, as on a 2-core AMD EPYC VM) its u8s8
+    kernels saturate on full-range int8 weights: the tiny test models' query vectors fell
+    to cosine 0.86-0.99 of float32 there, against the 0.995 bound, and 7-bit weights give
+    the ViT-B/32-size tower 0.9957 over 3,079 catalogue queries (text_tower_avx2.md).
+    With VNNI, 7-bit weights cost precision for nothing: on an Intel Xeon with AVX-512
+    VNNI the demo model's lowest cosine was 0.9864 with them and 0.9970 without, the
+    ViT-B/32-size tower's 0.9957 and 0.9983 (text_tower_vnni_7bit.md,
+    text_tower_vnni_fullrange.md). A scale per output channel was not kept: it moved the
+    test suite's demo model's "red dress" top 10 under tests/test_search_behaviour.py's
+    bound.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    if reduce_range is None:
+        reduce_range = not has_vnni()
     with _quiet_root_log():
         quantize_dynamic(source, path, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul"], reduce_range=True)
+                         op_types_to_quantize=["MatMul"], reduce_range=reduce_range)
     return path
 
 

@@ -109,3 +109,29 @@ def _grey():
     from PIL import Image
 
     return Image.new("RGB", (40, 40), (128, 128, 128))
+
+
+def test_weights_are_7_bit_only_where_the_cpu_lacks_vnni(tiny_clip_dir, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+    from transformers import CLIPModel
+
+    from embedding import fast_text
+
+    (tmp_path / "vnni").write_text("flags\t\t: fpu sse avx2 avx512f avx512_vnni\n")
+    (tmp_path / "avx2").write_text("flags\t\t: fpu sse avx2\n")
+    assert fast_text.has_vnni(tmp_path / "vnni")
+    assert not fast_text.has_vnni(tmp_path / "avx2")
+    assert not fast_text.has_vnni(tmp_path / "no-such-file")
+
+    tower = fast_text.TextTower(CLIPModel.from_pretrained(tiny_clip_dir)).eval()
+    graph = fast_text.export_onnx(tower, tmp_path / "float32.onnx")
+
+    def widest_weight(reduce_range: bool) -> int:
+        path = fast_text.quantise_onnx(graph, tmp_path / f"{reduce_range}.onnx", reduce_range)
+        weights = [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
+                   if t.data_type == onnx.TensorProto.INT8]
+        assert weights
+        return max(int(abs(w.astype(int)).max()) for w in weights)
+
+    assert widest_weight(reduce_range=True) <= 64 < widest_weight(reduce_range=False)
