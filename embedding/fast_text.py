@@ -203,10 +203,10 @@ def quantise_onnx(source: Path, path: Path, reduce_range: bool | None = None) ->
     ONNX Runtime advises. Without VNNI (AVX2 only, as on a 2-core AMD EPYC VM) its u8s8
     kernels saturate on full-range int8 weights: the tiny test models' query vectors fell
     to cosine 0.86-0.99 of float32 there, against the 0.995 bound, and 7-bit weights give
-    the ViT-B/32-size tower 0.9957 over 3,079 catalogue queries (text_tower_avx2.md).
+    the ViT-B/32-size tower 0.9957 over 3,079 catalogue queries (bench/results/text_tower_avx2.md).
     With VNNI, 7-bit weights cost precision for nothing: on an Intel Xeon with AVX-512
     VNNI the demo model's lowest cosine was 0.9864 with them and 0.9970 without, the
-    ViT-B/32-size tower's 0.9957 and 0.9983 (text_tower_vnni_7bit.md,
+    ViT-B/32-size tower's 0.9957 and 0.9983 (bench/results/text_tower_vnni_7bit.md and
     text_tower_vnni_fullrange.md). A scale per output channel was not kept: it moved the
     test suite's demo model's "red dress" top 10 under tests/test_search_behaviour.py's
     bound.
