@@ -2,7 +2,8 @@
 
 Columns: id, gender, masterCategory, subCategory, articleType, baseColour,
 season, year, usage, productDisplayName, and optionally pattern, brand, price,
-description, description_de and moderation (the demo catalogue's labels).
+description, description_de and moderation (the demo catalogue's labels). Photos:
+images/<id>.jpg, and other photos of a product in MORE_IMAGES (`more_photos`).
 The importer, training, evaluation, moderation calibration, benchmarks and
 tests all read it through `iter_styles` or `read_styles`.
 
@@ -179,3 +180,22 @@ def read_styles(csv_path: Path) -> list[dict[str, str]]:
             raise CatalogueFormatError(f"{Path(csv_path).name} {error}")
         rows.append(row)
     return rows
+
+
+MORE_IMAGES = "more_images"
+"""Beside styles.csv and images/<id>.jpg, a folder of products' other photos, named
+<id>-<k>.jpg with k from 1 (the demo catalogue writes two a product). Training draws from
+them (training.data.PhotoCache); the importer reads the main photo only."""
+
+
+def more_photos(folder: Path) -> dict[str, list[Path]]:
+    """Each product id's other photos in a styles.csv folder, in order of k; {} without
+    MORE_IMAGES. The folder is listed once (not searched per product)."""
+    found: dict[str, list[tuple[int, Path]]] = {}
+    directory = Path(folder) / MORE_IMAGES
+    if directory.is_dir():
+        for path in directory.glob("*-*.jpg"):
+            product_id, _, view = path.stem.rpartition("-")
+            if view.isdigit():
+                found.setdefault(product_id, []).append((int(view), path))
+    return {i: [path for _, path in sorted(views)] for i, views in found.items()}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catalogue.styles import read_styles
+from catalogue.styles import more_photos, read_styles
 from catalogue.vocabulary import (
     ARTICLE_NAMES,
     ARTICLE_TYPES,
@@ -158,8 +158,9 @@ def test_prohibited_rows_carry_their_category_and_placeholder_metadata(
 
 
 def _image_bytes(csv_path: Path) -> dict[str, bytes]:
-    images = csv_path.parent / "images"
-    return {r["id"]: (images / f"{r['id']}.jpg").read_bytes() for r in read_styles(csv_path)}
+    """Every photo of the catalogue, main and other, by its path in the folder."""
+    folder = csv_path.parent
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.glob("*/*.jpg")}
 
 
 def test_same_seed_gives_identical_files_and_another_seed_does_not(
@@ -171,7 +172,19 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(
     assert _image_bytes(again) == _image_bytes(catalogue)
     assert other.read_bytes() != catalogue.read_bytes()
     first, second = _image_bytes(catalogue), _image_bytes(other)
-    assert all(first[id_] != second[id_] for id_ in first)
+    assert len(first) == N_PRODUCTS * 3 + N_PROHIBITED
+    assert all(first[name] != second[name] for name in first)
+
+
+def test_every_product_has_two_other_photos_and_prohibited_images_none(
+    catalogue: Path, rows: list[dict[str, str]]
+) -> None:
+    photos = more_photos(catalogue.parent)
+    assert set(photos) == {r["id"] for r in rows if not r["moderation"]}
+    for product_id, paths in photos.items():
+        assert [p.name for p in paths] == [f"{product_id}-1.jpg", f"{product_id}-2.jpg"]
+        main = (catalogue.parent / "images" / f"{product_id}.jpg").read_bytes()
+        assert all(p.read_bytes() != main for p in paths)  # other poses, not copies
 
 
 def _product_pixels(image: Image.Image) -> np.ndarray:
@@ -192,13 +205,15 @@ def test_plain_products_show_their_named_colour(
     palette = np.array([PALETTE[n] for n in names], dtype=np.float32)
     plain = [r for r in products if r["pattern"] == "plain"]
     assert len(plain) >= 30
-    for r in plain:
-        with Image.open(catalogue.parent / "images" / f"{r['id']}.jpg") as image:
-            pixels = _product_pixels(image.convert("RGB"))
-        assert len(pixels) > 0.04 * SIZE * SIZE, r["id"]
-        colour = np.median(pixels, axis=0)
-        nearest = names[int(np.argmin(np.linalg.norm(palette - colour, axis=1)))]
-        assert nearest == r["baseColour"], (r["id"], r["articleType"], colour)
+    others = more_photos(catalogue.parent)
+    for r in plain:  # in every photo of the product, the other poses too
+        for path in [catalogue.parent / "images" / f"{r['id']}.jpg", *others[r["id"]]]:
+            with Image.open(path) as image:
+                pixels = _product_pixels(image.convert("RGB"))
+            assert len(pixels) > 0.04 * SIZE * SIZE, path.name
+            colour = np.median(pixels, axis=0)
+            nearest = names[int(np.argmin(np.linalg.norm(palette - colour, axis=1)))]
+            assert nearest == r["baseColour"], (path.name, r["articleType"], colour)
 
 
 def test_prohibited_blank_images_are_almost_uniform_and_products_are_not(

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from catalogue.captions import (
     Caption,
@@ -19,12 +20,12 @@ from catalogue.captions import (
 from catalogue.styles import read_styles
 from demo.generator import generate
 from embedding.architecture import Architecture
-from embedding.encoder import Encoder
+from embedding.encoder import Encoder, Preprocessing
 from embedding.losses import ContrastiveHead, info_nce_loss, sigmoid_loss
 from embedding.zeroshot import class_embeddings, classify
 from testkit.models import make_random_model
 from training.config import TrainConfig
-from training.data import positives_mask, split_products
+from training.data import PhotoCache, TrainingSet, positives_mask, split_products
 from training.loop import train
 
 
@@ -198,6 +199,27 @@ def test_split_is_by_product_deterministic_and_skips_moderation(catalogue):
 
 
 @pytest.mark.slow  # trains a model
+def test_a_batch_shows_each_product_in_one_of_its_own_photos(catalogue):
+    data = TrainingSet.from_csv(catalogue)
+    rows = data.products[:6]
+    prep = Preprocessing(resize_shortest=32, resize_to=None, crop=(32, 32),
+                         mean=np.zeros((1, 3, 1, 1), np.float32),
+                         std=np.ones((1, 3, 1, 1), np.float32), resample=Image.BICUBIC)
+    cache = PhotoCache.load(data, rows, prep)
+    assert cache.photos.shape[:2] == (3, 6) and cache.count.tolist() == [3] * 6
+    own = [{cache.photos[v, i].numpy().tobytes() for v in range(3)} for i in range(6)]
+    assert all(len(views) == 3 for views in own)  # three different photos a product
+    gen, index = torch.Generator().manual_seed(0), torch.arange(6)
+    shown: list[set[bytes]] = [set() for _ in range(6)]
+    for _ in range(40):
+        for i, photo in enumerate(cache.pick(index, gen)):
+            shown[i].add(photo.numpy().tobytes())
+    assert shown == own  # only the product's own photos, and all of them in time
+    # a cache of the main photos only (the held-out loss) shows those
+    main = PhotoCache.load(data, rows, prep, more=False)
+    assert torch.equal(main.pick(index, gen), cache.photos[0])
+
+
 def test_training_loss_falls_and_the_model_loads(trained, catalogue):
     assert trained.train_losses[-1] < 0.7 * trained.train_losses[0]
     assert trained.train_losses[-1] < math.log(8)  # below chance: it learnt something

@@ -6,6 +6,9 @@
 * every image is preprocessed ONCE, exactly as the Encoder will see it, into a
   uint8 tensor; each batch gets a cheap augmentation in torch (crop, flip and a
   little brightness and contrast, never hue: colour is a label here);
+* a product with other photos (a styles.csv folder's more_images/) shows one of its
+  photos, drawn afresh each time it is batched (`PhotoCache`): other poses, backdrops
+  and light teach a model trained from scratch more than any augmentation of one photo;
 * a batch's positives are every caption/product pair the caption truly
   describes, not just the diagonal; batches may be made of runs of kindred products
   (same article type and colour, other patterns: `kindred_order`), hard negatives;
@@ -49,11 +52,15 @@ class TrainingSet:
     """What training.json and split.json record as the catalogue."""
     left_out: dict[str, int] = field(default_factory=dict)
     """Why products of the source are not in `rows`, and how many each."""
+    more_photos: dict[str, list[Path]] = field(default_factory=dict)
+    """Other photos of a product, by id, to train on beside its main one (PhotoCache).
+    Evaluation judges the main photos only."""
 
     @classmethod
     def from_csv(cls, csv_path: Path) -> TrainingSet:
-        """A styles.csv, its photos in images/<id>.jpg beside it."""
-        from catalogue.styles import read_styles
+        """A styles.csv, its photos in images/<id>.jpg beside it, and any other photos of a
+        product in more_images/<id>-<k>.jpg (catalogue.styles.more_photos)."""
+        from catalogue.styles import more_photos, read_styles
 
         csv_path = Path(csv_path)
         if not csv_path.is_file():
@@ -63,7 +70,8 @@ class TrainingSet:
         def open_image(row: dict, prep: Preprocessing) -> Image.Image:
             return Image.open(image_dir / f"{row['id']}.jpg")
 
-        return cls(read_styles(csv_path), open_image, str(csv_path))
+        return cls(read_styles(csv_path), open_image, str(csv_path),
+                   more_photos=more_photos(csv_path.parent))
 
     @property
     def products(self) -> list[dict]:
@@ -138,6 +146,36 @@ def load_image_cache(rows: list[dict], open_image: ImageSource, prep: Preprocess
         with open_image(row, prep) as image:
             arrays.append(prep.to_array(image))
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+class PhotoCache:
+    """Every photo of each product, preprocessed once: `photos` is (views, n, 3, H, W)
+    uint8, view 0 the main photo, a product with fewer photos padded with its main one;
+    `count[i]` is how many product i has."""
+
+    def __init__(self, photos: torch.Tensor, count: torch.Tensor):
+        self.photos, self.count = photos, count
+
+    @classmethod
+    def load(cls, data: TrainingSet, rows: list[dict], prep: Preprocessing,
+             progress: bool = False, more: bool = True) -> PhotoCache:
+        """The rows' main photos and, with `more`, their other photos (data.more_photos)."""
+        main = load_image_cache(rows, data.open_image, prep, progress)
+        extra = [data.more_photos.get(r["id"], []) if more else [] for r in rows]
+        photos = main.unsqueeze(0).repeat(1 + max(map(len, extra), default=0), 1, 1, 1, 1)
+        for i, paths in enumerate(tqdm(extra, desc="more photos", unit="product",
+                                       disable=not progress or len(photos) == 1, leave=False)):
+            for view, path in enumerate(paths, start=1):
+                with Image.open(path) as image:
+                    photos[view, i] = torch.tensor(prep.to_array(image)).permute(2, 0, 1)
+        return cls(photos, torch.tensor([1 + len(p) for p in extra], dtype=torch.long))
+
+    def pick(self, index: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+        """One photo of each indexed product, drawn uniformly from its own."""
+        if len(self.photos) == 1:
+            return self.photos[0, index]
+        view = (torch.rand(len(index), generator=gen) * self.count[index]).long()
+        return self.photos[view, index]
 
 
 class Augment:
@@ -220,7 +258,7 @@ def positives_mask(captions: list[Caption], shown: list[frozenset]) -> torch.Ten
 class Batcher:
     """Turns product indices and their captions into (pixels, tokens, positives)."""
 
-    def __init__(self, model, tokenizer, rows: list[dict], images: torch.Tensor,
+    def __init__(self, model, tokenizer, rows: list[dict], images: PhotoCache,
                  augment: Augment):
         self.family = model.config.model_type
         self.tokenizer = tokenizer
@@ -238,7 +276,7 @@ class Batcher:
 
     def __call__(self, index: torch.Tensor, captions: list[Caption],
                  gen: torch.Generator | None):
-        pixels = self.augment(self.images[index], gen)
+        pixels = self.augment(self.images.pick(index, gen), gen)
         # rows are products, columns captions: positives[i, j] = caption j describes image i
         positives = positives_mask(captions, [self.shown[i] for i in index.tolist()]).T
         return pixels, self.tokens([c.text for c in captions]), positives

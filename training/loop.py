@@ -38,10 +38,10 @@ from training.config import DEMO_RECIPE, Freeze, TrainConfig, TrainResult
 from training.data import (
     Augment,
     Batcher,
+    PhotoCache,
     TrainingSet,
     keep_held_out,
     kindred_order,
-    load_image_cache,
     read_split,
     split_products,
 )
@@ -185,8 +185,9 @@ def _train(model_dir: str | Path | None, data: TrainingSet, out_dir: Path,
         arch = None  # a checkpoint has its own: `arch` shapes a model built from scratch only
     prep = Preprocessing.from_processor(processor)
 
-    train_images = load_image_cache(train_rows, data.open_image, prep, config.progress)
-    val_images = load_image_cache(val_rows, data.open_image, prep, config.progress) \
+    train_images = PhotoCache.load(data, train_rows, prep, config.progress)
+    # the held-out loss, like evaluation, is on the main photos
+    val_images = PhotoCache.load(data, val_rows, prep, config.progress, more=False) \
         if val_rows else None
     batcher = Batcher(model, tokenizer, train_rows, train_images,
                        Augment(prep, config.augment))
@@ -284,6 +285,7 @@ def _train(model_dir: str | Path | None, data: TrainingSet, out_dir: Path,
                   base_model=str(model_dir) if model_dir else None,
                   arch=asdict(arch) if arch is not None else None,
                   catalogue=data.source, left_out=data.left_out,
+                  photos=int(train_images.count.sum()),  # of the training products, all views
                   torch_threads=torch.get_num_threads(),
                   parameters=sum(p.numel() for p in model.parameters()),
                   trainable_parameters=sum(p.numel() for _, p in named))
