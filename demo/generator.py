@@ -38,7 +38,7 @@ _RENDERERS: dict[str, Callable[[Item, int, np.random.Generator], Image.Image]] =
 }
 
 
-MORE_PHOTOS = 2
+MORE_PHOTOS = 4
 """Photos of each product besides its main one, in other poses, backdrops and light: what
 a shop's product pages have, and what training draws from (training.data.PhotoCache;
 what they bought the demo model: training.config.DEMO_RECIPE)."""

@@ -18,7 +18,7 @@ from catalogue.vocabulary import (
     PATTERNS,
 )
 from demo.articles import ARTICLES, PALETTE
-from demo.generator import generate
+from demo.generator import MORE_PHOTOS, generate
 from demo.prohibited import PROHIBITED
 
 N_PRODUCTS = 120
@@ -172,17 +172,18 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(
     assert _image_bytes(again) == _image_bytes(catalogue)
     assert other.read_bytes() != catalogue.read_bytes()
     first, second = _image_bytes(catalogue), _image_bytes(other)
-    assert len(first) == N_PRODUCTS * 3 + N_PROHIBITED
+    assert len(first) == N_PRODUCTS * (1 + MORE_PHOTOS) + N_PROHIBITED
     assert all(first[name] != second[name] for name in first)
 
 
-def test_every_product_has_two_other_photos_and_prohibited_images_none(
+def test_every_product_has_its_other_photos_and_prohibited_images_none(
     catalogue: Path, rows: list[dict[str, str]]
 ) -> None:
     photos = more_photos(catalogue.parent)
     assert set(photos) == {r["id"] for r in rows if not r["moderation"]}
     for product_id, paths in photos.items():
-        assert [p.name for p in paths] == [f"{product_id}-1.jpg", f"{product_id}-2.jpg"]
+        assert [p.name for p in paths] == [f"{product_id}-{k}.jpg"
+                                           for k in range(1, MORE_PHOTOS + 1)]
         main = (catalogue.parent / "images" / f"{product_id}.jpg").read_bytes()
         assert all(p.read_bytes() != main for p in paths)  # other poses, not copies
 

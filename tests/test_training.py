@@ -18,7 +18,7 @@ from catalogue.captions import (
     visible_attributes,
 )
 from catalogue.styles import read_styles
-from demo.generator import generate
+from demo.generator import MORE_PHOTOS, generate
 from embedding.architecture import Architecture
 from embedding.encoder import Encoder, Preprocessing
 from embedding.losses import ContrastiveHead, info_nce_loss, sigmoid_loss
@@ -206,12 +206,13 @@ def test_a_batch_shows_each_product_in_one_of_its_own_photos(catalogue):
                          mean=np.zeros((1, 3, 1, 1), np.float32),
                          std=np.ones((1, 3, 1, 1), np.float32), resample=Image.BICUBIC)
     cache = PhotoCache.load(data, rows, prep)
-    assert cache.photos.shape[:2] == (3, 6) and cache.count.tolist() == [3] * 6
-    own = [{cache.photos[v, i].numpy().tobytes() for v in range(3)} for i in range(6)]
-    assert all(len(views) == 3 for views in own)  # three different photos a product
+    views = 1 + MORE_PHOTOS
+    assert cache.photos.shape[:2] == (views, 6) and cache.count.tolist() == [views] * 6
+    own = [{cache.photos[v, i].numpy().tobytes() for v in range(views)} for i in range(6)]
+    assert all(len(photos) == views for photos in own)  # different photos a product
     gen, index = torch.Generator().manual_seed(0), torch.arange(6)
     shown: list[set[bytes]] = [set() for _ in range(6)]
-    for _ in range(40):
+    for _ in range(80):
         for i, photo in enumerate(cache.pick(index, gen)):
             shown[i].add(photo.numpy().tobytes())
     assert shown == own  # only the product's own photos, and all of them in time
