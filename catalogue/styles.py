@@ -184,8 +184,9 @@ def read_styles(csv_path: Path) -> list[dict[str, str]]:
 
 MORE_IMAGES = "more_images"
 """Beside styles.csv and images/<id>.jpg, a folder of products' other photos, named
-<id>-<k>.jpg with k from 1 (the demo catalogue writes two a product). Training draws from
-them (training.data.PhotoCache); the importer reads the main photo only."""
+<id>-<k>.jpg with k from 1 (the demo catalogue writes demo.generator.MORE_PHOTOS a
+product). Training draws from them (training.data.PhotoCache); the importer reads the
+main photo only."""
 
 
 def more_photos(folder: Path) -> dict[str, list[Path]]:

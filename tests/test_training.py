@@ -198,7 +198,6 @@ def test_split_is_by_product_deterministic_and_skips_moderation(catalogue):
 # ------------------------------------------------------------------ training
 
 
-@pytest.mark.slow  # trains a model
 def test_a_batch_shows_each_product_in_one_of_its_own_photos(catalogue):
     data = TrainingSet.from_csv(catalogue)
     rows = data.products[:6]
@@ -221,6 +220,7 @@ def test_a_batch_shows_each_product_in_one_of_its_own_photos(catalogue):
     assert torch.equal(main.pick(index, gen), cache.photos[0])
 
 
+@pytest.mark.slow  # trains a model
 def test_training_loss_falls_and_the_model_loads(trained, catalogue):
     assert trained.train_losses[-1] < 0.7 * trained.train_losses[0]
     assert trained.train_losses[-1] < math.log(8)  # below chance: it learnt something

@@ -160,15 +160,20 @@ class PhotoCache:
     def load(cls, data: TrainingSet, rows: list[dict], prep: Preprocessing,
              progress: bool = False, more: bool = True) -> PhotoCache:
         """The rows' main photos and, with `more`, their other photos (data.more_photos)."""
-        main = load_image_cache(rows, data.open_image, prep, progress)
-        extra = [data.more_photos.get(r["id"], []) if more else [] for r in rows]
-        photos = main.unsqueeze(0).repeat(1 + max(map(len, extra), default=0), 1, 1, 1, 1)
-        for i, paths in enumerate(tqdm(extra, desc="more photos", unit="product",
-                                       disable=not progress or len(photos) == 1, leave=False)):
-            for view, path in enumerate(paths, start=1):
-                with Image.open(path) as image:
-                    photos[view, i] = torch.tensor(prep.to_array(image)).permute(2, 0, 1)
-        return cls(photos, torch.tensor([1 + len(p) for p in extra], dtype=torch.long))
+        extra = {r["id"]: data.more_photos.get(r["id"], []) if more else [] for r in rows}
+
+        def view(k: int) -> ImageSource:  # a row's k-th other photo, else its main one
+            def open_image(row: dict, prep: Preprocessing) -> Image.Image:
+                paths = extra[row["id"]]
+                return Image.open(paths[k - 1]) if 0 < k <= len(paths) else \
+                    data.open_image(row, prep)
+            return open_image
+
+        views = 1 + max(map(len, extra.values()), default=0)
+        photos = torch.stack([load_image_cache(rows, view(k), prep, progress)
+                              for k in range(views)])
+        return cls(photos, torch.tensor([1 + len(extra[r["id"]]) for r in rows],
+                                        dtype=torch.long))
 
     def pick(self, index: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
         """One photo of each indexed product, drawn uniformly from its own."""
