@@ -8,7 +8,8 @@ data folder in this process with the demo model (data/models/demo, trained on it
 `vitrine import` does (moderation and tagging off, so every product is visible), and
 every query goes through `Search.ask` and `Search.search`, the calls the API's
 `GET /v1/search` makes, one page of 10. The queries (names, names with a typo, brands,
-"a red dress", "a striped shirt"; sampled with a fixed seed) and the metrics (R@1, R@10,
+"a red dress", "a striped shirt", a held-out product's photos with "floral"; sampled
+with a fixed seed) and the metrics (R@1, R@10,
 MRR) are bench/search_queries.py's. Configurations: keyword, semantic, and hybrid by
 reciprocal rank fusion at several keyword weights and values of k (the engine's
 constant, a class attribute of `Query`, set for the run) and by DBSF, words first (the
@@ -34,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import markdown_table, run_record, text_table, write_results
-from bench.search_queries import KINDS, LIMIT, Case, build_cases, score
-from catalogue.store.base import Query
+from bench.search_queries import KINDS, LIMIT, Case, build_cases, mixed_cases, score
+from catalogue.store.base import Query, point_id
 
 log = logging.getLogger("bench.search_quality")
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,8 +72,10 @@ def run_config(search, cases: list[Case], config: Config, base_settings,
     name_r1_by_split: dict[str, list[float]] = defaultdict(list)
     t0 = time.perf_counter()
     for case in cases:
-        ask = search.ask(case.text, mode=config.mode, keyword_weight=config.keyword_weight)
-        page = search.search(ask, None, LIMIT)
+        photo = case.product if case.kind == "mixed" else None
+        ask = search.ask(case.text, product_id=photo, mode=config.mode,
+                         keyword_weight=config.keyword_weight)
+        page = search.search(ask, None, LIMIT, exclude_ids=[point_id(photo)] if photo else ())
         s = score(case, [r.product_id for r in page.results])
         per_kind[case.kind].append(s)
         if case.kind == "name":
@@ -170,9 +173,10 @@ def report(res: dict) -> tuple[str, str]:
         f"{names['products_with_unique_name']:,} products have a name of their own; the "
         f"largest group shares one name {names['largest_name_group']} times); a name "
         "query counts every product with that name as relevant.",
-        "Each cell: R@1 / R@10 / MRR. R@10: name and typo queries, a relevant product in "
-        "the top 10; brand, colour and pattern queries, the relevant share of the top 10 "
-        "over min(10, relevant). MRR over the top 10. Hybrid is words first unless it says "
+        "Each cell: R@1 / R@10 / MRR. R@10: name, typo and mixed queries, a relevant "
+        "product in the top 10; brand, colour and pattern queries, the relevant share of "
+        "the top 10 over min(10, relevant). MRR over the top 10. Hybrid is words first "
+        "unless it says "
         "`one list`; keyword and hybrid search the spelling of unknown words too unless "
         "they say `no spelling`.",
         markdown_table(header, rows),
@@ -206,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         args.queries = 40
     load_before, started = os.getloadavg(), time.perf_counter()
     with (args.catalogue / "styles.csv").open(newline="", encoding="utf-8") as f:
-        cases, names = build_cases(list(csv.DictReader(f)), args.queries, args.seed)
+        rows = list(csv.DictReader(f))
     split = json.loads((args.model / "split.json").read_text())
+    cases, names = build_cases(rows, args.queries, args.seed)
+    cases += mixed_cases(rows, set(split["validation"]))
     split_of = {i: s for s in ("train", "validation") for i in split[s]}
     workdir = Path(tempfile.mkdtemp(prefix="vitrine-bench-quality-"))
     services = None

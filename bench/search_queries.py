@@ -3,10 +3,13 @@
 Kinds: a product's name (relevant: every product with that name), the name with one
 typo (one character substituted, inserted or deleted in one word of 5+ letters), a
 brand, "a red dress" (a colour and article type), "a striped shirt" (a pattern other
-than plain and an article type). Per query: R@1, the first result relevant; R@10, for
-names and typos a relevant product in the top 10, for the others the relevant share of
-the top 10 over min(10, relevant); the reciprocal rank of the first relevant result in
-the top 10 (0 if none), whose mean is MRR.
+than plain and an article type), and "this product, but floral" (`mixed`: a held-out plain
+product's photos and a pattern's words, in both phrasings, "floral" and "with flowers";
+relevant: every product of its article type and colour with that pattern; the product
+itself is left out, as in training.patterns). Per query: R@1, the first result relevant;
+R@10, for names, typos and mixed queries a relevant product in the top 10, for the
+others the relevant share of the top 10 over min(10, relevant); the reciprocal rank of
+the first relevant result in the top 10 (0 if none), whose mean is MRR.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KINDS = ("name", "typo", "brand", "colour", "pattern")
+KINDS = ("name", "typo", "brand", "colour", "pattern", "mixed")
 MULTI = ("brand", "colour", "pattern")  # kinds whose R@10 is a share of the top 10
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 LIMIT = 10  # results per query, as one page
@@ -27,7 +30,7 @@ class Case:
     kind: str
     text: str
     relevant: frozenset[str]
-    product: str | None = None  # the product a name (or typo) query was taken from
+    product: str | None = None  # the product a name, typo or mixed query was taken from
     intended: str | None = None  # a typo query's name as the catalogue spells it
 
 
@@ -92,6 +95,25 @@ def build_cases(rows: list[dict], n: int, seed: int) -> tuple[list[Case], dict]:
                                               if len(by_name[r["productDisplayName"]]) == 1),
              "largest_name_group": max(len(v) for v in by_name.values())}
     return cases, names
+
+
+def mixed_cases(rows: list[dict], held_out: set[str]) -> list[Case]:
+    """"This product, but {pattern}" for the held-out products (training.patterns'
+    queries: every plain one, with every pattern another of its article type and colour
+    carries), in both phrasings."""
+    from catalogue.captions import PHRASINGS, pattern_words
+    from training.patterns import mixed_queries
+
+    products = [r for r in rows if not r.get("moderation")]
+    held = [r for r in products if r["id"] in held_out]
+    cases = []
+    for i, pattern in mixed_queries(held):
+        kind = (held[i]["articleType"], held[i]["baseColour"], pattern)
+        relevant = frozenset(r["id"] for r in products
+                             if (r["articleType"], r["baseColour"], r["pattern"]) == kind)
+        cases += [Case("mixed", pattern_words(pattern, "en", phrasing), relevant, held[i]["id"])
+                  for phrasing in PHRASINGS]
+    return cases
 
 
 # -- scoring ----------------------------------------------------------------------------------

@@ -15,6 +15,14 @@ product's hyphenated words count as their parts and once more joined up ("T-Shir
 found by "shirt" and by "tshirt"); a query's are joined only ("t-shirt" asks for "tshirt"),
 since the shopper typed the compound.
 
+Synonyms: the words of a group are one word to the keyword side, stored and searched as
+its first (like stemming, after it), so a product that says "flowers" is found by
+"floral" and scores as one that says "floral", and one that says both counts the word
+once. A pattern's words are a group each: its adjective and its motif in English and
+German ("floral", "flowers", "geblümt", "Blumen"), since descriptions say either and a
+floral product without the query's word would fall behind the products with it (words
+come first in hybrid search: catalogue.search). A shop adds its own (VITRINE_SYNONYMS).
+
 The rules have a version, `SCHEME`: a store remembers the scheme its keyword vectors were
 written with (catalogue.versions), and a process that starts with other rules or another
 language rewrites them from the stored products before it serves (vitrine.wiring).
@@ -22,6 +30,7 @@ language rewrites them from the stored products before it serves (vitrine.wiring
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -30,14 +39,22 @@ import qdrant_edge as qe
 
 from catalogue.attributes import VARIANTS, CatalogueSchema
 from catalogue.store.base import Sparse
+from catalogue.vocabulary import PATTERN_DE, PATTERN_MOTIF
 
 PRODUCT_WORDS = ("product_id", "title", "brand", "category", "colour", "pattern", "tags",
                  "description")
 VARIANT_WORDS = ("colour", "size", "sku", "gtin", "mpn")
 _HYPHENATED = re.compile(r"\w+(?:-\w+)+")
-SCHEME = 2
+SCHEME = 3
 """The version of these word rules. Raise it with any change that gives a stored product
-other words (2: hyphenated words joined up)."""
+other words (2: hyphenated words joined up; 3: a pattern's words one word)."""
+PATTERN_SYNONYMS = tuple((pattern, en, PATTERN_DE[pattern], de)
+                         for pattern, (en, de) in PATTERN_MOTIF.items())
+
+
+def synonym_groups(text: str) -> list[list[str]]:
+    """VITRINE_SYNONYMS' groups: `;` between groups, spaces between the words of one."""
+    return [group.split() for group in text.split(";") if group.strip()]
 
 
 def _joined(word: re.Match) -> str:
@@ -58,16 +75,25 @@ def _flat(values: Iterable[Any]) -> Iterable[str]:
 
 
 class Keywords:
-    def __init__(self, schema: CatalogueSchema, language: str = "english"):
+    def __init__(self, schema: CatalogueSchema, language: str = "english",
+                 synonyms: str = ""):
         """`language`: the Snowball stemmer and stop words ("english", "german", ...);
-        ValueError for one the engine doesn't know."""
-        self.schema, self.language = schema, language
+        `synonyms`: a shop's groups of words, as VITRINE_SYNONYMS gives them. ValueError
+        for a language the engine doesn't know, or a synonym that is not one word the
+        keyword side searches (a stop word, two words)."""
+        self.schema, self.language, self.synonyms = schema, language, synonyms
         self.model = qe.Bm25(qe.Bm25Config(language=language))
+        self.canonical: dict[int, int] = {}  # a synonym's token -> its group's first word's
+        for group in (*PATTERN_SYNONYMS, *synonym_groups(synonyms)):
+            first, *others = (self._token(word) for word in group)
+            self.canonical.update({token: first for token in others if token != first})
 
     @property
     def scheme(self) -> str:
-        """The word rules and language a keyword vector was written with."""
-        return f"{SCHEME} {self.language}"
+        """The word rules, language and shop synonyms a keyword vector was written with."""
+        shop = hashlib.sha256(self.synonyms.encode()).hexdigest()[:12] if self.synonyms \
+            else ""
+        return " ".join(filter(None, (str(SCHEME), self.language, shop)))
 
     def words(self, payload: dict[str, Any]) -> str:
         """The text a product is found by (description last: titles and names weigh in
@@ -81,10 +107,26 @@ class Keywords:
         return " ".join(dict.fromkeys(parts))  # each distinct value once, in order
 
     def document(self, payload: dict[str, Any]) -> Sparse:
-        return _sparse(self.model.embed_document(with_compounds(self.words(payload))))
+        return self._as_one(self.model.embed_document(with_compounds(self.words(payload))))
 
     def query(self, text: str) -> Sparse:
-        return _sparse(self.model.embed_query(_HYPHENATED.sub(_joined, text)))
+        return self._as_one(self.model.embed_query(_HYPHENATED.sub(_joined, text)))
+
+    def _as_one(self, vector: qe.SparseVector) -> Sparse:
+        """Each synonym as its group's first word; a word carried twice so weighs as the
+        heavier of the two."""
+        weights: dict[int, float] = {}
+        for token, value in zip(vector.indices, vector.values, strict=True):
+            token = self.canonical.get(token, token)
+            weights[token] = max(value, weights.get(token, value))
+        return Sparse(list(weights), list(weights.values()))
+
+    def _token(self, word: str) -> int:
+        indices = self.model.embed_query(_HYPHENATED.sub(_joined, word)).indices
+        if len(indices) != 1:
+            raise ValueError(f"synonym {word!r} is not one word that keyword search "
+                             f"searches in {self.language}")
+        return indices[0]
 
 
 def _sparse(vector: qe.SparseVector) -> Sparse:

@@ -36,7 +36,7 @@ FACET_WINDOW = 1000
 SORT_WINDOW = 1000
 MODES = ("hybrid", "semantic", "keyword")
 PIN_SCORE = 1000.0  # above any fused or cosine score: exact identifiers come first
-WORDS_SCORE = 100.0  # added to the fused score of hybrid hits the words found (words first)
+WORDS_SCORE = 100.0  # added to the score of hybrid hits the words found (words first)
 IDENTIFIER = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9._:/-]{2,}$")  # has a digit, >= 3
 
 
@@ -51,6 +51,8 @@ class Ask:
     """What the keyword side searched: the text, and its spelling where that differs."""
     key: Hashable | None = None
     """Everything that decided `query`, where that is not a photo (the page cache's key)."""
+    photo: bool = False
+    """The query has a photo (uploaded, or a product's): its words narrow, its looks order."""
 
 
 def store_filter(filters: Filter | None, role: Role = Role.shopper,
@@ -112,7 +114,7 @@ class Search:
         key = None if image is not None else (
             text, product_id, alpha, negative, negative_weight, mode, spelled, query.fusion,
             weight, query.candidates, diversity, query.words_first, Query.RRF_K)
-        return Ask(query, text, mode, words, key)
+        return Ask(query, text, mode, words, key, image is not None or bool(product_id))
 
     def like(self, positive_ids: Sequence[str], negative_ids: Sequence[str] = ()) -> Ask:
         """More like these products, less like those: each is the one vector of all its
@@ -214,21 +216,29 @@ class Search:
 
     def worded(self, ask: Ask, f: Filter, pins: list[Hit], min_score: float | None
                ) -> list[Hit]:
-        """Hybrid mode, words first (VITRINE_HYBRID_WORDS_FIRST): the products the keyword
-        side finds (its best `candidates`), in the fused order, rank above the products
-        only the photos find, which follow. A brand or a name then never loses its
-        products' places to look-alikes; photos still order the products the words find
-        and still find the rest."""
+        """Hybrid mode, words first (VITRINE_HYBRID_WORDS_FIRST): the products the words
+        find rank above those only the photo side finds, which follow. The words find
+        their best `candidates` and, of the photo side's best `candidates`, every one they
+        match: a word many products carry ("floral") then keeps the look-alikes that carry
+        it, where the keyword side's own cut among near-equal scores would fall by
+        description length. A text query orders them fused; a query with a photo by the
+        vectors alone, its words having narrowed (a brand, a pattern): among products that
+        all carry the word, the keyword scores differ by length only, and fusion (which
+        stretches each side to its spread) would let that noise outweigh the looks."""
         query = ask.query
         if (ask.mode != "hybrid" or query.sparse is None or query.dense is None
                 or query.diversity or not query.words_first):
             return []
         rest = f.both(Filter(exclude_ids=[p.id for p in pins]))
-        found = self.store.top(Query(sparse=query.sparse), rest, query.candidates)
+        words, n = Query(sparse=query.sparse), query.candidates
+        looks = [h.id for h in self.store.top(Query(query.dense), rest, n)]
+        found = {h.id for h in self.store.top(words, rest, n)}
+        found |= {h.id for h in self.store.top(words, rest.both(Filter(ids=looks)), n)}
         if not found:
             return []
-        these = rest.both(Filter(ids=[h.id for h in found]))
-        hits = self.store.top(query, these, len(found), min_score)  # payloads: the page's
+        order = Query(query.dense) if ask.photo else query
+        hits = self.store.top(order, rest.both(Filter(ids=sorted(found))), len(found),
+                              min_score)  # payloads: the page's
         for i, hit in enumerate(hits):
             hit.score, hit.position = WORDS_SCORE + hit.score, len(pins) + i
         return hits

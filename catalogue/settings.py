@@ -49,6 +49,10 @@ class CatalogueSettings(BaseSettings):
     text_language: str = "english"
     """Keyword search's stemmer and stop words (Snowball: english, german, french...); after
     a change, the next start rewrites the stored keyword vectors (vitrine.wiring)."""
+    synonyms: str = ""
+    """A shop's synonyms for keyword search: groups of single words, `;` between groups
+    ("sneakers trainers; hoodie sweatshirt"); a query word searches its whole group. A
+    pattern's words (floral, flowers, geblümt, Blumen; and so on) are always a group."""
     fusion: Literal["rrf", "dbsf"] = "dbsf"
     """How hybrid search fuses the two sides: distribution-based score fusion (measured
     best on the demo catalogue: bench/search_quality.py) or reciprocal rank."""

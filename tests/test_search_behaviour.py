@@ -260,3 +260,22 @@ def test_a_red_dress_photo_plus_floral_ranks_red_floral_dresses_first(shop):
     assert RED_DRESS in map(kind, alone[:5])
     results = post(client, photo, q="floral", limit=10)
     assert kind(results[0]) == RED_DRESS and patterns[results[0]["product_id"]] == "floral"
+
+
+def test_hybrid_keeps_the_look_alikes_a_common_word_finds(shop):
+    """The same query in the shop's default mode (hybrid, words first), with more products
+    carrying "floral" than the keyword side's cut keeps: the red floral dress the photo
+    finds must not lose its place to floral products that merely have shorter texts."""
+    client, stock, _, _ = shop
+    patterns = pattern_of(stock)
+    search = client.app.state.services.search
+    default, cut = search.settings, 10
+    assert sum("floral" in r["productDisplayName"].lower() for r in stock) > 3 * cut
+    search.settings = default.model_copy(update={"hybrid_candidates": cut})
+    try:
+        results = post(client, fresh_photo("Dresses", "Red", "plain"), q="floral",
+                       mode="hybrid", limit=10)
+    finally:
+        search.settings = default
+    assert kind(results[0]) == RED_DRESS and patterns[results[0]["product_id"]] == "floral"
+    assert all(patterns[r["product_id"]] == "floral" for r in results)  # the words first

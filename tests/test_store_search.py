@@ -83,6 +83,30 @@ def test_german_stemming(store):
                             limit=3)) == []  # the English stemmer leaves "kleider" as it is
 
 
+def test_a_word_finds_its_synonyms_and_a_bad_synonym_is_refused(store):
+    keywords = Keywords(DEFAULT_SCHEMA, synonyms="sneakers trainers; hoodie sweatshirt")
+    products = {"floral": "Floral dress", "flowers": "Dress with flowers",
+                "plain": "Plain dress", "trainers": "White trainers"}
+    store.upsert([StoredPoint(point_id(pid), payload := {"product_id": pid, "title": title,
+                                                         "moderation_status": "visible"},
+                              np.ones((1, DIM)) / DIM ** 0.5, keywords.document(payload))
+                  for pid, title in products.items()])
+
+    def found(query: str, words: Keywords = keywords) -> set[str]:
+        return set(ids(store.search(Query(sparse=words.query(query)), limit=5)))
+
+    # A pattern's words are one group in both languages; stemming still applies.
+    for query in ("with flowers", "floral", "a flower", "geblümt", "mit Blumen"):
+        assert found(query) == {"floral", "flowers"}, query
+    assert found("sneakers") == {"trainers"}  # the shop's own group
+    # Stored as one word: other synonyms are other rules, so a start rewrites the vectors.
+    assert len({Keywords(DEFAULT_SCHEMA, synonyms=s).scheme for s in ("", "a1 b1", "a1 c1")}) \
+        == 3
+    for bad in ("the shoes", "sneakers trainers; tee-shirt t-shirt; a"):  # stop words
+        with pytest.raises(ValueError, match="not one word"):
+            Keywords(DEFAULT_SCHEMA, synonyms=bad)
+
+
 def test_hybrid_fuses_both_sides_and_the_cutoff_holds_on_the_photo_side(store):
     keywords = Keywords(DEFAULT_SCHEMA)
     vectors = [unit(np.eye(DIM)[i % DIM] + 0.1) for i in range(len(TITLES))]

@@ -173,11 +173,12 @@ def test_a_server_alias_names_the_live_collection(tmp_path):
 def test_keyword_vectors_of_older_word_rules_are_rewritten_once_at_start(tmp_path,
                                                                         tiny_encoder):
     """A store whose words were written before hyphenated words were joined up ("T-Shirt"
-    kept as "t" and "shirt" only) is found by "t-shirt" again after a restart."""
+    kept as "t" and "shirt" only) is found by "t-shirt" again after a restart; and a
+    restart with a shop's synonyms rewrites them too."""
     data = tmp_path / "data"
 
-    def keyword_ids(client) -> list[str]:
-        body = client.get("/v1/search", params={"q": "t-shirt", "mode": "keyword"}).json()
+    def keyword_ids(client, q: str = "t-shirt") -> list[str]:
+        body = client.get("/v1/search", params={"q": q, "mode": "keyword"}).json()
         return [r["product"]["id"] for r in body["results"]]
 
     with TestClient(make_app(data, tiny_encoder)) as client:
@@ -202,3 +203,6 @@ def test_keyword_vectors_of_older_word_rules_are_rewritten_once_at_start(tmp_pat
         assert versions.keyword_scheme(version) == keywords.scheme
         assert refresh_keywords(versions, live(data), services.products) == 0  # once only
         versions.close()
+        assert keyword_ids(client, "tee") == []
+    with TestClient(make_app(data, tiny_encoder, synonyms="tee tshirt")) as client:
+        assert keyword_ids(client, "tee") == ["p1"]

@@ -77,7 +77,8 @@ def execute(plan: Plan, live_store: VectorStore, media: MediaStore,
     writes still held by `quiet`). Raises ReindexFailed, the live version untouched."""
     settings = plan.settings
     reindexer = Reindexer(settings, live_store, plan.target, plan.encoder, media,
-                          Keywords(plan.schema, settings.text_language))
+                          Keywords(plan.schema, settings.text_language,
+                                   settings.synonyms))
 
     def switch() -> None:
         plan.target.publish(settings.collection)  # on a server, the alias moves here
