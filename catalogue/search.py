@@ -217,23 +217,24 @@ class Search:
     def worded(self, ask: Ask, f: Filter, pins: list[Hit], min_score: float | None
                ) -> list[Hit]:
         """Hybrid mode, words first (VITRINE_HYBRID_WORDS_FIRST): the products the words
-        find rank above those only the photo side finds, which follow. The words find
-        their best `candidates` and, of the photo side's best `candidates`, every one they
-        match: a word many products carry ("floral") then keeps the look-alikes that carry
-        it, where the keyword side's own cut among near-equal scores would fall by
-        description length. A text query orders them fused; a query with a photo by the
-        vectors alone, its words having narrowed (a brand, a pattern): among products that
-        all carry the word, the keyword scores differ by length only, and fusion (which
-        stretches each side to its spread) would let that noise outweigh the looks."""
+        find (the keyword side's best `candidates`) rank above those only the photo side
+        finds, which follow; a text query orders them fused. A query with a photo is the
+        photo's look, narrowed by its words (a brand, "floral"): the words also find
+        every one of the photo side's best `candidates` they match, and the vectors alone
+        order them. A word many products carry then keeps the look-alikes that carry it,
+        where the keyword side's own cut among near-equal scores falls by description
+        length; and fusion, which stretches each side to its spread, would let that
+        length noise outweigh the looks."""
         query = ask.query
         if (ask.mode != "hybrid" or query.sparse is None or query.dense is None
                 or query.diversity or not query.words_first):
             return []
         rest = f.both(Filter(exclude_ids=[p.id for p in pins]))
         words, n = Query(sparse=query.sparse), query.candidates
-        looks = [h.id for h in self.store.top(Query(query.dense), rest, n)]
         found = {h.id for h in self.store.top(words, rest, n)}
-        found |= {h.id for h in self.store.top(words, rest.both(Filter(ids=looks)), n)}
+        if ask.photo:
+            looks = [h.id for h in self.store.top(Query(query.dense), rest, n)]
+            found |= {h.id for h in self.store.top(words, rest.both(Filter(ids=looks)), n)}
         if not found:
             return []
         order = Query(query.dense) if ask.photo else query
