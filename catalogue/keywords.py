@@ -86,6 +86,7 @@ class Keywords:
         self.canonical: dict[int, int] = {}  # a synonym's token -> its group's first word's
         for group in (*PATTERN_SYNONYMS, *synonym_groups(synonyms)):
             first, *others = (self._token(word) for word in group)
+            first = self.canonical.get(first, first)  # a group that starts with a synonym
             self.canonical.update({token: first for token in others if token != first})
 
     @property
@@ -127,7 +128,3 @@ class Keywords:
             raise ValueError(f"synonym {word!r} is not one word that keyword search "
                              f"searches in {self.language}")
         return indices[0]
-
-
-def _sparse(vector: qe.SparseVector) -> Sparse:
-    return Sparse(list(vector.indices), list(vector.values))
