@@ -51,7 +51,8 @@ class CatalogueSettings(BaseSettings):
     a change, the next start rewrites the stored keyword vectors (vitrine.wiring)."""
     synonyms: str = ""
     """A shop's synonyms for keyword search: groups of single words, `;` between groups
-    ("sneakers trainers; hoodie sweatshirt"); a query word searches its whole group. A
+    ("sneakers trainers; hoodie sweatshirt"), each one word to keyword search (stored and
+    searched alike; a change rewrites the stored keyword vectors at the next start). A
     pattern's words (floral, flowers, geblümt, Blumen; and so on) are always a group."""
     fusion: Literal["rrf", "dbsf"] = "dbsf"
     """How hybrid search fuses the two sides: distribution-based score fusion (measured
