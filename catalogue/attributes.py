@@ -26,6 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from catalogue.store.base import Filter
 
 VARIANTS = "variants"
+IDENTIFIERS = ("sku", "gtin", "mpn")
+"""A variant's identifiers: a query naming one finds its product first (catalogue.search),
+so each is indexed (`CatalogueSchema.indexes`)."""
 # Fields a product or variant has by itself; any other attribute lives in `attributes`.
 PRODUCT_FIELDS = ("category", "colour", "gender", "brand", "pattern", "tags", "price")
 VARIANT_FIELDS = ("sku", "colour", "size", "price", "compare_at_price", "availability")
@@ -132,11 +135,13 @@ class CatalogueSchema(BaseModel):
         return attribute.sort_path, direction == "desc"
 
     def indexes(self) -> list[tuple[str, AttributeType]]:
-        """Payload indexes: every filterable, facetable or sortable attribute's path."""
+        """Payload indexes: every filterable, facetable or sortable attribute's path, and
+        the variants' identifiers (without, looking one up scans every product)."""
         return [(a.path, a.type) for a in self.attributes
                 if a.filterable or a.facetable or a.sortable] + \
             [(a.sort_path, a.type) for a in self.attributes
-             if a.sortable and a.sort_path != a.path]
+             if a.sortable and a.sort_path != a.path] + \
+            [(f"{VARIANTS}[].{key}", AttributeType.keyword) for key in IDENTIFIERS]
 
     def filter(self, params: Mapping[str, Sequence[str]], reserved: Iterable[str] = ()) -> Filter:
         """Query parameters -> store filter: `name=v` (repeatable: any of) for keywords and

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from catalogue.attributes import DEFAULT_SCHEMA, VARIANTS, CatalogueSchema, InvalidFilter
+from catalogue.attributes import (
+    DEFAULT_SCHEMA,
+    IDENTIFIERS,
+    VARIANTS,
+    CatalogueSchema,
+    InvalidFilter,
+)
 from catalogue.cursor import decode_cursor, encode_cursor
 from catalogue.foreground import Foreground
 from catalogue.page_cache import PageCache
@@ -205,7 +211,7 @@ class Search:
         found: dict[str, Hit] = {}
         by_field = [Filter(any={"product_id": sorted(names)})] + [
             Filter(nested={VARIANTS: Filter(any={key: sorted(names)})})
-            for key in ("sku", "gtin", "mpn")]
+            for key in IDENTIFIERS]
         for condition in by_field:
             for point in self.store.scroll(f.both(condition), limit=10)[0]:
                 found.setdefault(point.id, Hit(point.id, 0.0, point.payload))

@@ -26,9 +26,7 @@ from catalogue.store.query import Query, Sparse
 # add theirs (catalogue.attributes).
 SYSTEM_INDEXES: tuple[tuple[str, str], ...] = (
     ("product_id", "keyword"), ("moderation_status", "keyword"), ("model", "keyword"),
-    ("created_at", "number"), ("min_price", "number"),
-    # A query naming a SKU, GTIN or MPN finds its product first (catalogue.search.pinned).
-    ("variants[].sku", "keyword"), ("variants[].gtin", "keyword"), ("variants[].mpn", "keyword"))
+    ("created_at", "number"), ("min_price", "number"))
 IMAGE_VECTOR = "image"
 TEXT_VECTOR = "text"
 """The named sparse vector of a product's words (catalogue.keywords), scored by BM25 with
