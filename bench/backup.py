@@ -55,7 +55,7 @@ def fill(data: Path, n: int, dim: int, original_bytes: int, index: bool):
     store = EdgeStore(shard_folder(settings, version), dim, settings.optimize_threshold,
                       hnsw_ef=settings.hnsw_ef, indexes=schema_indexes())
     media, jobs = FolderMediaStore(settings.media_dir), JobStore(settings.jobs_db)
-    keywords = Keywords(DEFAULT_SCHEMA, settings.text_language)
+    keywords = Keywords.configured(DEFAULT_SCHEMA, settings)
     vectors, payloads = synthetic_products(n, dim, version.model)
     rng = np.random.default_rng(1)
     items = []

@@ -80,7 +80,7 @@ def fill_store(data_dir: Path, n: int, dim: int, optimize: bool, model: str) -> 
     settings = CatalogueSettings(data_dir=data_dir)
     store = EdgeStore(settings.shard_dir, dim, settings.optimize_threshold,
                       indexes=schema_indexes())
-    keywords = Keywords(DEFAULT_SCHEMA, settings.text_language)
+    keywords = Keywords.configured(DEFAULT_SCHEMA, settings)
     vectors, payloads = synthetic_products(n, dim, model)
     payloads = [normalise(p) for p in payloads]  # as ingest stores them: variants, min_price
     t0 = time.perf_counter()

@@ -124,7 +124,7 @@ def time_store_search(data_dir: Path, dim: int, params: dict[str, list[dict]]) -
     settings = CatalogueSettings(data_dir=data_dir)
     store = EdgeStore(settings.shard_dir, dim, settings.optimize_threshold,
                       indexes=schema_indexes())
-    keywords = Keywords(DEFAULT_SCHEMA, settings.text_language)
+    keywords = Keywords.configured(DEFAULT_SCHEMA, settings)
     rng = np.random.default_rng(2)
     runs = {mode: (plist, True) for mode, plist in params.items()}
     runs["none, semantic"] = (params["none"], False)

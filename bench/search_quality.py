@@ -9,10 +9,10 @@ data folder in this process with the demo model (data/models/demo, trained on it
 every query goes through `Search.ask` and `Search.search`, the calls the API's
 `GET /v1/search` makes, one page of 10. The queries (names, names with a typo, brands,
 "a red dress", "a striped shirt", a held-out product's photos with "floral"; sampled
-with a fixed seed) and the metrics (R@1, R@10,
-MRR) are bench/search_queries.py's. Configurations: keyword, semantic, and hybrid by
-reciprocal rank fusion at several keyword weights and values of k (the engine's
-constant, a class attribute of `Query`, set for the run) and by DBSF, words first (the
+with a fixed seed) and the metrics (R@1, R@10, MRR) are bench/search_queries.py's.
+Configurations: keyword, semantic, and hybrid by reciprocal rank fusion at several
+keyword weights and values of k (the engine's constant, a class attribute of `Query`,
+set for the run) and by DBSF, words first (the
 products the words find ranked above the rest, VITRINE_HYBRID_WORDS_FIRST) or in one
 fused list; keyword and hybrid also without the spelling of unknown words. The settings
 are set on the running `Search` between configurations, so the catalogue is imported once.
@@ -184,9 +184,8 @@ def report(res: dict) -> tuple[str, str]:
         "Each cell: R@1 / R@10 / MRR. R@10: name, typo and mixed queries, a relevant "
         "product in the top 10; brand, colour and pattern queries, the relevant share of "
         "the top 10 over min(10, relevant). MRR over the top 10. Hybrid is words first "
-        "unless it says "
-        "`one list`; keyword and hybrid search the spelling of unknown words too unless "
-        "they say `no spelling`.",
+        "unless it says `one list`; keyword and hybrid search the spelling of unknown words "
+        "too unless they say `no spelling`.",
         markdown_table(header, rows),
         "## Target: hybrid >= the better of keyword and semantic on every kind, name R@1 "
         ">= 0.9",

@@ -38,6 +38,7 @@ from typing import Any
 import qdrant_edge as qe
 
 from catalogue.attributes import VARIANTS, CatalogueSchema
+from catalogue.settings import CatalogueSettings
 from catalogue.store.base import Sparse
 from catalogue.vocabulary import PATTERN_DE, PATTERN_MOTIF
 
@@ -89,6 +90,11 @@ class Keywords:
             first = self.canonical.get(first, first)  # a group that starts with a synonym
             self.canonical.update({token: first for token in others if token != first})
 
+    @classmethod
+    def configured(cls, schema: CatalogueSchema, settings: CatalogueSettings) -> Keywords:
+        """The keyword side as the settings say: VITRINE_TEXT_LANGUAGE, VITRINE_SYNONYMS."""
+        return cls(schema, settings.text_language, settings.synonyms)
+
     @property
     def scheme(self) -> str:
         """The word rules, language and shop synonyms a keyword vector was written with."""
@@ -111,7 +117,11 @@ class Keywords:
         return self._as_one(self.model.embed_document(with_compounds(self.words(payload))))
 
     def query(self, text: str) -> Sparse:
-        return self._as_one(self.model.embed_query(_HYPHENATED.sub(_joined, text)))
+        return self._as_one(self._query_words(text))
+
+    def _query_words(self, text: str) -> qe.SparseVector:
+        """A query's tokens as typed: hyphenated words joined, stemmed, stop words out."""
+        return self.model.embed_query(_HYPHENATED.sub(_joined, text))
 
     def _as_one(self, vector: qe.SparseVector) -> Sparse:
         """Each synonym as its group's first word; a word carried twice so weighs as the
@@ -123,7 +133,7 @@ class Keywords:
         return Sparse(list(weights), list(weights.values()))
 
     def _token(self, word: str) -> int:
-        indices = self.model.embed_query(_HYPHENATED.sub(_joined, word)).indices
+        indices = self._query_words(word).indices
         if len(indices) != 1:
             raise ValueError(f"synonym {word!r} is not one word that keyword search "
                              f"searches in {self.language}")

@@ -77,8 +77,7 @@ def execute(plan: Plan, live_store: VectorStore, media: MediaStore,
     writes still held by `quiet`). Raises ReindexFailed, the live version untouched."""
     settings = plan.settings
     reindexer = Reindexer(settings, live_store, plan.target, plan.encoder, media,
-                          Keywords(plan.schema, settings.text_language,
-                                   settings.synonyms))
+                          Keywords.configured(plan.schema, settings))
 
     def switch() -> None:
         plan.target.publish(settings.collection)  # on a server, the alias moves here

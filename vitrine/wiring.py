@@ -185,7 +185,7 @@ def _build(settings: CatalogueSettings, embedding: EmbeddingSettings | None,
     schema = CatalogueSchema.load(settings.catalogue_schema)
     versions = Versions(settings.jobs_url or settings.jobs_db)
     configured = ModelVersion.of(encoder)
-    keywords = Keywords(schema, settings.text_language, settings.synonyms)
+    keywords = Keywords.configured(schema, settings)
     try:
         live = choose_live(versions, configured, legacy_version(settings, configured))
         store = store or open_store(settings, encoder.dim, schema, live)
