@@ -53,8 +53,8 @@ def domain() -> DomainMetrics:
         Counter("vitrine_moderation_flags", "Uploads zero-shot moderation flagged, by "
                 "category", ["category"]),
         Histogram("vitrine_store_seconds", "Time in the vector store's engine per call, by "
-                  "operation (search: nearest neighbours, order: by a payload value)",
-                  ["operation"], buckets=LATENCY_BUCKETS),
+                  "operation (search: nearest neighbours, order: by a payload value, "
+                  "retrieve: points by id)", ["operation"], buckets=LATENCY_BUCKETS),
     )
 
 

@@ -66,6 +66,22 @@ def test_a_search_is_counted_by_route_and_timed_by_stage(client):
         value(before, "vitrine_search_seconds_sum", stage="store")
 
 
+def test_store_time_counts_the_words_candidates_and_the_page(client):
+    """A page the words fill alone (hybrid, words first) asks the engine for the words'
+    candidates and the page's products, and never pages the rest: that is store time."""
+    ingest(client, "red-2", colour="red")
+    ingest(client, "red-3", colour="red")
+    before = scrape(client)
+    response = client.get("/v1/search", params={"q": "red", "limit": 1})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+    after = scrape(client)
+    assert value(after, "vitrine_store_seconds_count", operation="retrieve") > \
+        value(before, "vitrine_store_seconds_count", operation="retrieve")
+    assert value(after, "vitrine_search_seconds_sum", stage="store") > \
+        value(before, "vitrine_search_seconds_sum", stage="store")
+
+
 def test_paths_are_labelled_by_their_route_template(client):
     before = scrape(client)
     assert client.get("/v1/products/no-such-product").status_code == 404

@@ -226,9 +226,15 @@ class VectorStore(ABC):
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> None: ...
 
-    @abstractmethod
     def retrieve(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points that exist among `ids`, in the order asked."""
+        if not ids:
+            return []
+        with metrics.store_call("retrieve"):
+            return self._retrieve(ids, with_vectors)
+
+    @abstractmethod
+    def _retrieve(self, ids: Sequence[str], with_vectors: bool) -> list[StoredPoint]: ...
 
     @abstractmethod
     def count(self, filter: Filter | None = None) -> int: ...
@@ -246,8 +252,9 @@ class VectorStore(ABC):
         """The engine's best `limit` hits without payloads, in (score desc, point id asc)
         order, equal scores at the edge chosen by the engine: a candidate set, where
         `search` would widen its window past every tie to page exactly."""
-        hits = self._nearest(query, filter, limit, 0, score_threshold, False,
-                             with_payload=False)
+        with metrics.store_call("search"):
+            hits = self._nearest(query, filter, limit, 0, score_threshold, False,
+                                 with_payload=False)
         return sorted(hits, key=lambda h: order_key(h.score, h.id))
 
     def search(self, query: Query | np.ndarray, filter: Filter | None = None, limit: int = 10,
