@@ -83,6 +83,8 @@ def run_edge(wd: Workdir, cfg: dict, quantization: str) -> dict:
     res["unindexed_after_optimize"] = store.unindexed()
     res["rss_growth_mb"] = (rss_bytes() - base) / 2**20
     res["peak_rss_mb"] = (max(peak.peak_self, rss_bytes()) - base) / 2**20
+    res["disk_with_old_mb"] = dir_size(folder) / 2**20  # the old shard in its read grace
+    wait_retired(store)
     res["disk_mb"] = dir_size(folder) / 2**20
     res["wal_mb"] = dir_size(store._path(store._generation) / "wal") / 2**20
     res["hnsw_ef"] = store.beam(store.hnsw_ef, index.hnsw_ef_growth)  # grown with the store
@@ -117,6 +119,15 @@ def run_edge(wd: Workdir, cfg: dict, quantization: str) -> dict:
     if not cfg["keep"]:
         shutil.rmtree(folder, ignore_errors=True)
     return res
+
+
+def wait_retired(store, timeout: float = 60.0) -> None:
+    """Until the shard the build replaced is removed (searches still running on it get
+    READ_GRACE_SECONDS), so that the disk after the build is the new shard's alone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(
+            p != store._path(store._generation) for p in store.folder.glob("shard-*")):
+        time.sleep(0.2)
 
 
 def _fresh_import(store, wd: Workdir, cfg: dict, q: np.ndarray) -> dict:

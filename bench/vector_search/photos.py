@@ -38,6 +38,7 @@ from bench.common import (
     write_results,
 )
 from bench.vector_search.data import DIM, Generator, K
+from bench.vector_search.edge_run import wait_retired
 from bench.vector_search.measure import measure
 from bench.vector_search.views import (
     FLAT_COLOUR,
@@ -84,6 +85,7 @@ def run_case(cat: Catalogue, photos: int, cfg: dict) -> dict:
     res["optimizer_child_peak_rss_mb"] = peak.peak_children / 2**20
     res["peak_rss_mb"] = (max(peak.peak_self, rss_bytes()) - base) / 2**20
     res["unindexed_after_optimize"] = store.unindexed()
+    wait_retired(store)
     res["disk_mb"] = dir_size(folder) / 2**20
 
     def search(v, f):

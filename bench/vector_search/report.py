@@ -202,6 +202,9 @@ def write_markdown(path: Path, report: dict) -> None:
                          "shard on disk "
                          f"{r['disk_mb']:.0f} MB after / {r['disk_before_optimize_mb']:.0f} MB "
                          f"before optimize"
+                         + (f" ({r['disk_with_old_mb']:.0f} MB while the replaced shard was "
+                            "kept for the searches still reading it)"
+                            if "disk_with_old_mb" in r else "")
                          + (f" (write-ahead log {r['wal_mb']:.0f} / "
                             f"{r['wal_before_optimize_mb']:.0f} MB)" if "wal_mb" in r else "")
                          + (f", at most {r['disk_peak_build_mb']:.0f} MB during the build"

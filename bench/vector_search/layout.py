@@ -1,0 +1,160 @@
+"""What the several-photos layout costs: photo rows (a multi-vector, MaxSim) against one
+plain vector a point, one photo a product, side by side in one run.
+
+    .venv/bin/python -m bench.vector_search.layout                  # 100k, about 6 minutes
+    .venv/bin/python -m bench.vector_search.layout --size 20000     # smoke test
+
+The store keeps a product's photos as one multi-vector point (catalogue.store.edge_config
+`image_params`), so that a product is one point to filter, count and page. This measures
+what that layout costs the engine when every product has one photo, as in the vector
+search benchmark's 1M run: the same points, payloads, payload indexes (graph links per
+colour, category and price) and index parameters as the store at that size (int8 with
+rescoring, `VITRINE_HNSW_M`, `VITRINE_HNSW_EF_CONSTRUCT`), the only difference being
+the vector's layout. Each layout in its own spawned process: the shard created with the
+build's configuration, loaded in batches of 1,000, indexed in process (`optimize`, timed),
+then the query loop of `bench.vector_search` (one query at a time, p50/p99 and recall@10
+against exact search, unfiltered and with either filter) at each beam width.
+Results: bench/results/vector_search_layout.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import dir_size, markdown_table, run_record, text_table, write_results
+from bench.vector_search.data import CATEGORIES, COLOURS, DIM, K, Workdir, generate, query_filters
+from bench.vector_search.edge_run import BENCH_INDEXES
+from bench.vector_search.measure import measure
+from bench.vector_search.truth import ground_truth
+
+log = logging.getLogger("bench.vector_search.layout")
+LAYOUTS = {"rows": "photo rows (multi-vector, MaxSim): the store's", "plain": "one plain vector"}
+
+
+def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: list[int],
+               index_json: dict) -> dict:
+    """One layout's shard: load, build, queries. Runs in its own process."""
+    import qdrant_edge as qe
+
+    from catalogue.store.base import IMAGE_VECTOR
+    from catalogue.store.edge_config import field_index, hnsw, image_params, search_params
+    from catalogue.store.index_config import IndexConfig
+
+    wd = Workdir(Path(root), n, queries, chunk=min(50_000, n))
+    q, truth, cols, filters = wd.run_inputs(seed)
+    index = IndexConfig.from_json(index_json)
+    params = image_params(DIM, index, index.quantization_for(n))
+    if layout == "plain":
+        params = qe.EdgeVectorParams(size=DIM, distance=params.distance,
+                                     quantization_config=params.quantization_config,
+                                     memory=params.memory)
+    path = Path(root) / f"shard-{layout}"
+    shutil.rmtree(path, ignore_errors=True)
+    shard = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors={IMAGE_VECTOR: params},
+                                                          hnsw_config=hnsw(index, None)))
+    for name, kind in BENCH_INDEXES:
+        shard.update(qe.UpdateOperation.create_field_index(name, field_index(kind, True)))
+
+    def vector(x):
+        return [x.tolist()] if layout == "rows" else x.tolist()
+
+    t0 = time.perf_counter()
+    for start, x in wd.read_chunks(1000):
+        shard.update(qe.UpdateOperation.upsert_points([qe.Point(i, {IMAGE_VECTOR: vector(v)}, {
+            "colour": COLOURS[cols["colour"][i]], "category": CATEGORIES[cols["category"][i]],
+            "price": float(cols["price"][i])}) for i, v in enumerate(x, start)]))
+    shard.flush()
+    res: dict = {"layout": layout, "n": n, "load_s": time.perf_counter() - t0,
+                 "disk_flushed_mb": dir_size(path) / 2**20}
+    t0 = time.perf_counter()
+    shard.optimize()
+    shard.flush()
+    res["build_s"] = time.perf_counter() - t0
+    res["disk_mb"] = dir_size(path) / 2**20
+    from catalogue.store.edge_engine import engine_filter
+
+    res["beams"] = {}
+    for beam in beams:
+        config = search_params(index, beam, False)
+
+        def search(v, f, config=config):
+            points = shard.query(qe.QueryRequest(
+                limit=K, query=qe.Query.Nearest(vector(v), IMAGE_VECTOR), params=config,
+                filter=engine_filter(f.to_store() if f else None)))
+            return [int(p.id) for p in points]
+
+        res["beams"][str(beam)] = measure(search, q, filters, truth, desc=f"{layout} ef={beam}")
+    shard.close()
+    shutil.rmtree(path, ignore_errors=True)
+    return res
+
+
+def _isolated(layout: str, *args) -> dict:
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(run_layout, (layout, *args))
+
+
+def report(result: dict) -> str:
+    rows = []
+    for r in result["layouts"]:
+        for beam, modes in r["beams"].items():
+            rows.append([LAYOUTS[r["layout"]], beam, f"{r['build_s']:.1f}",
+                         f"{r['disk_flushed_mb']:.0f} / {r['disk_mb']:.0f}"]
+                        + [f"{m['p50_ms']:.2f} / {m['p99_ms']:.2f}, {m['recall_at_10']:.3f}"
+                           for m in modes.values()])
+    m, modes = result["machine"], list(result["layouts"][0]["beams"].values())[0]
+    header = ["layout", "beam", "build s", "disk MB: loaded / indexed",
+              *[f"{mode}: p50 / p99 ms, recall@10" for mode in modes]]
+    return "\n\n".join([
+        "# The vector layout: photo rows against one plain vector",
+        f"Machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['memory_gib']} GiB; "
+        f"{m['date']}; load average before {result['load_before']}, after "
+        f"{result['load_after']}.",
+        f"Command: `{result['command']}`",
+        f"{result['n']:,} points of 512-d CLIP-like vectors (bench.vector_search's data), "
+        f"{result['queries']} queries, limit {K}; one photo a product; index "
+        f"{result['index']}.",
+        markdown_table(header, rows), ""])
+
+
+def main(argv: list[str] | None = None) -> None:
+    from catalogue.settings import CatalogueSettings
+
+    p = argparse.ArgumentParser(prog="python -m bench.vector_search.layout",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--size", type=int, default=100_000)
+    p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--beams", type=int, nargs="+", default=[128, 256, 384])
+    p.add_argument("--out", default="vector_search_layout", help="results name under bench/results")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    load_before = os.getloadavg()
+    index = CatalogueSettings().index_config
+    root = Path(tempfile.mkdtemp(prefix="vitrine-layout-"))
+    try:
+        wd = Workdir(root, args.size, args.queries, chunk=min(50_000, args.size))
+        gen = generate(wd, args.seed)
+        ground_truth(wd, query_filters(gen, wd.queries()[1], args.seed))
+        layouts = [_isolated(name, str(root), args.size, args.queries, args.seed, args.beams,
+                             index.as_json()) for name in LAYOUTS]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    result = {**run_record("bench.vector_search.layout", argv, load_before), "n": args.size,
+              "queries": args.queries, "index": index.as_json(), "layouts": layouts}
+    markdown = report(result)
+    write_results(args.out, result, markdown)
+    print(text_table(["layout", "build s"], [[r["layout"], f"{r['build_s']:.1f}"]
+                                             for r in layouts]))
+    print(f"\nWritten: bench/results/{args.out}.md")
+
+
+if __name__ == "__main__":
+    main()
