@@ -15,7 +15,8 @@ import json
 import math
 import re
 
-from catalogue.store.base import POINT_ID_PATTERN, After, Hit
+from catalogue.store.base import POINT_ID_PATTERN, Hit
+from catalogue.store.paging import After
 
 CURSOR_MAX_LENGTH = 200
 MAX_POSITION = 10_000_000

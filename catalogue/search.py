@@ -33,7 +33,8 @@ from catalogue.queries import DEFAULT_ALPHA, TextQueries
 from catalogue.results import explain, show, words_of
 from catalogue.schemas import Role, SearchResults
 from catalogue.settings import CatalogueSettings
-from catalogue.store.base import After, Filter, Hit, Query, VectorStore
+from catalogue.store.base import Filter, Hit, Query, VectorStore
+from catalogue.store.paging import After
 from embedding.encoder import Encoder, combine
 
 # Facets are counted over at most this many hits when a relevance cutoff applies.

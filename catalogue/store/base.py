@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from bisect import bisect_right
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -19,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from catalogue import metrics
+from catalogue.store.paging import MAX_WINDOW, After, Window, order_key
 from catalogue.store.query import Query, Sparse
 
 # Every filterable payload field gets an index: without one, filtered search is
@@ -28,14 +28,13 @@ SYSTEM_INDEXES: tuple[tuple[str, str], ...] = (
     ("product_id", "keyword"), ("moderation_status", "keyword"), ("model", "keyword"),
     ("created_at", "number"), ("min_price", "number"))
 IMAGE_VECTOR = "image"
+"""The named multi-vector of a product's photos, one row per photo: search compares a query
+with each and keeps the best (MaxSim), so a product matches by its best photo."""
 TEXT_VECTOR = "text"
 """The named sparse vector of a product's words (catalogue.keywords), scored by BM25 with
 the engine's IDF."""
-"""The named multi-vector of a product's photos, one row per photo: search compares a query
-with each and keeps the best (MaxSim), so a product matches by its best photo."""
 
 _POINT_NAMESPACE = uuid.UUID("5b1e9a52-3f0e-4c55-9d3e-6f1c2a7b8d90")
-
 
 POINT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 """A point id as `point_id` makes them (a UUID): listing offsets are point ids."""
@@ -172,28 +171,6 @@ class Hit:
     payload: dict[str, Any]
     position: int | None = None
     """Its place in the whole ordered result (0: the best), where `search` knows it."""
-
-
-def order_key(score: float, id: str) -> tuple[float, str]:
-    """The one search order: score descending, ties by point id ascending (as `scroll`)."""
-    return -score, id
-
-
-@dataclass(frozen=True)
-class After:
-    """Continue a search strictly after this hit in (score desc, id asc) order.
-
-    `position` is where the hit was when the cursor was made: only where to start
-    looking, since the catalogue may have changed since."""
-
-    score: float
-    id: str
-    position: int = 0
-
-
-# Widening stops here: a window this large that still ends inside one group of equal
-# scores is returned as it is (ties then lose their order, nothing worse).
-MAX_WINDOW = 65_536
 
 
 class VectorStore(ABC):
@@ -372,36 +349,3 @@ class VectorStore(ABC):
     def get(self, id: str) -> StoredPoint | None:
         found = self.retrieve([id])
         return found[0] if found else None
-
-
-class Window:
-    """The engine's hits at positions [lo, hi), sorted into the search order, and whether
-    they hold the whole group of equal scores at the page's start (`head`) and end
-    (`tail`): only then is the sorted window's slice the page.
-
-    Equal scores sit together in the engine's score order, so a group is whole when a
-    strictly higher score comes before it in the window (or the window starts at the
-    top) and a strictly lower one after it (or the engine had no more)."""
-
-    def __init__(self, raw: list[Hit], lo: int, hi: int, limit: int, offset: int,
-                 after: After | None):
-        self.hits = sorted(raw, key=lambda h: order_key(h.score, h.id))
-        self.lo, self.limit = lo, limit
-        exhausted = len(raw) < hi - lo
-        if after is None:
-            self.start = offset - lo
-            self.head = (lo == 0 or self.start >= len(self.hits)  # past the last hit: empty
-                         or self.hits[0].score > self.hits[self.start].score)
-        else:
-            keys = [order_key(h.score, h.id) for h in self.hits]
-            self.start = bisect_right(keys, order_key(after.score, after.id))
-            self.head = lo == 0 or (bool(self.hits) and self.hits[0].score > after.score)
-        last = self.start + limit - 1
-        self.tail = exhausted or (last < len(self.hits)
-                                  and self.hits[-1].score < self.hits[last].score)
-
-    def page(self) -> list[Hit]:
-        page = self.hits[self.start:self.start + self.limit]
-        for i, hit in enumerate(page):
-            hit.position = self.lo + self.start + i
-        return page
