@@ -13,7 +13,9 @@ rescoring, `VITRINE_HNSW_M`, `VITRINE_HNSW_EF_CONSTRUCT`), the only difference b
 the vector's layout. Each layout in its own spawned process: the shard created with the
 build's configuration, loaded in batches of 1,000, indexed in process (`optimize`, timed),
 then the query loop of `bench.vector_search` (one query at a time, p50/p99 and recall@10
-against exact search, unfiltered and with either filter) at each beam width.
+against exact search, unfiltered and with either filter) at each beam width. The first
+beam is measured right after the build, with the new files not yet in the page cache:
+its tail is the cold start (give a beam twice to see it warm).
 Results: bench/results/vector_search_layout.{json,md}.
 """
 
