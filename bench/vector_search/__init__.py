@@ -29,5 +29,6 @@ of their product, variant payloads, nested filters, exact MaxSim) and `photos` (
 cases, each in its own process, and the report).
 
 What that layout costs against one plain vector a point, one photo a product:
-`python -m bench.vector_search.layout`.
+`python -m bench.vector_search.layout`; a graph over one vector a product with MaxSim
+over its photos for scoring, against that layout: `python -m bench.vector_search.main_photo`.
 """
