@@ -98,9 +98,24 @@ def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: l
     return res
 
 
-def _isolated(layout: str, *args) -> dict:
+def isolated(run, *args) -> dict:
+    """`run(*args)` in a fresh spawned process: its memory and its page faults its own."""
     with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(run_layout, (layout, *args))
+        return pool.apply(run, args)
+
+
+def cell(m: dict) -> str:
+    """One mode's figures in a report's cell."""
+    return f"{m['p50_ms']:.2f} / {m['p99_ms']:.2f}, {m['recall_at_10']:.3f}"
+
+
+def run_lines(result: dict) -> list[str]:
+    """The machine, the load around the run and the command, as a report's lines."""
+    m = result["machine"]
+    return [f"Machine: {m['cpu_model']}, {m['usable_cores']} usable cores, "
+            f"{m['memory_gib']} GiB; {m['date']}; load average before "
+            f"{result['load_before']}, after {result['load_after']}.",
+            f"Command: `{result['command']}`"]
 
 
 def report(result: dict) -> str:
@@ -109,17 +124,12 @@ def report(result: dict) -> str:
         for beam, modes in r["beams"].items():
             rows.append([LAYOUTS[r["layout"]], beam, f"{r['build_s']:.1f}",
                          f"{r['disk_flushed_mb']:.0f} / {r['disk_mb']:.0f}"]
-                        + [f"{m['p50_ms']:.2f} / {m['p99_ms']:.2f}, {m['recall_at_10']:.3f}"
-                           for m in modes.values()])
-    m, modes = result["machine"], list(result["layouts"][0]["beams"].values())[0]
+                        + [cell(m) for m in modes.values()])
+    modes = list(result["layouts"][0]["beams"].values())[0]
     header = ["layout", "beam", "build s", "disk MB: loaded / indexed",
               *[f"{mode}: p50 / p99 ms, recall@10" for mode in modes]]
     return "\n\n".join([
-        "# The vector layout: photo rows against one plain vector",
-        f"Machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['memory_gib']} GiB; "
-        f"{m['date']}; load average before {result['load_before']}, after "
-        f"{result['load_after']}.",
-        f"Command: `{result['command']}`",
+        "# The vector layout: photo rows against one plain vector", *run_lines(result),
         f"{result['n']:,} points of 512-d CLIP-like vectors (bench.vector_search's data), "
         f"{result['queries']} queries, limit {K}; one photo a product; index "
         f"{result['index']}.",
@@ -145,8 +155,8 @@ def main(argv: list[str] | None = None) -> None:
         wd = Workdir(root, args.size, args.queries, chunk=min(50_000, args.size))
         gen = generate(wd, args.seed)
         ground_truth(wd, query_filters(gen, wd.queries()[1], args.seed))
-        layouts = [_isolated(name, str(root), args.size, args.queries, args.seed, args.beams,
-                             index.as_json()) for name in LAYOUTS]
+        layouts = [isolated(run_layout, name, str(root), args.size, args.queries, args.seed,
+                            args.beams, index.as_json()) for name in LAYOUTS]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result = {**run_record("bench.vector_search.layout", argv, load_before), "n": args.size,

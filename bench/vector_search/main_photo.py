@@ -1,7 +1,7 @@
 """A graph over one photo a product, MaxSim over all of them: would it keep the
 several-photos layout's answers at the plain layout's cost? Side by side, one run.
 
-    .venv/bin/python -m bench.vector_search.main_photo                   # 50k x 4 photos
+    .venv/bin/python -m bench.vector_search.main_photo                   # 100k x 4, 6 minutes
     .venv/bin/python -m bench.vector_search.main_photo --products 5000   # smoke test
 
 The store's layout (`bench.vector_search.layout`: photo rows, a MaxSim multi-vector with
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing as mp
 import os
 import shutil
 import tempfile
@@ -33,6 +32,7 @@ import numpy as np
 
 from bench.common import dir_size, markdown_table, run_record, write_results
 from bench.vector_search.data import CATEGORIES, DIM, Generator, K, _unit
+from bench.vector_search.layout import cell, isolated, run_lines
 from bench.vector_search.measure import measure
 from bench.vector_search.views import QUERY_SETS, Catalogue, exact_maxsim, filters, generate
 
@@ -125,29 +125,18 @@ def _category(qf):
     return Filter(match={"category": CATEGORIES[qf.category]})
 
 
-def _isolated(layout: str, *args) -> dict:
-    with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(run_layout, (layout, *args))
-
-
 def report(result: dict) -> str:
     rows = []
     for r in result["layouts"]:
         for pool, sets in r["pools"].items():
             rows.append([LAYOUTS[r["layout"]], "-" if pool == "0" else pool,
                          f"{r['build_s']:.1f}", f"{r['disk_mb']:.0f}"]
-                        + [f"{m['p50_ms']:.2f} / {m['p99_ms']:.2f}, {m['recall_at_10']:.3f}"
-                           for qset in QUERY_SETS for m in sets[qset].values()])
+                        + [cell(m) for qset in QUERY_SETS for m in sets[qset].values()])
     header = ["layout", "pool", "build s", "disk MB",
               *[f"{qset} {mode}: p50 / p99 ms, recall@10" for qset in QUERY_SETS
                 for mode in MODES]]
-    m = result["machine"]
     return "\n\n".join([
-        "# A graph over one photo a product, MaxSim over all of them",
-        f"Machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['memory_gib']} GiB; "
-        f"{m['date']}; load average before {result['load_before']}, after "
-        f"{result['load_after']}.",
-        f"Command: `{result['command']}`",
+        "# A graph over one photo a product, MaxSim over all of them", *run_lines(result),
         f"{result['n']:,} products of {result['photos']} photos (bench.vector_search.views), "
         f"{result['queries']} queries a set, limit {K}, beam {result['beam']}; recall@10 "
         f"against exact MaxSim; index {result['index']}.",
@@ -159,12 +148,12 @@ def main(argv: list[str] | None = None) -> None:
 
     p = argparse.ArgumentParser(prog="python -m bench.vector_search.main_photo",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--products", type=int, default=50_000)
+    p.add_argument("--products", type=int, default=100_000)
     p.add_argument("--photos", type=int, default=4)
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--beam", type=int, default=256)
-    p.add_argument("--pools", type=int, nargs="+", default=[40, 100, 200])
+    p.add_argument("--pools", type=int, nargs="+", default=[100, 200, 400])
     p.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=list(LAYOUTS))
     p.add_argument("--out", default="vector_search_main_photo")
     args = p.parse_args(argv)
@@ -176,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         cat = Catalogue(root, args.products, args.queries)
         gen = generate(cat, [args.photos], args.seed)
         exact_maxsim(cat, args.photos, gen, args.seed)
-        layouts = [_isolated(name, str(root), args.products, args.queries, args.photos,
+        layouts = [isolated(run_layout, name, str(root), args.products, args.queries, args.photos,
                              args.seed, args.pools, args.beam, index.as_json())
                    for name in args.layouts]
     finally:
