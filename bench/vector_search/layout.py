@@ -35,13 +35,14 @@ from bench.vector_search.data import CATEGORIES, COLOURS, DIM, K, Workdir, gener
 from bench.vector_search.edge_run import BENCH_INDEXES
 from bench.vector_search.measure import measure
 from bench.vector_search.truth import ground_truth
+from catalogue.store.edge_config import FULL_SCAN_THRESHOLD_KB
 
 log = logging.getLogger("bench.vector_search.layout")
 LAYOUTS = {"rows": "photo rows (multi-vector, MaxSim): the store's", "plain": "one plain vector"}
 
 
 def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: list[int],
-               index_json: dict) -> dict:
+               index_json: dict, full_scan_kb: int | None = None) -> dict:
     """One layout's shard: load, build, queries. Runs in its own process."""
     import qdrant_edge as qe
 
@@ -60,7 +61,7 @@ def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: l
     path = Path(root) / f"shard-{layout}"
     shutil.rmtree(path, ignore_errors=True)
     shard = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors={IMAGE_VECTOR: params},
-                                                          hnsw_config=hnsw(index, None)))
+                                                          hnsw_config=hnsw(index, full_scan_kb)))
     for name, kind in BENCH_INDEXES:
         shard.update(qe.UpdateOperation.create_field_index(name, field_index(kind, True)))
 
@@ -74,6 +75,7 @@ def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: l
             "price": float(cols["price"][i])}) for i, v in enumerate(x, start)]))
     shard.flush()
     res: dict = {"layout": layout, "n": n, "load_s": time.perf_counter() - t0,
+                 "full_scan_kb": full_scan_kb or FULL_SCAN_THRESHOLD_KB,
                  "disk_flushed_mb": dir_size(path) / 2**20}
     t0 = time.perf_counter()
     shard.optimize()
@@ -122,11 +124,12 @@ def report(result: dict) -> str:
     rows = []
     for r in result["layouts"]:
         for beam, modes in r["beams"].items():
-            rows.append([LAYOUTS[r["layout"]], beam, f"{r['build_s']:.1f}",
+            rows.append([LAYOUTS[r["layout"]], f"{r.get('full_scan_kb', FULL_SCAN_THRESHOLD_KB):,}",
+                         beam, f"{r['build_s']:.1f}",
                          f"{r['disk_flushed_mb']:.0f} / {r['disk_mb']:.0f}"]
                         + [cell(m) for m in modes.values()])
     modes = list(result["layouts"][0]["beams"].values())[0]
-    header = ["layout", "beam", "build s", "disk MB: loaded / indexed",
+    header = ["layout", "full scan below (KB)", "beam", "build s", "disk MB: loaded / indexed",
               *[f"{mode}: p50 / p99 ms, recall@10" for mode in modes]]
     return "\n\n".join([
         "# The vector layout: photo rows against one plain vector", *run_lines(result),
@@ -145,6 +148,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--beams", type=int, nargs="+", default=[128, 256, 384])
+    p.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=list(LAYOUTS))
+    p.add_argument("--full-scan-kb", type=int, nargs="+", default=[FULL_SCAN_THRESHOLD_KB],
+                   help="the engine's full-scan threshold: a filter keeping fewer points' "
+                        "vectors than this is searched exactly, and gets no links per value")
     p.add_argument("--out", default="vector_search_layout", help="results name under bench/results")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -156,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         gen = generate(wd, args.seed)
         ground_truth(wd, query_filters(gen, wd.queries()[1], args.seed))
         layouts = [isolated(run_layout, name, str(root), args.size, args.queries, args.seed,
-                            args.beams, index.as_json()) for name in LAYOUTS]
+                            args.beams, index.as_json(), kb)
+                   for name in args.layouts for kb in args.full_scan_kb]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result = {**run_record("bench.vector_search.layout", argv, load_before), "n": args.size,
