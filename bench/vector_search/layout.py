@@ -94,7 +94,8 @@ def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: l
                 filter=engine_filter(f.to_store() if f else None)))
             return [int(p.id) for p in points]
 
-        res["beams"][str(beam)] = measure(search, q, filters, truth, desc=f"{layout} ef={beam}")
+        key = str(beam) if str(beam) not in res["beams"] else f"{beam} again"
+        res["beams"][key] = measure(search, q, filters, truth, desc=f"{layout} ef={beam}")
     shard.close()
     shutil.rmtree(path, ignore_errors=True)
     return res
