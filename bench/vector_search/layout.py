@@ -30,34 +30,37 @@ import tempfile
 import time
 from pathlib import Path
 
+import qdrant_edge as qe
+
 from bench.common import dir_size, markdown_table, run_record, text_table, write_results
 from bench.vector_search.data import CATEGORIES, COLOURS, DIM, K, Workdir, generate, query_filters
 from bench.vector_search.edge_run import BENCH_INDEXES
 from bench.vector_search.measure import measure
 from bench.vector_search.truth import ground_truth
-from catalogue.store.edge_config import FULL_SCAN_THRESHOLD_KB
+from catalogue.settings import CatalogueSettings
+from catalogue.store.base import IMAGE_VECTOR
+from catalogue.store.edge_config import (
+    FULL_SCAN_THRESHOLD_KB,
+    field_index,
+    hnsw,
+    image_params,
+    search_params,
+)
+from catalogue.store.edge_engine import engine_filter
+from catalogue.store.index_config import IndexConfig
 
-log = logging.getLogger("bench.vector_search.layout")
 LAYOUTS = {"rows": "photo rows (multi-vector, MaxSim): the store's", "plain": "one plain vector"}
 
 
 def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: list[int],
                index_json: dict, full_scan_kb: int | None = None) -> dict:
     """One layout's shard: load, build, queries. Runs in its own process."""
-    import qdrant_edge as qe
-
-    from catalogue.store.base import IMAGE_VECTOR
-    from catalogue.store.edge_config import field_index, hnsw, image_params, search_params
-    from catalogue.store.index_config import IndexConfig
-
     wd = Workdir(Path(root), n, queries, chunk=min(50_000, n))
     q, truth, cols, filters = wd.run_inputs(seed)
     index = IndexConfig.from_json(index_json)
     params = image_params(DIM, index, index.quantization_for(n))
     if layout == "plain":
-        params = qe.EdgeVectorParams(size=DIM, distance=params.distance,
-                                     quantization_config=params.quantization_config,
-                                     memory=params.memory)
+        params = plain(params)
     path = Path(root) / f"shard-{layout}"
     shutil.rmtree(path, ignore_errors=True)
     shard = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors={IMAGE_VECTOR: params},
@@ -82,8 +85,6 @@ def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: l
     shard.flush()
     res["build_s"] = time.perf_counter() - t0
     res["disk_mb"] = dir_size(path) / 2**20
-    from catalogue.store.edge_engine import engine_filter
-
     res["beams"] = {}
     for beam in beams:
         config = search_params(index, beam, False)
@@ -99,6 +100,14 @@ def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: l
     shard.close()
     shutil.rmtree(path, ignore_errors=True)
     return res
+
+
+def plain(rows: qe.EdgeVectorParams) -> qe.EdgeVectorParams:
+    """The photo rows' parameters (`image_params`) as one plain vector's: the same
+    distance, quantisation and memory, no multi-vector."""
+    return qe.EdgeVectorParams(size=rows.size, distance=rows.distance,
+                               quantization_config=rows.quantization_config,
+                               memory=rows.memory)
 
 
 def isolated(run, *args) -> dict:
@@ -125,7 +134,7 @@ def report(result: dict) -> str:
     rows = []
     for r in result["layouts"]:
         for beam, modes in r["beams"].items():
-            rows.append([LAYOUTS[r["layout"]], f"{r.get('full_scan_kb', FULL_SCAN_THRESHOLD_KB):,}",
+            rows.append([LAYOUTS[r["layout"]], f"{r['full_scan_kb']:,}",
                          beam, f"{r['build_s']:.1f}",
                          f"{r['disk_flushed_mb']:.0f} / {r['disk_mb']:.0f}"]
                         + [cell(m) for m in modes.values()])
@@ -141,8 +150,6 @@ def report(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from catalogue.settings import CatalogueSettings
-
     p = argparse.ArgumentParser(prog="python -m bench.vector_search.layout",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=100_000)

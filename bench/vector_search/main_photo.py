@@ -26,17 +26,28 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
+import qdrant_edge as qe
 
 from bench.common import dir_size, markdown_table, run_record, write_results
 from bench.vector_search.data import CATEGORIES, DIM, Generator, K, _unit
-from bench.vector_search.layout import cell, isolated, run_lines
+from bench.vector_search.layout import cell, isolated, plain, run_lines
 from bench.vector_search.measure import measure
-from bench.vector_search.views import QUERY_SETS, Catalogue, exact_maxsim, filters, generate
+from bench.vector_search.views import (
+    QUERY_SETS,
+    Catalogue,
+    exact_maxsim,
+    filters,
+    generate,
+    to_store,
+)
+from catalogue.settings import CatalogueSettings
+from catalogue.store.edge_config import field_index, hnsw, image_params, search_params
+from catalogue.store.edge_engine import engine_filter
+from catalogue.store.index_config import IndexConfig
 
-log = logging.getLogger("bench.vector_search.main_photo")
 LAYOUTS = {"rows": "photo rows with their own graph (the store's)",
            "main": "graph over the main photo, MaxSim over the rows",
            "mean": "graph over the photos' mean, MaxSim over the rows"}
@@ -46,11 +57,6 @@ MODES = ("none", "category")
 def run_layout(layout: str, root: str, n: int, queries: int, photos: int, seed: int,
                pools: list[int], beam: int, index_json: dict) -> dict:
     """One layout's shard: load, build, queries per pool. Runs in its own process."""
-    import qdrant_edge as qe
-
-    from catalogue.store.edge_config import field_index, hnsw, image_params, search_params
-    from catalogue.store.index_config import IndexConfig
-
     cat = Catalogue(Path(root), n, queries)
     index = IndexConfig.from_json(index_json)
     rows = image_params(DIM, index, index.quantization_for(n))
@@ -58,11 +64,8 @@ def run_layout(layout: str, root: str, n: int, queries: int, photos: int, seed: 
     if layout != "rows":  # the rows only for scoring; the graph on the plain vector
         vectors = {"image": qe.EdgeVectorParams(
             size=DIM, distance=rows.distance, multivector_config=rows.multivector_config,
-            hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=index.hnsw_ef_construct,
-                                           full_scan_threshold=10_000), memory=rows.memory),
-            "main": qe.EdgeVectorParams(size=DIM, distance=rows.distance,
-                                        quantization_config=rows.quantization_config,
-                                        memory=rows.memory)}
+            hnsw_config=hnsw(replace(index, hnsw_m=0), None), memory=rows.memory),
+            "main": plain(rows)}
     path = Path(root) / f"shard-{layout}"
     shutil.rmtree(path, ignore_errors=True)
     shard = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors=vectors,
@@ -86,8 +89,6 @@ def run_layout(layout: str, root: str, n: int, queries: int, photos: int, seed: 
     shard.flush()
     res["build_s"] = time.perf_counter() - t0
     res["disk_mb"] = dir_size(path) / 2**20
-    from catalogue.store.edge_engine import engine_filter
-
     params = search_params(index, beam, False)
     gen = Generator(seed)
     res["pools"] = {}
@@ -96,10 +97,10 @@ def run_layout(layout: str, root: str, n: int, queries: int, photos: int, seed: 
         for s, qset in enumerate(QUERY_SETS):
             q, clusters = cat.queries(qset)
             fs = filters(gen, clusters, seed + s)
-            truth = cat.truth(photos, qset)
+            truth, by_mode = cat.truth(photos, qset), {m: fs[m] for m in MODES}
 
             def search(v, f, pool=pool):
-                cond, maxsim = engine_filter(_category(f)), qe.Query.Nearest([v.tolist()], "image")
+                cond, maxsim = engine_filter(to_store(f)), qe.Query.Nearest([v.tolist()], "image")
                 if pool == 0:
                     request = qe.QueryRequest(limit=K, query=maxsim, filter=cond, params=params)
                 else:  # the graph's candidates, scored by MaxSim
@@ -108,21 +109,13 @@ def run_layout(layout: str, root: str, n: int, queries: int, photos: int, seed: 
                         params=params)])
                 return [int(p.id) for p in shard.query(request)]
 
-            measure(search, q, {m: fs[m] for m in MODES}, truth, limit=100, modes=MODES)  # warm
+            measure(search, q, by_mode, truth, limit=100, modes=MODES)  # warm
             res["pools"][str(pool)][qset] = measure(
-                search, q, {m: fs[m] for m in MODES}, truth, modes=MODES,
+                search, q, by_mode, truth, modes=MODES,
                 desc=f"{layout} pool {pool} {qset}")
     shard.close()
     shutil.rmtree(path, ignore_errors=True)
     return res
-
-
-def _category(qf):
-    from catalogue.store.base import Filter
-
-    if qf is None or qf.category is None:
-        return None
-    return Filter(match={"category": CATEGORIES[qf.category]})
 
 
 def report(result: dict) -> str:
@@ -144,8 +137,6 @@ def report(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from catalogue.settings import CatalogueSettings
-
     p = argparse.ArgumentParser(prog="python -m bench.vector_search.main_photo",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--products", type=int, default=100_000)
@@ -178,5 +169,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    np.seterr(all="ignore")
     main()
