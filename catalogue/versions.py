@@ -11,7 +11,9 @@ live once it is complete and checked (catalogue.reindex); `vitrine models` lists
 versions, `use` makes another one live again (a rollback), `remove` deletes one.
 
 The registry lives beside the jobs: SQLite under the data folder, PostgreSQL in a
-cluster, so every replica and worker sees the same live version.
+cluster, so every replica and worker sees the same live version. Replicas starting
+together write the same rows, so each write is one upsert (INSERT ... ON CONFLICT), never
+a read or a delete before an insert that another replica's insert could race.
 """
 
 from __future__ import annotations
@@ -106,17 +108,17 @@ class Versions:
 
     def add(self, version: ModelVersion) -> ModelVersion:
         """Record a version (building), or return the one already recorded with its id."""
-        found = self.get(version.id)
-        if found:
-            return found
         with self._db.transaction() as db:
             db.execute("INSERT INTO model_versions (id, model, dim, preprocess, created_at, "
-                       "state, evaluation, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       "state, evaluation, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                       "ON CONFLICT (id) DO NOTHING",
                        (version.id, version.model, version.dim, version.preprocess,
                         version.created_at, version.state,
                         json.dumps(version.evaluation) if version.evaluation else None,
                         version.location))
-        return version
+        found = self.get(version.id)
+        assert found is not None
+        return found
 
     def list(self) -> list[ModelVersion]:
         with self._db.transaction() as db:
@@ -151,9 +153,10 @@ class Versions:
 
     def set_products(self, version_id: str, products: int) -> None:
         with self._db.transaction() as db:
-            db.execute("DELETE FROM model_version_products WHERE id = ?", (version_id,))
             db.execute("INSERT INTO model_version_products (id, products, counted_at) "
-                       "VALUES (?, ?, ?)", (version_id, products, time.time()))
+                       "VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                       "products = excluded.products, counted_at = excluded.counted_at",
+                       (version_id, products, time.time()))
 
     def keyword_scheme(self, version_id: str) -> str | None:
         """The word rules its keyword vectors were written with (`Keywords.scheme`); None
@@ -165,8 +168,8 @@ class Versions:
 
     def set_keyword_scheme(self, version_id: str, scheme: str) -> None:
         with self._db.transaction() as db:
-            db.execute("DELETE FROM model_version_keywords WHERE id = ?", (version_id,))
-            db.execute("INSERT INTO model_version_keywords (id, scheme) VALUES (?, ?)",
+            db.execute("INSERT INTO model_version_keywords (id, scheme) VALUES (?, ?) "
+                       "ON CONFLICT (id) DO UPDATE SET scheme = excluded.scheme",
                        (version_id, scheme))
 
     def remove(self, version_id: str) -> None:

@@ -238,12 +238,12 @@ def fresh_photo(article: str, colour: str, pattern: str) -> bytes:
 
     from demo.generator import picture
     from demo.plan import plan
-    from tests.conftest import DEMO_TEST_PRODUCTS, DEMO_TEST_PROHIBITED, DEMO_TEST_SEED
+    from testkit.demo_model import PRODUCTS, PROHIBITED, SEED
 
-    items = plan(DEMO_TEST_PRODUCTS, DEMO_TEST_PROHIBITED, DEMO_TEST_SEED)
+    items = plan(PRODUCTS, PROHIBITED, SEED)
     item = next(i for i in items if (i.article, i.colour, i.pattern) == (article, colour,
                                                                           pattern))
-    image, quality = picture(replace(item, id=99_999), 64, DEMO_TEST_SEED)
+    image, quality = picture(replace(item, id=99_999), 64, SEED)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=quality)
     return out.getvalue()

@@ -5,6 +5,7 @@ resumes; rollback; a store from before versions adopted."""
 import dataclasses
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -206,3 +207,47 @@ def test_keyword_vectors_of_older_word_rules_are_rewritten_once_at_start(tmp_pat
         assert keyword_ids(client, "tee") == []
     with TestClient(make_app(data, tiny_encoder, synonyms="tee tshirt")) as client:
         assert keyword_ids(client, "tee") == ["p1"]
+
+
+
+def test_replicas_starting_together_record_one_version_and_its_scheme():
+    """API replicas starting at once on one PostgreSQL write the same rows: the version,
+    its keyword scheme, its product count. While one replica's insert of a row is not yet
+    committed, another's write of it waits and then succeeds, where it failed on the
+    duplicate key and that replica never started."""
+    import psycopg
+
+    from testkit.postgres import postgres_schema
+
+    version = ModelVersion("tiny-1", "tiny", 16, "p")
+    rows = [("INSERT INTO model_versions (id, model, dim, preprocess, created_at, state) "
+             "VALUES ('tiny-1', 'tiny', 16, 'p', 0, 'building')", lambda v: v.add(version)),
+            ("INSERT INTO model_version_keywords (id, scheme) VALUES ('tiny-1', 'old')",
+             lambda v: v.set_keyword_scheme(version.id, "new")),
+            ("INSERT INTO model_version_products (id, products, counted_at) "
+             "VALUES ('tiny-1', 1, 0)", lambda v: v.set_products(version.id, 3))]
+    with postgres_schema("versions") as url:
+        replica = Versions(url)
+        with psycopg.connect(url) as other, psycopg.connect(url, autocommit=True) as watch:
+            for insert, write in rows:
+                other.execute(insert)  # the other replica's row, not yet committed
+                failed: list[BaseException] = []
+
+                def run(write=write, failed=failed):
+                    try:
+                        write(replica)
+                    except BaseException as e:  # noqa: BLE001 - reported below
+                        failed.append(e)
+
+                writer = threading.Thread(target=run)
+                writer.start()
+                deadline = time.monotonic() + 30
+                while not watch.execute("SELECT count(*) FROM pg_locks WHERE NOT granted"
+                                        ).fetchone()[0]:
+                    assert time.monotonic() < deadline, "the write never waited for the row"
+                    time.sleep(0.05)
+                other.commit()
+                writer.join(30)
+                assert failed == [], f"{insert.split('(')[0]}: {failed}"
+        assert replica.get("tiny-1").products == 3
+        assert replica.keyword_scheme("tiny-1") == "new"
