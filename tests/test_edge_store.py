@@ -139,3 +139,38 @@ def test_a_narrow_beam_loses_recall_once_the_index_is_built(tmp_path):
     store.close()
     assert wide >= 0.95, wide
     assert narrow < wide - 0.2, (narrow, wide)
+
+
+def test_a_shard_is_warmed_when_opened_and_the_indexed_copy_before_it_takes_over(
+        tmp_path, monkeypatch):
+    """The engine drops a shard's files from the page cache when it opens them, so the
+    store reads them once (catalogue.store.edge_warm): on open, and for the indexed copy
+    while the old shard still answers, never after the swap."""
+    import catalogue.store.edge as edge
+
+    store = EdgeStore(tmp_path, 16, optimize_threshold=100, indexing_threshold_kb=1)
+    pts = points(300)
+    store.upsert(pts)
+    warmed = []
+    monkeypatch.setattr(edge, "warm", lambda path: warmed.append((path, store._generation)))
+    store.optimize()
+    assert warmed == [(tmp_path / "shard-1", 0)]  # the copy, while generation 0 served
+    assert store._generation == 1
+    store.close()
+    warmed.clear()
+    EdgeStore(tmp_path, 16).close()
+    assert [path for path, _ in warmed] == [tmp_path / "shard-1"]
+
+
+def test_warming_reads_every_file_of_a_shard_that_fits_and_none_of_one_that_does_not(
+        tmp_path):
+    from catalogue.store.edge_warm import warm
+
+    store = EdgeStore(tmp_path, 16)
+    store.upsert(points(200))
+    store.close()
+    shard = tmp_path / "shard-0"
+    size = sum(p.stat().st_size for p in shard.rglob("*") if p.is_file())
+    assert size > 0
+    assert warm(shard) == size
+    assert warm(shard, budget=size - 1) == 0

@@ -5,7 +5,9 @@ only one process may open it. New points are searched by brute force until
 the optimizer builds the HNSW index. The engine's `optimize()` blocks every
 search in the process while it runs (minutes at 100k points), so Vitrine
 optimizes a copy of the shard in a child process and swaps it in, replaying
-the writes that arrived meanwhile: search keeps answering throughout.
+the writes that arrived meanwhile: search keeps answering throughout. A shard's files
+are read once whenever it is opened, the indexed copy before it takes over
+(catalogue.store.edge_warm), so that its first searches do not wait on the disk.
 
 An optimize copies the whole shard, so it starts only once `optimize_threshold`
 points arrived since the last one left: the engine leaves segments under its
@@ -51,6 +53,7 @@ from catalogue.store.edge_engine import (
     with_images,
 )
 from catalogue.store.edge_snapshot import restore_snapshot, write_snapshot
+from catalogue.store.edge_warm import warm
 from catalogue.store.index_config import (
     BeamWidth,
     IndexConfig,
@@ -129,7 +132,9 @@ class EdgeStore(VectorStore):
 
     def _open(self, path: Path) -> qe.EdgeShard:
         if (path / "edge_config.json").exists() or any(path.glob("segments*")):
-            return qe.EdgeShard.load(str(path))
+            shard = qe.EdgeShard.load(str(path))
+            warm(path)
+            return shard
         return qe.EdgeShard.create(str(path), new_shard(
             self.dim, self.index, self.indexing_threshold_kb, self.full_scan_threshold_kb))
 
@@ -276,13 +281,13 @@ class EdgeStore(VectorStore):
             self._pending = []
         try:
             self._index_copy(target)
+            fresh = self._open(target)  # warmed before it takes over (edge_warm)
         except BaseException:
             with self._lock:
                 self._pending = None
             shutil.rmtree(target, ignore_errors=True)
             raise
         with self._lock:
-            fresh = qe.EdgeShard.load(str(target))
             self._left_unindexed = unindexed_count(fresh)
             for op in self._pending:
                 fresh.update(op)
