@@ -128,3 +128,26 @@ def test_an_existing_collection_made_otherwise_is_reported(caplog):
     ServerStore(client, "old", DIM)  # as made: nothing to say
     assert not caplog.records
     client.close()
+
+
+def test_replicas_starting_together_both_open_the_collection_one_of_them_made(standin):
+    """Two API replicas on a new cluster each find the collection missing; the second
+    to make it is told by the server that it exists and goes on with it, where it
+    failed to start."""
+    from catalogue.store.server import client_for
+
+    _, url = standin()
+    first = ServerStore(client_for(url), "products", DIM)
+    late, looks = client_for(url), []
+    exists = late.collection_exists
+
+    def looked_before_the_first_made_it(name: str) -> bool:
+        looks.append(name)
+        return len(looks) > 1 and exists(name)
+
+    late.collection_exists = looked_before_the_first_made_it
+    second = ServerStore(late, "products", DIM)
+    assert looks  # it did look, and found nothing
+    assert second.count() == first.count() == 0
+    first.close()
+    second.close()

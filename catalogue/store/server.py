@@ -43,6 +43,7 @@ from catalogue.store.index_config import (
     payload_indexes,
 )
 from catalogue.store.query import Query, Sparse, Stage, plan
+from catalogue.store.server_config import INDEX_TYPES, create, field_index, quantization
 
 log = logging.getLogger(__name__)
 
@@ -50,43 +51,10 @@ SERVER_FILTERS = FilterModels(
     models.Filter, models.FieldCondition, models.MatchValue, models.MatchAny, models.Range,
     models.DatetimeRange, lambda ids: models.HasIdCondition(has_id=list(ids)),
     lambda key, f: models.NestedCondition(nested=models.Nested(key=key, filter=f)))
-INDEX_TYPES = {"keyword": models.PayloadSchemaType.KEYWORD,
-               "number": models.PayloadSchemaType.FLOAT,
-               "boolean": models.PayloadSchemaType.BOOL,
-               "date": models.PayloadSchemaType.DATETIME}
-
-
-_INDEX_PARAMS = {"keyword": models.KeywordIndexParams, "number": models.FloatIndexParams,
-                 "boolean": models.BoolIndexParams, "date": models.DatetimeIndexParams}
-
-
-def _field_index(kind: str, links: bool) -> Any:
-    """A payload index of `kind`, with or without its own HNSW links per value."""
-    return _INDEX_PARAMS[kind](type=INDEX_TYPES[kind].value, enable_hnsw=links)
-
-
-def _quantization(kind: str) -> models.QuantizationConfig | None:
-    """As the embedded store's (catalogue.store.edge_config.quantization): in memory."""
-    if kind == "int8":
-        return models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
-            type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
-    if kind in ("binary", "binary-2bit"):
-        encoding = (models.BinaryQuantizationEncoding.TWO_BITS if kind == "binary-2bit"
-                    else None)
-        return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(
-            always_ram=True, encoding=encoding))
-    return None
-
-
-def _hnsw(index: IndexConfig) -> models.HnswConfigDiff:
-    return models.HnswConfigDiff(m=index.hnsw_m, ef_construct=index.hnsw_ef_construct)
 
 
 def _filter(f: Filter | None) -> models.Filter | None:
     return to_engine_filter(f, SERVER_FILTERS)
-
-
-WORDS = models.SparseVectorParams(modifier=models.Modifier.IDF)  # BM25's IDF, by the engine
 
 
 def _words(text: Sparse) -> models.SparseVector:
@@ -201,18 +169,7 @@ class ServerStore(VectorStore):
         self.index = index or IndexConfig()
         self.beam = BeamWidth(lambda: client.count(collection, exact=False).count)
         replication = replication or Replication()
-        if not client.collection_exists(collection):
-            kind = self.index.quantization_for(0)
-            client.create_collection(collection, vectors_config={IMAGE_VECTOR: models.VectorParams(
-                size=dim, distance=models.Distance.COSINE,
-                multivector_config=models.MultiVectorConfig(
-                    comparator=models.MultiVectorComparator.MAX_SIM),
-                on_disk=self.index.originals_on_disk if kind != "none" else None)},
-                quantization_config=_quantization(kind), hnsw_config=_hnsw(self.index),
-                sparse_vectors_config={TEXT_VECTOR: WORDS},
-                shard_number=replication.shard_number,
-                replication_factor=replication.replication_factor,
-                write_consistency_factor=replication.write_consistency_factor)
+        create(client, collection, dim, self.index, astuple(replication))
         info = client.get_collection(collection)
         made = info.config.params
         kept = (made.shard_number, made.replication_factor, made.write_consistency_factor)
@@ -233,7 +190,7 @@ class ServerStore(VectorStore):
         for name, kind in wanted.items():
             links = name in linked
             if have.get(name) != (INDEX_TYPES[kind], links):
-                client.create_payload_index(collection, name, _field_index(kind, links),
+                client.create_payload_index(collection, name, field_index(kind, links),
                                             wait=True)
         for name in set(have) - set(wanted):
             client.delete_payload_index(collection, name, wait=True)
@@ -354,7 +311,7 @@ class ServerStore(VectorStore):
         log.info("quantising collection %r (%s, %s points)", self.collection, kind,
                  info.points_count)
         self.client.update_collection(
-            self.collection, quantization_config=_quantization(kind),
+            self.collection, quantization_config=quantization(kind),
             vectors_config={IMAGE_VECTOR: models.VectorParamsDiff(
                 on_disk=self.index.originals_on_disk)})
 
