@@ -3,13 +3,14 @@ searches do not wait on the disk.
 
 On load the engine drops its files from the page cache, so a shard just opened (at
 start, or a freshly indexed copy about to be swapped in) answers its first searches from
-the disk: measured on 200k int8 points (2026-12-06), the first of 300 took 72 ms, the
-tenth 10, p99 21.6 ms against 2.0 warm, and reading the files beforehand did nothing
-while reading them after the load took 0.3 s and left p99 at 2.0 ms from the first
-search (BENCHMARKS.md, "Vector search"). A few warm-up searches instead left p99 at 3.1
-ms: they touch only the graph's neighbourhoods they walk. Reading is sequential, in
-large blocks, and only while the shard fits in half the memory the kernel says is
-available: a bigger one would only push other files out.
+the disk, a page at a time. Measured with bench.vector_search.warm on 500k int8 points
+(2026-12-06; BENCHMARKS.md, "A shard just opened"): the first search took 75 ms and the
+first 300 had p99 41 ms; with the files read after the open (2-3 s for 1.5 GB), 3-5 ms and
+2.7-3.5 ms. Reading them before the open does nothing, and a few warm-up searches
+instead (at 200k) left p99 at 3.1 ms against 2.0: they touch only the parts of the
+graph they walk. Reading is sequential, in large blocks, and only while the shard fits
+in half the memory the kernel says is available: a bigger one would only push other
+files out. Warming only saves time, so a file it cannot read is skipped.
 """
 
 from __future__ import annotations
@@ -46,8 +47,11 @@ def warm(path: Path, budget: int | None = None) -> int:
         return 0
     started, done = time.perf_counter(), 0
     for file in files:
-        with file.open("rb", buffering=0) as f:
-            while chunk := f.read(BLOCK):
-                done += len(chunk)
+        try:
+            with file.open("rb", buffering=0) as f:
+                while chunk := f.read(BLOCK):
+                    done += len(chunk)
+        except OSError as e:
+            log.warning("not warming %s: %s", file, e)
     log.info("warmed %s: %d MB in %.1f s", path, done >> 20, time.perf_counter() - started)
     return done
