@@ -10,7 +10,9 @@ first 300 had p99 41 ms; with the files read after the open (2-3 s for 1.5 GB), 
 instead (at 200k) left p99 at 3.1 ms against 2.0: they touch only the parts of the
 graph they walk. Reading is sequential, in large blocks, and only while the shard fits
 in half the memory the kernel says is available: a bigger one would only push other
-files out. Warming only saves time, so a file it cannot read is skipped.
+files out. Warming only saves time, so a file it cannot read is skipped. At 1M points
+the first pass after a build is still about twice as slow at p99 as a second one:
+reading fills the page cache, not the engine's own mappings (BENCHMARKS.md).
 """
 
 from __future__ import annotations
