@@ -21,20 +21,11 @@ import logging
 import time
 from pathlib import Path
 
+import psutil
+
 log = logging.getLogger(__name__)
 
 BLOCK = 1 << 20
-
-
-def available_bytes() -> int:
-    """The kernel's estimate of memory available without swapping (0 where unknown)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def warm(path: Path, budget: int | None = None) -> int:
@@ -42,7 +33,7 @@ def warm(path: Path, budget: int | None = None) -> int:
     larger than `budget`, by default half the available memory)."""
     files = [p for p in path.rglob("*") if p.is_file()]
     size = sum(p.stat().st_size for p in files)
-    budget = available_bytes() // 2 if budget is None else budget
+    budget = psutil.virtual_memory().available // 2 if budget is None else budget
     if size > budget:
         log.info("not warming %s: %d MB, more than %d MB to spare", path, size >> 20,
                  budget >> 20)
