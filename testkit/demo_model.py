@@ -69,8 +69,8 @@ def folder() -> Path:
     return _root() / f"demo-model-{_cache_key(*recipe())}"
 
 
-def made() -> DemoModel | None:
-    place = folder()
+def made(place: Path) -> DemoModel | None:
+    """The model kept in `place` (`folder()`), if it is made."""
     if not (place / "model" / "config.json").exists():
         return None
     return DemoModel(place / "catalogue" / "styles.csv", place / "model")
@@ -87,7 +87,7 @@ def ensure() -> DemoModel:
     place.parent.mkdir(parents=True, exist_ok=True)
     with open(place.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if made() is None:
+        if made(place) is None:
             partial = place.with_name(place.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
             # One photo a product, unlike the demo catalogue (BENCHMARKS.md, "Seventh
@@ -101,14 +101,14 @@ def ensure() -> DemoModel:
                                 more_photos=0)
             train(None, csv_path, partial / "model", config, arch)
             partial.rename(place)
-    model = made()
+    model = made(place)
     assert model is not None
     return model
 
 
 def start_training(log: Path) -> subprocess.Popen | None:
     """Train the model in a child process unless it is made; its output goes to `log`."""
-    if made() is not None:
+    if made(folder()) is not None:
         return None
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
