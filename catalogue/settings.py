@@ -97,6 +97,9 @@ class CatalogueSettings(BaseSettings):
     """Points from which `auto` quantises, decided at each index build."""
     quantization_rescore: bool = True
     """Rescore the candidates found on the quantised vectors with the originals."""
+    graph_pool: int = Field(256, ge=0)
+    """Candidates of the embedded store's graph over each product's photos' mean that
+    are scored by MaxSim over its photos, at least (catalogue.store.index_config)."""
     quantization_oversampling: float = Field(2.0, ge=1.0, le=16.0)
     """Candidates rescored per hit asked for."""
     original_vectors_on_disk: bool = True
@@ -211,6 +214,7 @@ class CatalogueSettings(BaseSettings):
         return IndexConfig(
             quantization=self.quantization, quantization_threshold=self.quantization_threshold,
             rescore=self.quantization_rescore, oversampling=self.quantization_oversampling,
+            graph_pool=self.graph_pool,
             originals_on_disk=self.original_vectors_on_disk, hnsw_m=self.hnsw_m,
             hnsw_ef_construct=self.hnsw_ef_construct, hnsw_ef_growth=self.hnsw_ef_growth,
             filter_links=self.hnsw_filter_links,

@@ -117,7 +117,7 @@ def test_edge_converts_a_one_photo_shard_and_keeps_indexes_in_step(tmp_path):
     assert got.payload["images"] == [{"sha256": "abc", "display_sha256": None}]
     assert store.facet("category") == {"Dresses": 1}
     config = json.loads((folder / "shard-1" / "edge_config.json").read_text())
-    assert "image" in config["vectors"]
+    assert {"image", "graph"} <= set(config["vectors"])
     store.close()
     # A schema that no longer declares category drops its index; payloads stay.
     store = EdgeStore(folder, DIM, indexes=[("brand", "keyword")])
@@ -125,4 +125,103 @@ def test_edge_converts_a_one_photo_shard_and_keeps_indexes_in_step(tmp_path):
         store.facet("category")
     assert store.facet("brand") == {}
     assert store.get(point_id("x")).payload["category"] == "Dresses"
+    store.close()
+
+
+def test_edge_scores_its_graphs_candidates_by_the_best_photo(tmp_path):
+    """The embedded store's graph is over each product's photos' mean: a product whose one
+    photo is the query, among three that are not, has a mean the query barely resembles
+    (0.5), below twenty one-photo products at about 0.7. MaxSim over the rows of the
+    graph's best `graph_pool` candidates still puts it first; scoring only as many
+    candidates as hits asked for shows that the graph is over the mean."""
+    from catalogue.store.index_config import IndexConfig
+
+    q = np.eye(DIM, dtype=np.float32)[0]
+    four = np.eye(DIM, dtype=np.float32)[[0, 1, 2, 3]]
+
+    def near(i):  # cosine 0.7 with the query, off the four photos' plane
+        other = np.concatenate([np.zeros(4), rows(i + 50, 1)[0][4:]])
+        return product(f"near{i}", unit(0.7 * q + 0.714 * unit(other))[None])
+
+    store = EdgeStore(tmp_path / "edge", DIM)
+    store.upsert([product("four", four)] + [near(i) for i in range(20)])
+    assert store.search(q, limit=1)[0].id == point_id("four")
+    store.index = IndexConfig(graph_pool=0, oversampling=1.0)
+    assert point_id("four") not in {h.id for h in store.search(q, limit=5)}
+    assert store.search(q, limit=1, exact=True)[0].id == point_id("four")
+    store.close()
+
+
+def test_edge_converts_a_shard_whose_graph_was_over_the_photo_rows(tmp_path):
+    """A shard of the layout before the graph over the photos' mean (rows with a graph of
+    their own) is copied into the current one on open: photos, words and payloads kept."""
+    import qdrant_edge as qe
+
+    from catalogue.store.query import Query, Sparse
+
+    folder = tmp_path / "edge"
+    (folder / "shard-0").mkdir(parents=True)
+    old = qe.EdgeShard.create(str(folder / "shard-0"), qe.EdgeConfig(
+        vectors={"image": qe.EdgeVectorParams(
+            size=DIM, distance=qe.Distance.Cosine,
+            multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim))},
+        sparse_vectors={"text": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}))
+    photos = rows(3, 2)
+    old.update(qe.UpdateOperation.upsert_points([
+        qe.Point(point_id("x"), {"image": photos.tolist(), "text": qe.SparseVector([7], [1.0])},
+                 {"product_id": "x", "category": "Dresses"}),
+        qe.Point(point_id("y"), {"image": rows(4, 1).tolist()}, {"product_id": "y"})]))
+    old.flush()
+    old.close()
+    store = EdgeStore(folder, DIM, indexes=[("category", "keyword")])
+    config = json.loads((folder / "shard-1" / "edge_config.json").read_text())
+    assert {"image", "graph"} <= set(config["vectors"])
+    got = store.retrieve([point_id("x")], with_vectors=True)[0]
+    assert np.allclose(got.vector, photos, atol=1e-5) and got.text.indices == [7]
+    assert store.search(photos[1], limit=1)[0].id == point_id("x")
+    assert [h.id for h in store.search(Query(sparse=Sparse([7], [1.0])))] == [point_id("x")]
+    assert store.facet("category") == {"Dresses": 1} and store.count() == 2
+    store.close()
+
+
+def test_a_server_collection_from_before_the_graph_keeps_its_layout():
+    """A server adds no vector to an existing collection: one made before the graph over
+    the photos' mean is searched on its rows as it was (a reindex makes a new one)."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(location=":memory:")
+    client.create_collection("old", vectors_config={"image": models.VectorParams(
+        size=DIM, distance=models.Distance.COSINE, multivector_config=models.MultiVectorConfig(
+            comparator=models.MultiVectorComparator.MAX_SIM))},
+        sparse_vectors_config={"text": models.SparseVectorParams(modifier=models.Modifier.IDF)})
+    store = ServerStore(client, "old", DIM)
+    assert not store.graph
+    photos = rows(1, 3)
+    store.upsert([product("three", photos), product("one", rows(2, 1))])
+    assert store.search(photos[2], limit=1)[0].id == point_id("three")
+    assert set(client.get_collection("old").config.params.vectors) == {"image"}
+    store.close()
+
+
+def test_edge_widens_the_graphs_pool_only_once_a_product_has_several_photos(tmp_path):
+    """With one photo a product the mean is the photo, so the graph's candidates scored by
+    MaxSim are as many as rescoring asks for; the store remembers the most photos a
+    product brought, across restarts, and widens the pool from the first with several."""
+    from catalogue.store.index_config import IndexConfig
+
+    index = IndexConfig()
+    assert index.pool(10, 384, several=False) == 20  # oversampling 2
+    assert index.pool(10, 384) == 256 and index.pool(10, 100) == 100  # within the beam
+    assert IndexConfig(rescore=False).pool(10, 384) == 10
+    folder = tmp_path / "edge"
+    store = EdgeStore(folder, DIM)
+    store.upsert([product(f"p{i}", rows(i, 1)) for i in range(5)])
+    assert store._photos == 1
+    store.close()
+    store = EdgeStore(folder, DIM)
+    assert store._photos == 1
+    store.upsert([product("three", rows(9, 3))])
+    store.close()
+    store = EdgeStore(folder, DIM)
+    assert store._photos == 3
     store.close()

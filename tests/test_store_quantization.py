@@ -41,7 +41,9 @@ def recall(store, queries, k=10):
 def test_binary_quantization_loses_recall_that_rescoring_wins_back(tmp_path):
     """On random vectors a one-bit code ranks poorly (recall@10 about 0.16 here); rescoring
     the best oversampling x 10 of its candidates with the originals wins recall back, the
-    more the wider (about 0.3 at 4, 0.63 at 16), as the unquantised index has it all."""
+    more the wider (about 0.3 at 4, 0.63 at 16), as the unquantised index has it all.
+    The candidates are the graph's (over the photos' mean, here the one photo), rescored
+    by MaxSim over the rows."""
     dim = 64
     index = IndexConfig(quantization="binary", oversampling=16.0)
     store = EdgeStore(tmp_path, dim, indexing_threshold_kb=1, full_scan_threshold_kb=1,
@@ -162,7 +164,9 @@ def test_server_store_creates_and_quantises_its_collection(monkeypatch):
     index = IndexConfig(quantization_threshold=50, hnsw_m=24, hnsw_ef_construct=80)
     store = ServerStore.connect(":memory:", "products", 8, index=index)
     (created,) = calls["create_collection"]
-    assert created["quantization_config"] is None
+    made = created["vectors_config"]
+    assert made["graph"].quantization_config is None
+    assert made["image"].hnsw_config.m == 0  # the graph is over the photos' mean
     assert (created["hnsw_config"].m, created["hnsw_config"].ef_construct) == (24, 80)
     store.upsert(points(40, 8))
     store.optimize()
@@ -170,7 +174,8 @@ def test_server_store_creates_and_quantises_its_collection(monkeypatch):
     store.upsert(points(20, 8, seed=1))
     store.optimize()
     (update,) = calls["update_collection"][:1]
-    assert update["quantization_config"].scalar.type.value == "int8"
+    graph = update["vectors_config"]["graph"]
+    assert graph.quantization_config.scalar.type.value == "int8" and graph.on_disk is True
     assert update["vectors_config"]["image"].on_disk is True
     store.close()
 

@@ -4,8 +4,9 @@ plain vector a point, one photo a product, side by side in one run.
     .venv/bin/python -m bench.vector_search.layout                  # 100k, about 6 minutes
     .venv/bin/python -m bench.vector_search.layout --size 20000     # smoke test
 
-The store keeps a product's photos as one multi-vector point (catalogue.store.edge_config
-`image_params`), so that a product is one point to filter, count and page. This measures
+The store kept a product's photos as one multi-vector point with a graph of its own
+(`rows_with_graph`; since then the graph is over the photos' mean, catalogue.store.
+edge_config), so that a product is one point to filter, count and page. This measures
 what that layout costs the engine when every product has one photo, as in the vector
 search benchmark's 1M run: the same points, payloads, payload indexes (graph links per
 colour, category and price) and index parameters as the store at that size (int8 with
@@ -43,7 +44,7 @@ from catalogue.store.edge_config import (
     FULL_SCAN_THRESHOLD_KB,
     field_index,
     hnsw,
-    image_params,
+    quantization,
     search_params,
 )
 from catalogue.store.edge_engine import engine_filter
@@ -52,13 +53,24 @@ from catalogue.store.index_config import IndexConfig
 LAYOUTS = {"rows": "photo rows (multi-vector, MaxSim): the store's", "plain": "one plain vector"}
 
 
+def rows_with_graph(dim: int, index: IndexConfig, kind: str) -> qe.EdgeVectorParams:
+    """The photo rows as the store kept them until the graph over their mean: a MaxSim
+    multi-vector with a graph of its own, quantised as `kind`."""
+    quantized = quantization(kind)
+    originals = qe.Memory.Cold if quantized is not None and index.originals_on_disk else None
+    return qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
+                               multivector_config=qe.MultiVectorConfig(
+                                   qe.MultiVectorComparator.MaxSim),
+                               quantization_config=quantized, memory=originals)
+
+
 def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: list[int],
                index_json: dict, full_scan_kb: int | None = None) -> dict:
     """One layout's shard: load, build, queries. Runs in its own process."""
     wd = Workdir(Path(root), n, queries, chunk=min(50_000, n))
     q, truth, cols, filters = wd.run_inputs(seed)
     index = IndexConfig.from_json(index_json)
-    params = image_params(DIM, index, index.quantization_for(n))
+    params = rows_with_graph(DIM, index, index.quantization_for(n))
     if layout == "plain":
         params = plain(params)
     path = Path(root) / f"shard-{layout}"
@@ -103,7 +115,7 @@ def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: l
 
 
 def plain(rows: qe.EdgeVectorParams) -> qe.EdgeVectorParams:
-    """The photo rows' parameters (`image_params`) as one plain vector's: the same
+    """The photo rows' parameters (`rows_with_graph`) as one plain vector's: the same
     distance, quantisation and memory, no multi-vector."""
     return qe.EdgeVectorParams(size=rows.size, distance=rows.distance,
                                quantization_config=rows.quantization_config,

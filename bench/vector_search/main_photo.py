@@ -33,7 +33,7 @@ import qdrant_edge as qe
 
 from bench.common import dir_size, markdown_table, run_record, write_results
 from bench.vector_search.data import CATEGORIES, DIM, Generator, K, _unit
-from bench.vector_search.layout import cell, isolated, plain, run_lines
+from bench.vector_search.layout import cell, isolated, plain, rows_with_graph, run_lines
 from bench.vector_search.measure import measure
 from bench.vector_search.views import (
     QUERY_SETS,
@@ -44,7 +44,7 @@ from bench.vector_search.views import (
     to_store,
 )
 from catalogue.settings import CatalogueSettings
-from catalogue.store.edge_config import field_index, hnsw, image_params, search_params
+from catalogue.store.edge_config import field_index, hnsw, search_params
 from catalogue.store.edge_engine import engine_filter
 from catalogue.store.index_config import IndexConfig
 
@@ -59,7 +59,7 @@ def run_layout(layout: str, root: str, n: int, queries: int, photos: int, seed: 
     """One layout's shard: load, build, queries per pool. Runs in its own process."""
     cat = Catalogue(Path(root), n, queries)
     index = IndexConfig.from_json(index_json)
-    rows = image_params(DIM, index, index.quantization_for(n))
+    rows = rows_with_graph(DIM, index, index.quantization_for(n))
     vectors = {"image": rows}
     if layout != "rows":  # the rows only for scoring; the graph on the plain vector
         vectors = {"image": qe.EdgeVectorParams(

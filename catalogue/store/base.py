@@ -30,6 +30,10 @@ SYSTEM_INDEXES: tuple[tuple[str, str], ...] = (
 IMAGE_VECTOR = "image"
 """The named multi-vector of a product's photos, one row per photo: search compares a query
 with each and keeps the best (MaxSim), so a product matches by its best photo."""
+GRAPH_VECTOR = "graph"
+"""The named plain vector of a product's photos' mean (`graph_vector`), where a store keeps
+its HNSW graph: a product is one node of it whatever its photos, and the candidates a
+search finds there are scored by MaxSim over the rows (catalogue.store.query.plan)."""
 TEXT_VECTOR = "text"
 """The named sparse vector of a product's words (catalogue.keywords), scored by BM25 with
 the engine's IDF."""
@@ -38,6 +42,13 @@ _POINT_NAMESPACE = uuid.UUID("5b1e9a52-3f0e-4c55-9d3e-6f1c2a7b8d90")
 
 POINT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 """A point id as `point_id` makes them (a UUID): listing offsets are point ids."""
+
+
+def graph_vector(rows: np.ndarray) -> np.ndarray:
+    """The unit mean of a product's photo rows (its one photo's vector when it has one)."""
+    mean = np.asarray(rows, np.float32).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else mean
 
 
 def point_id(product_id: str) -> str:

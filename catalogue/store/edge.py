@@ -19,6 +19,7 @@ quantised from a size up, HNSW parameters chosen by measurement (BENCHMARKS.md).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -30,7 +31,7 @@ from typing import Any
 import qdrant_edge as qe
 
 from catalogue.store.base import (
-    IMAGE_VECTOR,
+    GRAPH_VECTOR,
     SYSTEM_INDEXES,
     TEXT_VECTOR,
     Filter,
@@ -65,6 +66,9 @@ from catalogue.store.query import Sparse, Stage, plan
 log = logging.getLogger(__name__)
 
 READ_GRACE_SECONDS = 5.0
+PHOTOS = "PHOTOS"
+"""The file holding the most photos a product written to the store had: with one, the
+graph over the photos' mean needs no wider pool than rescoring does (IndexConfig.pool)."""
 
 BATCH = 256  # points per write when copying a shard into a new layout
 
@@ -106,11 +110,15 @@ class EdgeStore(VectorStore):
         self.indexes = dict(SYSTEM_INDEXES) | dict(indexes)
         self._linked = linked_fields(self.index, indexes)
         self._shard = self._open(self._path(self._generation))
-        if not self._has_image_rows(self._path(self._generation)):
+        if not self._has_graph(self._path(self._generation)):
             self._migrate()
         if not self._has_words(self._path(self._generation)):
             self._apply(qe.UpdateOperation.create_sparse_vector(TEXT_VECTOR, qe.Modifier.Idf))
         self._sync_indexes()
+        marker = self.folder / PHOTOS
+        # Unknown (a restored shard): scored as if products had several.
+        self._photos = int(marker.read_text()) if marker.exists() else (
+            0 if self.count() == 0 else None)
 
     # -- generations -----------------------------------------------------------------
     def _path(self, generation: int) -> Path:
@@ -121,9 +129,12 @@ class EdgeStore(VectorStore):
         return int(marker.read_text()) if marker.exists() else 0
 
     def _set_current(self, generation: int) -> None:
-        tmp = self.folder / "CURRENT.tmp"
-        tmp.write_text(str(generation))
-        tmp.replace(self.folder / "CURRENT")  # atomic: a crash leaves the old or the new
+        self._write("CURRENT", generation)
+
+    def _write(self, name: str, value: int) -> None:
+        tmp = self.folder / f"{name}.tmp"
+        tmp.write_text(str(value))
+        tmp.replace(self.folder / name)  # atomic: a crash leaves the old or the new
 
     def _remove_stale_generations(self) -> None:
         for path in self.folder.glob("shard-*"):
@@ -139,9 +150,9 @@ class EdgeStore(VectorStore):
             self.dim, self.index, self.indexing_threshold_kb, self.full_scan_threshold_kb))
 
     @staticmethod
-    def _has_image_rows(path: Path) -> bool:
+    def _has_graph(path: Path) -> bool:
         config = path / "edge_config.json"
-        return not config.exists() or IMAGE_VECTOR in json.loads(config.read_text())["vectors"]
+        return not config.exists() or GRAPH_VECTOR in json.loads(config.read_text())["vectors"]
 
     @staticmethod
     def _has_words(path: Path) -> bool:
@@ -161,23 +172,28 @@ class EdgeStore(VectorStore):
             self._apply(qe.UpdateOperation.delete_field_index(name))
 
     def _migrate(self) -> None:
-        """A shard of the one-photo layout (one unnamed vector a point) copied into the
-        photo-rows layout as a new generation, then swapped in."""
-        log.warning("converting %s to the several-photos layout", self.folder)
+        """A shard of an earlier layout copied into this one (photo rows, and the graph over
+        their mean) as a new generation, then swapped in: one unnamed vector a point (one
+        photo a product), or photo rows with a graph of their own. Payloads and words are
+        kept; the copy is indexed by the next optimize, searched exactly until then."""
+        log.warning("converting %s to the layout with a graph over each product's photos' "
+                    "mean (reading every point once)", self.folder)
         old, target = self._shard, self._path(self._generation + 1)
         shutil.rmtree(target, ignore_errors=True)
-        fresh, offset = self._open(target), None
+        fresh, offset, most = self._open(target), None, 0
         while True:
             records, offset = old.scroll(qe.ScrollRequest(offset=offset, limit=BATCH,
                                                           with_payload=True, with_vector=True))
-            points = [qe.Point(r.id, {IMAGE_VECTOR: rows_of(r).tolist()},
+            points = [qe.Point(r.id, point_vectors(rows_of(r), text_of(r.vector)),
                                with_images(r.payload or {})) for r in records]
+            most = max([most, *(len(rows_of(r)) for r in records)])
             if points:
                 fresh.update(qe.UpdateOperation.upsert_points(points))
             if offset is None:
                 break
         fresh.flush()
         old.close()
+        self._write(PHOTOS, most)
         self._shard, self._generation = fresh, self._generation + 1
         self._set_current(self._generation)
         self._remove_stale_generations()
@@ -193,8 +209,15 @@ class EdgeStore(VectorStore):
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         if not points:
             return
-        self._apply(qe.UpdateOperation.upsert_points(
-            [qe.Point(p.id, point_vectors(self.rows(p), p.text), p.payload) for p in points]))
+        rows = [self.rows(p) for p in points]
+        most = max(len(r) for r in rows)
+        with self._lock:
+            if self._photos is not None and most > self._photos:
+                self._write(PHOTOS, most)  # before the points: never fewer than they have
+                self._photos = most
+            self._apply(qe.UpdateOperation.upsert_points(
+                [qe.Point(p.id, point_vectors(r, p.text), p.payload)
+                 for p, r in zip(points, rows, strict=True)]))
 
     def set_texts(self, texts: Mapping[str, Sparse]) -> None:
         if texts:
@@ -221,16 +244,20 @@ class EdgeStore(VectorStore):
 
     def _nearest(self, query, filter, limit, offset, score_threshold, exact,
                  with_payload=True) -> list[Hit]:
-        top = plan(query, offset + limit, score_threshold)
+        beam = self.beam(self.hnsw_ef, self.index.hnsw_ef_growth)
+        top = plan(query, offset + limit, score_threshold,
+                   None if exact else self.index.pool(offset + limit, beam, self._photos != 1))
         conditions = engine_filter(filter)
-        params = search_params(self.index, self.beam(self.hnsw_ef, self.index.hnsw_ef_growth),
-                               exact)
+        params = search_params(self.index, beam, exact)
+        # The graph's candidates are scored by MaxSim over the rows next: its own original
+        # vectors are never read.
+        candidates = search_params(dataclasses.replace(self.index, rescore=False), beam, exact)
 
         def prefetch(stage: Stage) -> qe.Prefetch:
             return qe.Prefetch(limit=stage.limit, query=scoring(stage, query),
                                prefetches=[prefetch(s) for s in stage.prefetch] or None,
-                               params=params, filter=conditions,
-                               score_threshold=stage.threshold)
+                               params=candidates if stage.graph else params,
+                               filter=conditions, score_threshold=stage.threshold)
 
         points = self._shard.query(qe.QueryRequest(
             limit=limit, offset=offset or None, query=scoring(top, query),

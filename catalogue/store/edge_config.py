@@ -1,6 +1,13 @@
 """The embedded shard's configuration: vectors, words, HNSW, quantisation, payload indexes.
 
-An `IndexConfig` (catalogue.store.index_config) as qdrant-edge-py's objects. A shard is
+An `IndexConfig` (catalogue.store.index_config) as qdrant-edge-py's objects. A product's
+photo rows (IMAGE_VECTOR, MaxSim) get no graph of their own: the HNSW graph, and the
+quantised copy it is searched on, are built over one plain vector a product, its
+photos' mean (GRAPH_VECTOR), and a search scores that graph's candidates by MaxSim over
+the rows (catalogue.store.query.plan). A graph over the rows themselves held one node a
+photo with MaxSim links between products: at 1M products of one photo it built in 1,335
+s against 704 s for plain vectors, and searched half as fast (BENCHMARKS.md, "What the
+several-photos layout costs"). A shard is
 created unquantised with the configured HNSW parameters; the index build
 (catalogue.store.edge_build) reopens its copy with the quantisation chosen for the
 points it holds, which the engine then applies to every segment it builds: the engine
@@ -15,7 +22,7 @@ from pathlib import Path
 
 import qdrant_edge as qe
 
-from catalogue.store.base import IMAGE_VECTOR, TEXT_VECTOR
+from catalogue.store.base import GRAPH_VECTOR, IMAGE_VECTOR, TEXT_VECTOR
 from catalogue.store.edge_engine import WORDS
 from catalogue.store.index_config import IndexConfig
 
@@ -36,14 +43,23 @@ def quantization(kind: str) -> qe.ScalarQuantizationConfig | qe.BinaryQuantizati
     return None
 
 
-def image_params(dim: int, index: IndexConfig, kind: str = "none") -> qe.EdgeVectorParams:
-    """The photo vectors (one multi-vector a product, MaxSim) quantised as `kind`."""
+def vector_params(dim: int, index: IndexConfig, kind: str = "none"
+                  ) -> dict[str, qe.EdgeVectorParams]:
+    """The photo rows (one multi-vector a product, MaxSim, no graph) and the graph vector
+    (their mean), the graph's quantised as `kind`; with a quantised graph, the vectors
+    it does not search are kept on disk where `originals_on_disk` says."""
     quantized = quantization(kind)
     originals = qe.Memory.Cold if quantized is not None and index.originals_on_disk else None
-    return qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
+    rows = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
                                multivector_config=qe.MultiVectorConfig(
                                    qe.MultiVectorComparator.MaxSim),
-                               quantization_config=quantized, memory=originals)
+                               hnsw_config=qe.HnswIndexConfig(  # no graph, nor any per value
+                                   m=0, ef_construct=index.hnsw_ef_construct,
+                                   full_scan_threshold=FULL_SCAN_THRESHOLD_KB, payload_m=0),
+                               memory=originals)
+    graph = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
+                                quantization_config=quantized, memory=originals)
+    return {IMAGE_VECTOR: rows, GRAPH_VECTOR: graph}
 
 
 def hnsw(index: IndexConfig, full_scan_threshold_kb: int | None) -> qe.HnswIndexConfig:
@@ -57,7 +73,7 @@ def new_shard(dim: int, index: IndexConfig, indexing_threshold_kb: int | None,
     """A new shard's configuration: unquantised until its first index build."""
     optimizers = (qe.EdgeOptimizersConfig(indexing_threshold=indexing_threshold_kb)
                   if indexing_threshold_kb is not None else None)
-    return qe.EdgeConfig(vectors={IMAGE_VECTOR: image_params(dim, index)},
+    return qe.EdgeConfig(vectors=vector_params(dim, index),
                          hnsw_config=hnsw(index, full_scan_threshold_kb),
                          sparse_vectors={TEXT_VECTOR: WORDS}, optimizers=optimizers)
 
@@ -75,7 +91,7 @@ def for_build(path: Path, dim: int, index: IndexConfig, points: int) -> qe.EdgeC
         if kind == "binary" and have["binary"].get("encoding") == "two_bits":
             kind = "binary-2bit"
     full_scan = (saved.get("hnsw_config") or {}).get("full_scan_threshold")
-    return qe.EdgeConfig(vectors={IMAGE_VECTOR: image_params(dim, index, kind)},
+    return qe.EdgeConfig(vectors=vector_params(dim, index, kind),
                          hnsw_config=hnsw(index, full_scan))
 
 
@@ -92,8 +108,8 @@ def _saved(path: Path) -> dict:
 
 
 def _saved_quantization(saved: dict) -> dict | None:
-    """The photo vectors' quantisation in a saved configuration, keyed by the engine's name."""
-    return saved["vectors"].get(IMAGE_VECTOR, {}).get("quantization_config")
+    """The graph vectors' quantisation in a saved configuration, keyed by the engine's name."""
+    return saved["vectors"].get(GRAPH_VECTOR, {}).get("quantization_config")
 
 
 def search_params(index: IndexConfig, hnsw_ef: int | None, exact: bool) -> qe.SearchParams:

@@ -10,10 +10,12 @@ import numpy as np
 import qdrant_edge as qe
 
 from catalogue.store.base import (
+    GRAPH_VECTOR,
     IMAGE_VECTOR,
     TEXT_VECTOR,
     Filter,
     FilterModels,
+    graph_vector,
     to_engine_filter,
 )
 from catalogue.store.query import Query, Sparse, Stage
@@ -46,10 +48,13 @@ def rows_of(record: Any) -> np.ndarray:
 
 
 def unindexed_count(shard: qe.EdgeShard) -> int:
+    """Points whose vectors are not in an index yet. The engine counts the indexed vectors of
+    every name: a point's words count at once, its photo rows and its graph vector both
+    once the segment holding them is built."""
     info = shard.info()
     words = shard.count(qe.CountRequest(exact=True, filter=qe.Filter(
         must=[qe.HasVectorCondition(TEXT_VECTOR)])))
-    return info.points_count - (info.indexed_vectors_count - words)
+    return info.points_count - (info.indexed_vectors_count - words) // 2
 
 
 def text_of(v: Any) -> Sparse | None:
@@ -62,7 +67,8 @@ def sparse_vector(text: Sparse) -> qe.SparseVector:
 
 
 def point_vectors(rows: np.ndarray, text: Sparse | None) -> dict[str, Any]:
-    vectors: dict[str, Any] = {IMAGE_VECTOR: rows.tolist()}
+    vectors: dict[str, Any] = {IMAGE_VECTOR: rows.tolist(),
+                               GRAPH_VECTOR: graph_vector(rows).tolist()}
     if text is not None and text.indices:
         vectors[TEXT_VECTOR] = sparse_vector(text)
     return vectors
@@ -74,6 +80,13 @@ def scoring(stage: Stage, query: Query) -> Any:
         return [np.atleast_2d(v).astype(np.float32).tolist() for v in vectors]
 
     dense = [] if query.dense is None else rows([query.dense])[0]
+    if stage.graph:  # the graph's vectors are plain: each photo of a liked product one
+        if stage.kind == "dense":
+            return qe.Query.Nearest(graph_vector(np.asarray(dense)).tolist(),
+                                    GRAPH_VECTOR)
+        return qe.Query.RecommendBestScore(qe.RecommendQuery(
+            [r for v in rows(query.positives) for r in v],
+            [r for v in rows(query.negatives) for r in v]), GRAPH_VECTOR)
     if stage.kind == "dense":
         return qe.Query.Nearest(dense, IMAGE_VECTOR)
     if stage.kind == "sparse":

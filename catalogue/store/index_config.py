@@ -47,6 +47,11 @@ class IndexConfig:
     originals_on_disk: bool = True
     """Where a quantised index keeps its original vectors: read from disk (the page cache)
     for rescoring only. Unquantised vectors stay in memory: the graph search reads them."""
+    graph_pool: int = 256
+    """Candidates of the graph over the photos' mean that MaxSim over the rows scores, at
+    least, where products have several photos (`pool`; no more than the search beam
+    finds): such a product may match a query by one photo better than by their mean, so
+    the graph's best few are not always the rows' best."""
     hnsw_m: int = 16
     hnsw_ef_construct: int = 100
     hnsw_ef_growth: int = 128
@@ -71,6 +76,19 @@ class IndexConfig:
         if self.quantization == "auto":
             return "int8" if points >= self.quantization_threshold else "none"
         return self.quantization
+
+    def pool(self, limit: int, beam: int | None, several: bool = True) -> int:
+        """Candidates of the graph over the photos' mean scored by MaxSim for `limit` hits,
+        searched with `beam`: oversampling x limit, and where products have `several`
+        photos at least `graph_pool` of those the beam finds anyway (with one photo a
+        product, the mean is the photo); without rescoring, the graph's own best `limit`
+        (ranked on the quantised copy)."""
+        if not self.rescore:
+            return limit
+        wanted = math.ceil(limit * self.oversampling)
+        if not several:
+            return wanted
+        return max(wanted, self.graph_pool if beam is None else min(self.graph_pool, beam))
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

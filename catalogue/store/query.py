@@ -60,6 +60,9 @@ class Stage:
     limit: int
     threshold: float | None = None
     prefetch: list[Stage] = field(default_factory=list)
+    graph: bool = False
+    """A photo stage searching the graph over the photos' mean (GRAPH_VECTOR) for
+    candidates, rather than scoring photo rows."""
 
 
 # Candidates a relevance cutoff leaves for the keyword side to score (keyword search
@@ -67,25 +70,33 @@ class Stage:
 THRESHOLD_POOL = 1000
 
 
-def plan(query: Query, limit: int, threshold: float | None) -> Stage:
+def plan(query: Query, limit: int, threshold: float | None, pool: int | None = None) -> Stage:
     """The stages that answer `query`'s first `limit` hits. A relevance cutoff always holds
     on the photo side: the keyword side scores only products above it. Under diversity
-    the candidates are a fixed pool, so that pages of it neither overlap nor skip."""
+    the candidates are a fixed pool, so that pages of it neither overlap nor skip.
+
+    With `pool`, a store keeping its graph over the photos' mean, each photo stage scores
+    by MaxSim over the photo rows only the best `pool` (or its own limit, if more)
+    candidates of that graph; without (exact search), it scores every product's rows."""
     size = max(query.candidates, limit)
-    photo = "recommend" if query.positives else "dense"
+    kind = "recommend" if query.positives else "dense"
+
+    def photo(stage_limit: int, stage_threshold: float | None) -> Stage:
+        graph = [Stage(kind, max(pool, stage_limit), graph=True)] if pool else []
+        return Stage(kind, stage_limit, stage_threshold, graph)
+
     has_photo = query.dense is not None or bool(query.positives)
     threshold = threshold if has_photo else None
     first = size if query.diversity else limit
     if query.sparse is None:
-        top = Stage(photo, first, threshold)
+        top = photo(first, threshold)
     else:
-        pool = [Stage(photo, max(THRESHOLD_POOL, size), threshold)] if threshold is not None \
-            else []
-        words = Stage("sparse", size, None, pool)
+        looks = [photo(max(THRESHOLD_POOL, size), threshold)] if threshold is not None else []
+        words = Stage("sparse", size, None, looks)
         if not has_photo or query.words_only:
-            top = Stage("sparse", first, None, pool)
+            top = Stage("sparse", first, None, looks)
         else:
-            top = Stage("fuse", first, None, [Stage(photo, size, threshold), words])
+            top = Stage("fuse", first, None, [photo(size, threshold), words])
     if query.diversity:
         return Stage("mmr", limit, None, [top])
     return top

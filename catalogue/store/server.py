@@ -26,6 +26,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from catalogue.store.base import (
+    GRAPH_VECTOR,
     IMAGE_VECTOR,
     SYSTEM_INDEXES,
     TEXT_VECTOR,
@@ -34,6 +35,7 @@ from catalogue.store.base import (
     Hit,
     StoredPoint,
     VectorStore,
+    graph_vector,
     to_engine_filter,
 )
 from catalogue.store.index_config import (
@@ -43,7 +45,12 @@ from catalogue.store.index_config import (
     payload_indexes,
 )
 from catalogue.store.query import Query, Sparse, Stage, plan
-from catalogue.store.server_config import INDEX_TYPES, create, field_index, quantization
+from catalogue.store.server_config import (
+    INDEX_TYPES,
+    create,
+    field_index,
+    quantization,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +73,10 @@ def _text(vector: Any) -> Sparse | None:
     return None if words is None else Sparse(list(words.indices), list(words.values))
 
 
-def _vectors(rows: np.ndarray, text: Sparse | None) -> dict[str, Any]:
+def _vectors(rows: np.ndarray, text: Sparse | None, graph: bool) -> dict[str, Any]:
     vectors: dict[str, Any] = {IMAGE_VECTOR: rows.tolist()}
+    if graph:
+        vectors[GRAPH_VECTOR] = graph_vector(rows).tolist()
     if text is not None and text.indices:
         vectors[TEXT_VECTOR] = _words(text)
     return vectors
@@ -79,6 +88,14 @@ def _scoring(stage: Stage, query: Query) -> tuple[Any, str | None]:
         return [np.atleast_2d(v).astype(np.float32).tolist() for v in vectors]
 
     dense = [] if query.dense is None else rows([query.dense])[0]
+    if stage.graph:  # the graph's vectors are plain: each photo of a liked product one
+        if stage.kind == "dense":
+            mean = graph_vector(np.asarray(dense)).tolist()
+            return models.NearestQuery(nearest=mean), GRAPH_VECTOR
+        return models.RecommendQuery(recommend=models.RecommendInput(
+            positive=[r for v in rows(query.positives) for r in v],
+            negative=[r for v in rows(query.negatives) for r in v] or None,
+            strategy=models.RecommendStrategy.BEST_SCORE)), GRAPH_VECTOR
     if stage.kind == "dense":
         return models.NearestQuery(nearest=dense), IMAGE_VECTOR
     if stage.kind == "sparse":
@@ -179,6 +196,9 @@ class ServerStore(VectorStore):
                         astuple(replication))
         vectors = info.config.params.vectors
         params = vectors.get(IMAGE_VECTOR) if isinstance(vectors, dict) else None
+        # A collection made before the graph over the photos' mean keeps its graph over the
+        # rows (a server adds no vector to a collection) until a reindex makes a new one.
+        self.graph = isinstance(vectors, dict) and GRAPH_VECTOR in vectors
         if params is None or params.size != dim:
             size = params.size if params else getattr(vectors, "size", None)
             raise ValueError(f"collection {collection!r} holds vectors of size {size}"
@@ -216,7 +236,8 @@ class ServerStore(VectorStore):
         if not points:
             return
         self.client.upsert(self.collection, wait=True, points=[
-            models.PointStruct(id=p.id, vector=_vectors(self.rows(p), p.text), payload=p.payload)
+            models.PointStruct(id=p.id, vector=_vectors(self.rows(p), p.text, self.graph),
+                               payload=p.payload)
             for p in points])
 
     def set_texts(self, texts: Mapping[str, Sparse]) -> None:
@@ -247,21 +268,26 @@ class ServerStore(VectorStore):
 
     def _nearest(self, query, filter, limit, offset, score_threshold, exact,
                  with_payload=True) -> list[Hit]:
-        top = plan(query, offset + limit, score_threshold)
+        beam = self.beam(self.hnsw_ef, self.index.hnsw_ef_growth)
+        pool = self.index.pool(offset + limit, beam) if self.graph and not exact else None
+        top = plan(query, offset + limit, score_threshold, pool)
         engine_filter = _filter(filter)
-        rescoring = (models.QuantizationSearchParams(ignore=True) if exact else
-                     models.QuantizationSearchParams(rescore=self.index.rescore,
-                                                     oversampling=self.index.oversampling))
-        params = models.SearchParams(
-            exact=exact, hnsw_ef=self.beam(self.hnsw_ef, self.index.hnsw_ef_growth),
-            quantization=rescoring,
-            acorn=models.AcornSearchParams(enable=True) if self.index.acorn else None)
+
+        def params(rescore: bool) -> models.SearchParams:
+            rescoring = (models.QuantizationSearchParams(ignore=True) if exact else
+                         models.QuantizationSearchParams(rescore=rescore,
+                                                         oversampling=self.index.oversampling))
+            return models.SearchParams(
+                exact=exact, hnsw_ef=beam, quantization=rescoring,
+                acorn=models.AcornSearchParams(enable=True) if self.index.acorn else None)
 
         def prefetch(stage: Stage) -> models.Prefetch:
             scoring, using = _scoring(stage, query)
+            # The graph's candidates are scored by MaxSim over the rows next.
             return models.Prefetch(query=scoring, using=using, limit=stage.limit,
                                    prefetch=[prefetch(s) for s in stage.prefetch] or None,
-                                   filter=engine_filter, params=params,
+                                   filter=engine_filter,
+                                   params=params(self.index.rescore and not stage.graph),
                                    score_threshold=stage.threshold)
 
         scoring, using = _scoring(top, query)
@@ -269,7 +295,7 @@ class ServerStore(VectorStore):
             self.collection, query=scoring, using=using,
             prefetch=[prefetch(s) for s in top.prefetch] or None, query_filter=engine_filter,
             limit=limit, offset=offset or None, score_threshold=top.threshold,
-            with_payload=with_payload, search_params=params)
+            with_payload=with_payload, search_params=params(self.index.rescore))
         # In f32, as Qdrant's server (and Edge) score: local mode answers in float64, where
         # one photo encoded in two batches (vectors an ulp apart) would not tie as it does
         # on the server, so the two would order and page differently.
@@ -297,23 +323,32 @@ class ServerStore(VectorStore):
         return {str(h.value): int(h.count) for h in response.hits}
 
     def unindexed(self) -> int:
-        """As the server counts it (approximate); local mode indexes nothing, so all points."""
+        """As the server counts it (approximate: indexed vectors of both dense names, with
+        the graph over the photos' mean); local mode indexes nothing, so all points."""
         info = self.client.get_collection(self.collection)
-        return (info.points_count or 0) - (info.indexed_vectors_count or 0)
+        return (info.points_count or 0) - (info.indexed_vectors_count or 0) // (
+            2 if self.graph else 1)
 
     def optimize(self) -> None:
         """Quantise the collection once it holds `quantization_threshold` points (with
         `auto`), originals on disk or in memory as set; the server does the rest."""
         info = self.client.get_collection(self.collection)
         kind = self.index.quantization_for(info.points_count or 0)
-        if kind == "none" or info.config.quantization_config is not None:
+        vectors = info.config.params.vectors
+        graph = vectors.get(GRAPH_VECTOR) if self.graph and isinstance(vectors, dict) else None
+        if kind == "none" or info.config.quantization_config is not None or (
+                graph is not None and graph.quantization_config is not None):
             return
         log.info("quantising collection %r (%s, %s points)", self.collection, kind,
                  info.points_count)
-        self.client.update_collection(
-            self.collection, quantization_config=quantization(kind),
-            vectors_config={IMAGE_VECTOR: models.VectorParamsDiff(
-                on_disk=self.index.originals_on_disk)})
+        on_disk = models.VectorParamsDiff(on_disk=self.index.originals_on_disk)
+        if not self.graph:  # a collection from before the graph over the photos' mean
+            self.client.update_collection(self.collection, quantization_config=quantization(kind),
+                                          vectors_config={IMAGE_VECTOR: on_disk})
+            return
+        self.client.update_collection(self.collection, vectors_config={
+            IMAGE_VECTOR: on_disk, GRAPH_VECTOR: models.VectorParamsDiff(
+                on_disk=self.index.originals_on_disk, quantization_config=quantization(kind))})
 
     def optimize_in_background(self, force: bool = False) -> bool:
         """The server indexes by itself: only the quantisation is checked, and no

@@ -14,7 +14,7 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
-from catalogue.store.base import IMAGE_VECTOR, TEXT_VECTOR
+from catalogue.store.base import GRAPH_VECTOR, IMAGE_VECTOR, TEXT_VECTOR
 from catalogue.store.index_config import IndexConfig
 
 log = logging.getLogger(__name__)
@@ -50,22 +50,33 @@ def hnsw(index: IndexConfig) -> models.HnswConfigDiff:
     return models.HnswConfigDiff(m=index.hnsw_m, ef_construct=index.hnsw_ef_construct)
 
 
+def vectors(dim: int, index: IndexConfig, kind: str) -> dict[str, models.VectorParams]:
+    """As the embedded store's (catalogue.store.edge_config.vector_params): photo rows (a
+    MaxSim multi-vector) without a graph, and the graph over their mean, quantised as
+    `kind`; with a quantised graph, originals on disk where `originals_on_disk` says."""
+    on_disk = index.originals_on_disk if kind != "none" else None
+    return {IMAGE_VECTOR: models.VectorParams(
+                size=dim, distance=models.Distance.COSINE,
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM),
+                hnsw_config=models.HnswConfigDiff(m=0, payload_m=0), on_disk=on_disk),
+            GRAPH_VECTOR: models.VectorParams(size=dim, distance=models.Distance.COSINE,
+                                              quantization_config=quantization(kind),
+                                              on_disk=on_disk)}
+
+
 def create(client: QdrantClient, collection: str, dim: int, index: IndexConfig,
            shards: tuple[int, int, int]) -> None:
-    """Make `collection` unless it exists: photo rows (a MaxSim multi-vector), words,
-    quantised as `index` chooses for an empty one, spread as `shards` (shard number,
-    replication factor, write consistency factor) says."""
+    """Make `collection` unless it exists: photo rows and the graph over their mean
+    (`vectors`), words, quantised as `index` chooses for an empty one, spread as `shards`
+    (shard number, replication factor, write consistency factor) says."""
     if client.collection_exists(collection):
         return
     kind = index.quantization_for(0)
     shard_number, replication_factor, write_consistency_factor = shards
     try:
-        client.create_collection(collection, vectors_config={IMAGE_VECTOR: models.VectorParams(
-            size=dim, distance=models.Distance.COSINE,
-            multivector_config=models.MultiVectorConfig(
-                comparator=models.MultiVectorComparator.MAX_SIM),
-            on_disk=index.originals_on_disk if kind != "none" else None)},
-            quantization_config=quantization(kind), hnsw_config=hnsw(index),
+        client.create_collection(
+            collection, vectors_config=vectors(dim, index, kind), hnsw_config=hnsw(index),
             sparse_vectors_config={TEXT_VECTOR: WORDS}, shard_number=shard_number,
             replication_factor=replication_factor,
             write_consistency_factor=write_consistency_factor)
