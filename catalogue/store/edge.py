@@ -184,9 +184,11 @@ class EdgeStore(VectorStore):
         while True:
             records, offset = old.scroll(qe.ScrollRequest(offset=offset, limit=BATCH,
                                                           with_payload=True, with_vector=True))
-            points = [qe.Point(r.id, point_vectors(rows_of(r), text_of(r.vector)),
-                               with_images(r.payload or {})) for r in records]
-            most = max([most, *(len(rows_of(r)) for r in records)])
+            rows = [rows_of(r) for r in records]
+            points = [qe.Point(r.id, point_vectors(v, text_of(r.vector)),
+                               with_images(r.payload or {}))
+                      for r, v in zip(records, rows, strict=True)]
+            most = max([most, *map(len, rows)])
             if points:
                 fresh.update(qe.UpdateOperation.upsert_points(points))
             if offset is None:

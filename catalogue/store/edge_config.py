@@ -47,7 +47,8 @@ def vector_params(dim: int, index: IndexConfig, kind: str = "none"
                   ) -> dict[str, qe.EdgeVectorParams]:
     """The photo rows (one multi-vector a product, MaxSim, no graph) and the graph vector
     (their mean), the graph's quantised as `kind`; with a quantised graph, the vectors
-    it does not search are kept on disk where `originals_on_disk` says."""
+    it does not search are kept on disk where `originals_on_disk` says. The graph vector
+    is kept in float16: it only finds candidates, which the rows (float32) then score."""
     quantized = quantization(kind)
     originals = qe.Memory.Cold if quantized is not None and index.originals_on_disk else None
     rows = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
@@ -58,6 +59,7 @@ def vector_params(dim: int, index: IndexConfig, kind: str = "none"
                                    full_scan_threshold=FULL_SCAN_THRESHOLD_KB, payload_m=0),
                                memory=originals)
     graph = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
+                                datatype=qe.VectorStorageDatatype.Float16,
                                 quantization_config=quantized, memory=originals)
     return {IMAGE_VECTOR: rows, GRAPH_VECTOR: graph}
 
