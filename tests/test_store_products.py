@@ -176,7 +176,7 @@ def test_edge_converts_a_shard_whose_graph_was_over_the_photo_rows(tmp_path):
     store = EdgeStore(folder, DIM, indexes=[("category", "keyword")])
     vectors = json.loads((folder / "shard-1" / "edge_config.json").read_text())["vectors"]
     assert vectors["image"]["hnsw_config"]["m"] == vectors["image"]["hnsw_config"]["payload_m"] == 0
-    assert vectors["graph"]["datatype"] == "float16"  # it only finds the candidates
+    assert "multivector_config" not in vectors["graph"]  # one plain vector a product
     got = store.retrieve([point_id("x")], with_vectors=True)[0]
     assert np.allclose(got.vector, photos, atol=1e-5) and got.text.indices == [7]
     assert store.search(photos[1], limit=1)[0].id == point_id("x")

@@ -47,8 +47,10 @@ def vector_params(dim: int, index: IndexConfig, kind: str = "none"
                   ) -> dict[str, qe.EdgeVectorParams]:
     """The photo rows (one multi-vector a product, MaxSim, no graph) and the graph vector
     (their mean), the graph's quantised as `kind`; with a quantised graph, the vectors
-    it does not search are kept on disk where `originals_on_disk` says. The graph vector
-    is kept in float16: it only finds candidates, which the rows (float32) then score."""
+    it does not search are kept on disk where `originals_on_disk` says. Both in float32:
+    a graph vector in float16 found 0.965 of the exact top 10 at 50k unquantised
+    CLIP-like vectors, against 0.995 (its rounding is as large as the gaps between
+    neighbours in a narrow cone)."""
     quantized = quantization(kind)
     originals = qe.Memory.Cold if quantized is not None and index.originals_on_disk else None
     rows = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
@@ -59,7 +61,6 @@ def vector_params(dim: int, index: IndexConfig, kind: str = "none"
                                    full_scan_threshold=FULL_SCAN_THRESHOLD_KB, payload_m=0),
                                memory=originals)
     graph = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
-                                datatype=qe.VectorStorageDatatype.Float16,
                                 quantization_config=quantized, memory=originals)
     return {IMAGE_VECTOR: rows, GRAPH_VECTOR: graph}
 

@@ -53,8 +53,7 @@ def hnsw(index: IndexConfig) -> models.HnswConfigDiff:
 def vectors(dim: int, index: IndexConfig, kind: str) -> dict[str, models.VectorParams]:
     """As the embedded store's (catalogue.store.edge_config.vector_params): photo rows (a
     MaxSim multi-vector) without a graph, and the graph over their mean, quantised as
-    `kind` and kept in float16; with a quantised graph, originals on disk where
-    `originals_on_disk` says."""
+    `kind`; with a quantised graph, originals on disk where `originals_on_disk` says."""
     on_disk = index.originals_on_disk if kind != "none" else None
     return {IMAGE_VECTOR: models.VectorParams(
                 size=dim, distance=models.Distance.COSINE,
@@ -62,7 +61,6 @@ def vectors(dim: int, index: IndexConfig, kind: str) -> dict[str, models.VectorP
                     comparator=models.MultiVectorComparator.MAX_SIM),
                 hnsw_config=models.HnswConfigDiff(m=0, payload_m=0), on_disk=on_disk),
             GRAPH_VECTOR: models.VectorParams(size=dim, distance=models.Distance.COSINE,
-                                              datatype=models.Datatype.FLOAT16,
                                               quantization_config=quantization(kind),
                                               on_disk=on_disk)}
 
