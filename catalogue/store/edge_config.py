@@ -48,9 +48,9 @@ def vector_params(dim: int, index: IndexConfig, kind: str = "none"
     """The photo rows (one multi-vector a product, MaxSim, no graph) and the graph vector
     (their mean), the graph's quantised as `kind`; with a quantised graph, the vectors
     it does not search are kept on disk where `originals_on_disk` says. Both in float32:
-    a graph vector in float16 found 0.965 of the exact top 10 at 50k unquantised
-    CLIP-like vectors, against 0.995 (its rounding is as large as the gaps between
-    neighbours in a narrow cone)."""
+    an unquantised graph vector in float16 found 0.983 of one-photo queries' exact top
+    10 at 50k products, against 0.995 (BENCHMARKS.md), and a shard keeps the storage
+    type it was made with."""
     quantized = quantization(kind)
     originals = qe.Memory.Cold if quantized is not None and index.originals_on_disk else None
     rows = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
