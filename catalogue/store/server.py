@@ -45,12 +45,7 @@ from catalogue.store.index_config import (
     payload_indexes,
 )
 from catalogue.store.query import Query, Sparse, Stage, plan
-from catalogue.store.server_config import (
-    INDEX_TYPES,
-    create,
-    field_index,
-    quantization,
-)
+from catalogue.store.server_config import INDEX_TYPES, create, field_index, quantization
 
 log = logging.getLogger(__name__)
 
