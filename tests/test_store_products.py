@@ -131,7 +131,7 @@ def test_edge_converts_a_one_photo_shard_and_keeps_indexes_in_step(tmp_path):
 def test_edge_scores_its_graphs_candidates_by_the_best_photo(tmp_path):
     """The embedded store's graph is over each product's photos' mean: a product whose one
     photo is the query, among three that are not, has a mean the query barely resembles
-    (0.5), below twenty one-photo products at about 0.7. MaxSim over the rows of the
+    (0.5), below forty one-photo products at about 0.7. MaxSim over the rows of the
     graph's best `graph_pool` candidates still puts it first; scoring only as many
     candidates as hits asked for shows that the graph is over the mean."""
     from catalogue.store.index_config import IndexConfig
@@ -143,13 +143,19 @@ def test_edge_scores_its_graphs_candidates_by_the_best_photo(tmp_path):
         other = np.concatenate([np.zeros(4), rows(i + 50, 1)[0][4:]])
         return product(f"near{i}", unit(0.7 * q + 0.714 * unit(other))[None])
 
-    store = EdgeStore(tmp_path / "edge", DIM)
-    store.upsert([product("four", four)] + [near(i) for i in range(20)])
+    # Over the full-scan threshold (1 KB: 32 points of 8 dimensions), where the graph is used.
+    store = EdgeStore(tmp_path / "edge", DIM, full_scan_threshold_kb=1)
+    store.upsert([product("four", four)] + [near(i) for i in range(40)])
     assert store.search(q, limit=1)[0].id == point_id("four")
     store.index = IndexConfig(graph_pool=0, oversampling=1.0)
     assert point_id("four") not in {h.id for h in store.search(q, limit=5)}
     assert store.search(q, limit=1, exact=True)[0].id == point_id("four")
     store.close()
+    # Under the threshold the engine scans the store whole: the rows are scored directly.
+    small = EdgeStore(tmp_path / "small", DIM, index=IndexConfig(graph_pool=0, oversampling=1.0))
+    small.upsert([product("four", four)] + [near(i) for i in range(40)])
+    assert small.search(q, limit=1)[0].id == point_id("four")
+    small.close()
 
 
 def test_edge_converts_a_shard_whose_graph_was_over_the_photo_rows(tmp_path):

@@ -120,13 +120,17 @@ class BeamWidth:
     def __init__(self, count: Callable[[], int]):
         self._count, self._points, self._read_at = count, 0, -math.inf
 
-    def __call__(self, base: int | None, growth: int) -> int | None:
-        if base is None or growth <= 0:
-            return base
+    def points(self) -> int:
+        """The store's points, as last counted."""
         now = time.monotonic()
         if now - self._read_at >= BEAM_REFRESH_S:
             self._points, self._read_at = self._count(), now
-        return grown_beam(base, growth, self._points)
+        return self._points
+
+    def __call__(self, base: int | None, growth: int) -> int | None:
+        if base is None or growth <= 0:
+            return base
+        return grown_beam(base, growth, self.points())
 
 
 def linked_fields(index: IndexConfig, indexes: Sequence[tuple[str, str]]) -> frozenset[str]:
