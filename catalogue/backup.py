@@ -176,7 +176,7 @@ def _write_backup(settings: CatalogueSettings, store: EdgeStore, out: Path) -> d
                   "preprocess": live.preprocess, "location": live.location},
         "versions_left_out": left_out,
         "counts": counts | {"originals_missing": len(missing)},
-        "shard": {"manifest": shard_manifest},
+        "shard": {"manifest": shard_manifest, "photos": store.photos},
         "files": files,
         "bytes": sum(f["bytes"] for f in files.values())
         + sum((out / MEDIA / media_key(d)).stat().st_size for d in originals),
@@ -325,7 +325,8 @@ def _write_restore(source: Path, manifest: dict[str, Any], digests: list[str],
     model = manifest["model"]
     version = ModelVersion(model["version"], model["model"], model["dim"], model["preprocess"],
                            location=model["location"])
-    shard_manifest, products = EdgeStore.restore(source / SHARD, shard_folder(settings, version))
+    shard_manifest, products = EdgeStore.restore(source / SHARD, shard_folder(settings, version),
+                                                 manifest["shard"].get("photos"))
     if products != manifest["counts"]["products"] or \
             shard_manifest != manifest["shard"]["manifest"]:
         raise BackupCorrupt(f"the engine restored {source / SHARD} as {products} products "

@@ -124,6 +124,7 @@ def test_the_backup_was_taken_mid_ingest_and_its_manifest_says_what_it_holds(bac
     assert counts["items"].get("running", 0) + counts["items"].get("queued", 0) == 4
     assert counts["originals_missing"] == 0 and counts["originals"] >= 9
     assert manifest["model"]["dim"] == 16
+    assert manifest["shard"]["photos"] == 1  # one photo a product: the graph's narrow pool
     for name, entry in manifest["files"].items():
         assert len(entry["sha256"]) == 64 and (backed.backup / name).stat().st_size == \
             entry["bytes"]
@@ -147,6 +148,7 @@ def test_restore_gives_the_same_products_results_and_jobs(backed, tmp_path, tiny
 
     app = serving(data, tiny_encoder, tmp_path / "backups")
     with TestClient(app) as client:
+        assert client.app.state.services.store.photos == 1  # not unknown, as restored
         restored = products_of(client)
         assert set(restored) == {f"p{i}" for i in range(5)}
         assert restored == {k: backed.products[k] for k in restored}

@@ -60,12 +60,7 @@ from catalogue.store.edge_engine import (
 )
 from catalogue.store.edge_snapshot import restore_snapshot, write_snapshot
 from catalogue.store.edge_warm import warm
-from catalogue.store.index_config import (
-    BeamWidth,
-    IndexConfig,
-    linked_fields,
-    payload_indexes,
-)
+from catalogue.store.index_config import BeamWidth, IndexConfig, linked_fields, payload_indexes
 from catalogue.store.query import Sparse, Stage, plan
 
 log = logging.getLogger(__name__)
@@ -115,9 +110,9 @@ class EdgeStore(VectorStore):
         self.indexes = dict(SYSTEM_INDEXES) | dict(indexes)
         self._linked = linked_fields(self.index, indexes)
         self._shard = self._open(self._path(self._generation))
-        if not self._has_graph(self._path(self._generation)):
+        if self._lacks("vectors", GRAPH_VECTOR):
             self._migrate()
-        if not self._has_words(self._path(self._generation)):
+        if self._lacks("sparse_vectors", TEXT_VECTOR):
             self._apply(qe.UpdateOperation.create_sparse_vector(TEXT_VECTOR, qe.Modifier.Idf))
         self._sync_indexes()
         marker = self.folder / PHOTOS
@@ -154,16 +149,11 @@ class EdgeStore(VectorStore):
         return qe.EdgeShard.create(str(path), new_shard(
             self.dim, self.index, self.indexing_threshold_kb, self.full_scan_threshold_kb))
 
-    @staticmethod
-    def _has_graph(path: Path) -> bool:
-        config = path / "edge_config.json"
-        return not config.exists() or GRAPH_VECTOR in json.loads(config.read_text())["vectors"]
-
-    @staticmethod
-    def _has_words(path: Path) -> bool:
-        config = path / "edge_config.json"
-        return not config.exists() or TEXT_VECTOR in json.loads(config.read_text()).get(
-            "sparse_vectors", {})
+    def _lacks(self, kind: str, name: str) -> bool:
+        """Whether the current shard was made without the vector `name` of `kind`
+        ("vectors" or "sparse_vectors"): an earlier layout. A new shard lacks none."""
+        config = self._path(self._generation) / "edge_config.json"
+        return config.exists() and name not in json.loads(config.read_text()).get(kind, {})
 
     def _sync_indexes(self) -> None:
         """Payload indexes as declared, with graph links per value where chosen: missing or
@@ -384,12 +374,21 @@ class EdgeStore(VectorStore):
         with self._lock:
             return write_snapshot(self._shard, self._path(self._generation), archive)
 
+    @property
+    def photos(self) -> int | None:
+        """The most photos a product brought (never fewer than any has; None: unknown)."""
+        return self._photos
+
     @staticmethod
-    def restore(archive: Path, folder: Path) -> tuple[dict[str, Any], int]:
+    def restore(archive: Path, folder: Path, photos: int | None = None
+                ) -> tuple[dict[str, Any], int]:
         """A snapshot archive unpacked by the engine as the store at `folder` (which holds
-        none), its first generation; returns the restored shard's manifest and point count."""
+        none), its first generation, with `photos` as the snapshotted store's; returns the
+        restored shard's manifest and point count."""
         manifest, count = restore_snapshot(archive, folder / "shard-0")
         (folder / "CURRENT").write_text("0")
+        if photos is not None:
+            (folder / PHOTOS).write_text(str(photos))
         return manifest, count
 
     def close(self) -> None:
