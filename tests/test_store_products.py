@@ -139,9 +139,10 @@ def test_edge_scores_its_graphs_candidates_by_the_best_photo(tmp_path):
     q = np.eye(DIM, dtype=np.float32)[0]
     four = np.eye(DIM, dtype=np.float32)[[0, 1, 2, 3]]
 
-    def near(i):  # cosine 0.7 with the query, off the four photos' plane
+    def near(i):  # cosine 0.7 and up with the query, off the four photos' plane
         other = np.concatenate([np.zeros(4), rows(i + 50, 1)[0][4:]])
-        return product(f"near{i}", unit(0.7 * q + 0.714 * unit(other))[None])
+        c = 0.7 + 0.002 * i  # all different: equal scores would widen the search's window
+        return product(f"near{i}", unit(c * q + np.sqrt(1 - c * c) * unit(other))[None])
 
     # Over the full-scan threshold (1 KB: 32 points of 8 dimensions), where the graph is used.
     store = EdgeStore(tmp_path / "edge", DIM, full_scan_threshold_kb=1)

@@ -48,15 +48,14 @@ from catalogue.store.edge_config import (
 )
 from catalogue.store.edge_engine import (
     INDEX_TYPES,
+    copy_points,
     engine_filter,
     photo_rows,
     point_vectors,
-    rows_of,
     scoring,
     sparse_vector,
     text_of,
     unindexed_count,
-    with_images,
 )
 from catalogue.store.edge_snapshot import restore_snapshot, write_snapshot
 from catalogue.store.edge_warm import warm
@@ -70,7 +69,6 @@ PHOTOS = "PHOTOS"
 """The file holding the most photos a product written to the store had: with one, the
 graph over the photos' mean needs no wider pool than rescoring does (IndexConfig.pool)."""
 
-BATCH = 256  # points per write when copying a shard into a new layout
 
 
 class EdgeStore(VectorStore):
@@ -175,19 +173,8 @@ class EdgeStore(VectorStore):
                     "mean (reading every point once)", self.folder)
         old, target = self._shard, self._path(self._generation + 1)
         shutil.rmtree(target, ignore_errors=True)
-        fresh, offset, most = self._open(target), None, 0
-        while True:
-            records, offset = old.scroll(qe.ScrollRequest(offset=offset, limit=BATCH,
-                                                          with_payload=True, with_vector=True))
-            rows = [rows_of(r) for r in records]
-            points = [qe.Point(r.id, point_vectors(v, text_of(r.vector)),
-                               with_images(r.payload or {}))
-                      for r, v in zip(records, rows, strict=True)]
-            most = max([most, *map(len, rows)])
-            if points:
-                fresh.update(qe.UpdateOperation.upsert_points(points))
-            if offset is None:
-                break
+        fresh = self._open(target)
+        most = copy_points(old, fresh)
         fresh.flush()
         old.close()
         self._write(PHOTOS, most)

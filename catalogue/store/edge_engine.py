@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import qdrant_edge as qe
+from tqdm import tqdm
 
 from catalogue.store.base import (
     GRAPH_VECTOR,
@@ -109,6 +110,27 @@ def with_images(payload: dict[str, Any]) -> dict[str, Any]:
         payload["images"] = [{"sha256": payload["image_sha256"],
                               "display_sha256": payload.get("display_sha256")}]
     return payload
+
+
+def copy_points(old: qe.EdgeShard, fresh: qe.EdgeShard, batch: int = 256) -> int:
+    """Every point of `old` (a shard of an earlier layout) written into `fresh` in this one,
+    payloads and words kept; returns the most photos a point had."""
+    offset, most = None, 0
+    bar = tqdm(total=old.count(qe.CountRequest(exact=True)), desc="converting the shard",
+               unit="point", disable=None)  # a bar on a terminal, none in a log
+    while True:
+        records, offset = old.scroll(qe.ScrollRequest(offset=offset, limit=batch,
+                                                      with_payload=True, with_vector=True))
+        rows = [rows_of(r) for r in records]
+        if records:
+            fresh.update(qe.UpdateOperation.upsert_points([
+                qe.Point(r.id, point_vectors(v, text_of(r.vector)), with_images(r.payload or {}))
+                for r, v in zip(records, rows, strict=True)]))
+        most = max([most, *map(len, rows)])
+        bar.update(len(records))
+        if offset is None:
+            bar.close()
+            return most
 
 
 def legacy_model(folder: Path) -> str | None:
