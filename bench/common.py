@@ -69,14 +69,20 @@ class Sampler:
             self.sample()
             self._stop.wait(self.interval)
 
-    def __enter__(self):
+    def start(self):
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join()
         self.sample()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 class PeakRss(Sampler):
@@ -88,19 +94,32 @@ class PeakRss(Sampler):
 
     def __init__(self, interval: float = 0.2):
         super().__init__(interval)
-        self.peak_self = 0
-        self.peak_children = 0
+        self.peak_self = self.peak_children = 0
+        self.peak_self_private = self.peak_children_private = 0  # `private_bytes`
         self._me = psutil.Process()
 
     def sample(self) -> None:
         self.peak_self = max(self.peak_self, self._me.memory_info().rss)
-        children = 0
+        self.peak_self_private = max(self.peak_self_private, private_bytes(self._me.pid))
+        children = children_private = 0
         for child in self._me.children(recursive=True):
             try:
                 children += child.memory_info().rss
-            except psutil.Error:  # exited between listing and reading
+                children_private += private_bytes(child.pid)
+            except (psutil.Error, OSError):  # exited between listing and reading
                 pass
         self.peak_children = max(self.peak_children, children)
+        self.peak_children_private = max(self.peak_children_private, children_private)
+
+
+def private_bytes(pid: int) -> int:
+    """A process's resident memory of its own (RssAnon: heap, stacks, anonymous maps):
+    its RSS without the pages of mapped files, which the kernel can drop and read again."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 class PeakDisk(Sampler):

@@ -46,7 +46,7 @@ def run_edge(wd: Workdir, cfg: dict, quantization: str) -> dict:
                         filter_links=cfg["filter_links"], acorn=cfg["acorn"],
                         originals_on_disk=cfg["originals_on_disk"],
                         optimizer_memory_mb=cfg["optimizer_memory_mb"])
-    base = rss_bytes()
+    base, whole = rss_bytes(), PeakRss(interval=1.0).start()
     store = EdgeStore(folder, DIM, hnsw_ef=cfg["hnsw_ef"], indexes=BENCH_INDEXES, index=index)
     res: dict = {"system": "edge" if quantization == "none" else f"edge {quantization}",
                  "n": wd.n, "hnsw_ef": cfg["hnsw_ef"], "index": index.as_json()}
@@ -115,6 +115,9 @@ def run_edge(wd: Workdir, cfg: dict, quantization: str) -> dict:
     if cfg["fresh"]:
         res["fresh"] = _fresh_import(store, wd, cfg, q)
     res["process_peak_rss_mb"] = _peak_mb(resource.RUSAGE_SELF)
+    whole.stop()
+    res["process_peak_private_mb"] = whole.peak_self_private / 2**20
+    res["optimizer_child_peak_private_mb"] = whole.peak_children_private / 2**20
     store.close()
     if not cfg["keep"]:
         shutil.rmtree(folder, ignore_errors=True)

@@ -53,6 +53,9 @@ def result_rows(results: list[dict]) -> list[list[str]]:
                 if "process_peak_rss_mb" in r and "before" not in label:
                     rss = (f"{r['process_peak_rss_mb']:.0f} / "
                            f"{r['optimizer_child_peak_rss_mb']:.0f}")
+                    if "process_peak_private_mb" in r:
+                        rss += (f" ({r['process_peak_private_mb']:.0f} / "
+                                f"{r['optimizer_child_peak_private_mb']:.0f} private)")
                     disk = f"{r['disk_mb']:.0f} (build {r['disk_peak_build_mb']:.0f})"
                 else:
                     rss = _fmt(r.get("rss_after_load_mb" if "before" in label
@@ -132,7 +135,9 @@ def write_markdown(path: Path, report: dict) -> None:
         "Recall@10 against exact search (FAISS IndexFlatIP; numpy over the matching subset "
         "for filtered queries). RSS growth: the measuring process from before load to after "
         "index build (each system in its own process). Edge's index build runs in a child "
-        "process; its peak RSS is listed separately.",
+        "process; its peak RSS is listed separately. Peak RSS counts the pages of the "
+        "shard's mapped files a process touched; in brackets, the peak of its private "
+        "memory alone (RssAnon, sampled every second), which the kernel cannot drop.",
         "",
         "Filters: `colour` = one colour (mean selectivity "
         + ", ".join(f"{n:,}: {s['colour']:.1%}" for n, s in report["selectivity"].items())
