@@ -62,13 +62,15 @@ def run_case(cat: Catalogue, photos: int, cfg: dict) -> dict:
     from catalogue.attributes import DEFAULT_SCHEMA
     from catalogue.store.base import StoredPoint, point_id
     from catalogue.store.edge import EdgeStore
+    from catalogue.store.index_config import IndexConfig
 
     cols = cat.products()
     folder = cat.root / f"edge-{photos}"
     shutil.rmtree(folder, ignore_errors=True)
     base = rss_bytes()
     indexes = [(path, kind.value) for path, kind in DEFAULT_SCHEMA.indexes()]
-    store = EdgeStore(folder, DIM, hnsw_ef=cfg["hnsw_ef"], indexes=indexes)
+    store = EdgeStore(folder, DIM, hnsw_ef=cfg["hnsw_ef"], indexes=indexes,
+                      index=IndexConfig(graph_pool=cfg["graph_pool"]))
     res: dict = {"photos": photos, "products": cat.n, "rows": cat.n * photos,
                  "hnsw_ef": cfg["hnsw_ef"]}
     with PeakRss() as peak:
@@ -199,7 +201,8 @@ def markdown(res: dict) -> str:
         "## Build and memory", "", markdown_table(BUILD, build), "",
         "Peak RSS: the case's process above its start (the shard's files mapped in included); "
         "the optimizer child builds the index on a copy of the shard.", "",
-        f"## Search (hnsw_ef {res['hnsw_ef']}, `VITRINE_HNSW_EF`'s default)", "",
+        f"## Search (hnsw_ef {res['hnsw_ef']}, `VITRINE_HNSW_EF`'s default; graph pool "
+        f"{res.get('graph_pool', 256)}, `VITRINE_GRAPH_POOL`, within the beam)", "",
         markdown_table(SEARCH, search), "",
         *([f"## Beam width sweep (first {res['sweep_queries']} queries per set)", "",
            markdown_table(SWEEP, sweep), ""] if sweep else []),
@@ -227,6 +230,9 @@ def main(argv: list[str] | None = None) -> None:
                    help=f"filters measured ({FLAT_COLOUR}: colour as a plain condition on "
                    "variants[].colour, the alternative to the nested filter)")
     p.add_argument("--hnsw-ef", type=int, default=CatalogueSettings().hnsw_ef)
+    p.add_argument("--graph-pool", type=int, default=CatalogueSettings().graph_pool,
+                   help="candidates of the graph over the photos' mean scored by MaxSim, "
+                        "within the beam (VITRINE_GRAPH_POOL)")
     p.add_argument("--ef-sweep", type=int, nargs="*", default=[128, 512])
     p.add_argument("--sweep-queries", type=int, default=300)
     p.add_argument("--batch", type=int, default=500, help="products per upsert")
@@ -250,7 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="vitrine-bench-photos-"))
     cat = Catalogue(root, args.products, args.queries)
-    cfg = {"seed": args.seed, "hnsw_ef": args.hnsw_ef, "modes": args.modes,
+    cfg = {"seed": args.seed, "hnsw_ef": args.hnsw_ef, "graph_pool": args.graph_pool,
+           "modes": args.modes,
            "ef_sweep": args.ef_sweep, "sweep_queries": args.sweep_queries, "batch": args.batch}
     try:
         t0 = time.perf_counter()
@@ -271,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
 
     res = {**run_record("bench.vector_search.photos", argv, load_before),
            "products": args.products, "photo_counts": args.photos, "queries": args.queries,
-           "hnsw_ef": args.hnsw_ef, "sweep_queries": args.sweep_queries, "modes": args.modes,
+           "hnsw_ef": args.hnsw_ef, "graph_pool": args.graph_pool,
+           "sweep_queries": args.sweep_queries, "modes": args.modes,
            "view_spread": VIEW_SPREAD, "truth": truth, "cases": cases, "notes": args.note}
     if args.quick:  # a smoke test must not overwrite the real results
         out = Path(tempfile.gettempdir()) / f"{name}.md"
