@@ -65,7 +65,7 @@ def rows_with_graph(dim: int, index: IndexConfig, kind: str) -> qe.EdgeVectorPar
 
 
 def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: list[int],
-               index_json: dict, full_scan_kb: int | None = None) -> dict:
+               index_json: dict, full_scan_kb: int | None = None, payload_m: int = 0) -> dict:
     """One layout's shard: load, build, queries. Runs in its own process."""
     wd = Workdir(Path(root), n, queries, chunk=min(50_000, n))
     q, truth, cols, filters = wd.run_inputs(seed)
@@ -75,8 +75,9 @@ def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: l
         params = plain(params)
     path = Path(root) / f"shard-{layout}"
     shutil.rmtree(path, ignore_errors=True)
-    shard = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors={IMAGE_VECTOR: params},
-                                                          hnsw_config=hnsw(index, full_scan_kb)))
+    config = qe.EdgeConfig(vectors={IMAGE_VECTOR: params},
+                           hnsw_config=hnsw(index, full_scan_kb, payload_m or None))
+    shard = qe.EdgeShard.create(str(path), config)
     for name, kind in BENCH_INDEXES:
         shard.update(qe.UpdateOperation.create_field_index(name, field_index(kind, True)))
 
@@ -91,6 +92,7 @@ def run_layout(layout: str, root: str, n: int, queries: int, seed: int, beams: l
     shard.flush()
     res: dict = {"layout": layout, "n": n, "load_s": time.perf_counter() - t0,
                  "full_scan_kb": full_scan_kb or FULL_SCAN_THRESHOLD_KB,
+                 "payload_m": payload_m or index.hnsw_m,
                  "disk_flushed_mb": dir_size(path) / 2**20}
     t0 = time.perf_counter()
     shard.optimize()
@@ -146,12 +148,13 @@ def report(result: dict) -> str:
     rows = []
     for r in result["layouts"]:
         for beam, modes in r["beams"].items():
-            rows.append([LAYOUTS[r["layout"]], f"{r['full_scan_kb']:,}",
+            rows.append([LAYOUTS[r["layout"]], f"{r['full_scan_kb']:,}", r.get("payload_m", "-"),
                          beam, f"{r['build_s']:.1f}",
                          f"{r['disk_flushed_mb']:.0f} / {r['disk_mb']:.0f}"]
                         + [cell(m) for m in modes.values()])
     modes = list(result["layouts"][0]["beams"].values())[0]
-    header = ["layout", "full scan below (KB)", "beam", "build s", "disk MB: loaded / indexed",
+    header = ["layout", "full scan below (KB)", "links per value (payload m)", "beam",
+              "build s", "disk MB: loaded / indexed",
               *[f"{mode}: p50 / p99 ms, recall@10" for mode in modes]]
     return "\n\n".join([
         "# The vector layout: photo rows against one plain vector", *run_lines(result),
@@ -172,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--full-scan-kb", type=int, nargs="+", default=[FULL_SCAN_THRESHOLD_KB],
                    help="the engine's full-scan threshold: a filter keeping fewer points' "
                         "vectors than this is searched exactly, and gets no links per value")
+    p.add_argument("--payload-m", type=int, nargs="+", default=[0],
+                   help="links per point in the graphs per filter value (0: as m)")
     p.add_argument("--out", default="vector_search_layout", help="results name under bench/results")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -183,8 +188,8 @@ def main(argv: list[str] | None = None) -> None:
         gen = generate(wd, args.seed)
         ground_truth(wd, query_filters(gen, wd.queries()[1], args.seed))
         layouts = [isolated(run_layout, name, str(root), args.size, args.queries, args.seed,
-                            args.beams, index.as_json(), kb)
-                   for name in args.layouts for kb in args.full_scan_kb]
+                            args.beams, index.as_json(), kb, pm)
+                   for name in args.layouts for kb in args.full_scan_kb for pm in args.payload_m]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result = {**run_record("bench.vector_search.layout", argv, load_before), "n": args.size,
