@@ -211,25 +211,44 @@ def test_a_server_collection_from_before_the_graph_keeps_its_layout():
     store.close()
 
 
-def test_edge_widens_the_graphs_pool_only_once_a_product_has_several_photos(tmp_path):
-    """With one photo a product the mean is the photo, so the graph's candidates scored by
-    MaxSim are as many as rescoring asks for; the store remembers the most photos a
-    product brought, across restarts, and widens the pool from the first with several."""
+def test_edge_searches_the_graph_alone_while_every_product_has_one_photo(tmp_path,
+                                                                         monkeypatch):
+    """With one photo a product the mean is the photo: the graph alone answers, with the
+    hits and scores exact search over the rows gives. The store remembers the most photos
+    a product brought, across restarts, and from the first product with several scores
+    the graph's pool by MaxSim over the rows."""
+    from catalogue.store import edge as edge_module
     from catalogue.store.index_config import IndexConfig
 
     index = IndexConfig()
-    assert index.pool(10, 384, several=False) == 20  # oversampling 2
     assert index.pool(10, 384) == 256 and index.pool(10, 100) == 100  # within the beam
     assert IndexConfig(rescore=False).pool(10, 384) == 10
-    folder = tmp_path / "edge"
-    store = EdgeStore(folder, DIM)
-    store.upsert([product(f"p{i}", rows(i, 1)) for i in range(5)])
-    assert store._photos == 1
+    alone: list[bool] = []  # whether each plan the store made searched the graph alone
+    real = edge_module.plan
+    monkeypatch.setattr(edge_module, "plan",
+                        lambda *a, **k: alone.append(k["graph_alone"]) or real(*a, **k))
+    folder, q = tmp_path / "edge", rows(99, 1)[0]
+
+    def opened():  # over the full-scan threshold (1 KB: 32 points of 8 dimensions)
+        return EdgeStore(folder, DIM, full_scan_threshold_kb=1)
+
+    store = opened()
+    store.upsert([product(f"p{i}", rows(i, 1)) for i in range(40)])
+    hits = store.search(q, limit=5)
+    assert alone[-1]
+    exact = store.search(q, limit=5, exact=True)
+    assert not alone[-1]  # exact search scores the rows
+    assert [h.id for h in hits] == [h.id for h in exact]
+    assert [h.score for h in hits] == pytest.approx([h.score for h in exact], abs=1e-6)
     store.close()
-    store = EdgeStore(folder, DIM)
-    assert store._photos == 1
+    store = opened()
+    store.search(q, limit=5)
+    assert alone[-1]
     store.upsert([product("three", rows(9, 3))])
+    store.search(q, limit=5)
+    assert not alone[-1]
     store.close()
-    store = EdgeStore(folder, DIM)
-    assert store._photos == 3
+    store = opened()
+    store.search(q, limit=5)
+    assert not alone[-1] and store.photos == 3
     store.close()

@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 READ_GRACE_SECONDS = 5.0
 PHOTOS = "PHOTOS"
 """The file holding the most photos a product written to the store had: with one, the
-graph over the photos' mean needs no wider pool than rescoring does (IndexConfig.pool)."""
+graph over the photos' mean answers alone (catalogue.store.query.plan)."""
 
 
 
@@ -229,19 +229,18 @@ class EdgeStore(VectorStore):
     def _nearest(self, query, filter, limit, offset, score_threshold, exact,
                  with_payload=True) -> list[Hit]:
         beam = self.beam(self.hnsw_ef, self.index.hnsw_ef_growth)
+        whole = exact or self._scanned_whole()
         top = plan(query, offset + limit, score_threshold,
-                   None if exact or self._scanned_whole() else
-                   self.index.pool(offset + limit, beam, self._photos != 1))
+                   None if whole else self.index.pool(offset + limit, beam),
+                   graph_alone=not whole and self._photos == 1)
         conditions = engine_filter(filter)
         params = search_params(self.index, beam, exact)
-        # The graph's candidates are scored by MaxSim over the rows next: its own original
-        # vectors are never read.
         candidates = search_params(dataclasses.replace(self.index, rescore=False), beam, exact)
 
         def prefetch(stage: Stage) -> qe.Prefetch:
             return qe.Prefetch(limit=stage.limit, query=scoring(stage, query),
                                prefetches=[prefetch(s) for s in stage.prefetch] or None,
-                               params=candidates if stage.graph else params,
+                               params=params if stage.rescore else candidates,
                                filter=conditions, score_threshold=stage.threshold)
 
         points = self._shard.query(qe.QueryRequest(

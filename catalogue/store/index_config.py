@@ -49,9 +49,9 @@ class IndexConfig:
     for rescoring only. Unquantised vectors stay in memory: the graph search reads them."""
     graph_pool: int = 256
     """Candidates of the graph over the photos' mean that MaxSim over the rows scores, at
-    least, where products have several photos (`pool`; no more than the search beam
-    finds): such a product may match a query by one photo better than by their mean, so
-    the graph's best few are not always the rows' best."""
+    least (`pool`; no more than the search beam finds): a product of several photos may
+    match a query by one photo better than by their mean, so the graph's best few are not
+    always the rows' best. (While every product has one photo, the graph alone answers.)"""
     hnsw_m: int = 16
     hnsw_ef_construct: int = 100
     hnsw_ef_growth: int = 128
@@ -77,17 +77,14 @@ class IndexConfig:
             return "int8" if points >= self.quantization_threshold else "none"
         return self.quantization
 
-    def pool(self, limit: int, beam: int | None, several: bool = True) -> int:
+    def pool(self, limit: int, beam: int | None) -> int:
         """Candidates of the graph over the photos' mean scored by MaxSim for `limit` hits,
-        searched with `beam`: oversampling x limit, and where products have `several`
-        photos at least `graph_pool` of those the beam finds anyway (with one photo a
-        product, the mean is the photo); without rescoring, the graph's own best `limit`
-        (ranked on the quantised copy)."""
+        searched with `beam`: oversampling x limit, and at least `graph_pool` of those the
+        beam finds anyway; without rescoring, the graph's own best `limit` (ranked on the
+        quantised copy)."""
         if not self.rescore:
             return limit
         wanted = math.ceil(limit * self.oversampling)
-        if not several:
-            return wanted
         return max(wanted, self.graph_pool if beam is None else min(self.graph_pool, beam))
 
     def as_json(self) -> dict[str, Any]:

@@ -61,8 +61,11 @@ class Stage:
     threshold: float | None = None
     prefetch: list[Stage] = field(default_factory=list)
     graph: bool = False
-    """A photo stage searching the graph over the photos' mean (GRAPH_VECTOR) for
-    candidates, rather than scoring photo rows."""
+    """A photo stage searching the graph over the photos' mean (GRAPH_VECTOR), rather than
+    scoring photo rows."""
+    rescore: bool = True
+    """Quantised candidates rescored with this stage's own original vectors; not where the
+    next stage scores them anyway (the graph's candidates, by MaxSim over the rows)."""
 
 
 # Candidates a relevance cutoff leaves for the keyword side to score (keyword search
@@ -70,19 +73,24 @@ class Stage:
 THRESHOLD_POOL = 1000
 
 
-def plan(query: Query, limit: int, threshold: float | None, pool: int | None = None) -> Stage:
+def plan(query: Query, limit: int, threshold: float | None, pool: int | None = None,
+         graph_alone: bool = False) -> Stage:
     """The stages that answer `query`'s first `limit` hits. A relevance cutoff always holds
     on the photo side: the keyword side scores only products above it. Under diversity
     the candidates are a fixed pool, so that pages of it neither overlap nor skip.
 
     With `pool`, a store keeping its graph over the photos' mean, each photo stage scores
     by MaxSim over the photo rows only the best `pool` (or its own limit, if more)
-    candidates of that graph; without (exact search), it scores every product's rows."""
+    candidates of that graph; without (exact search), it scores every product's rows.
+    With `graph_alone` (every product has one photo, so its mean is its photo, and MaxSim
+    over its one row the same score), each photo stage searches the graph itself."""
     size = max(query.candidates, limit)
     kind = "recommend" if query.positives else "dense"
 
     def photo(stage_limit: int, stage_threshold: float | None) -> Stage:
-        graph = [Stage(kind, max(pool, stage_limit), graph=True)] if pool else []
+        if graph_alone:
+            return Stage(kind, stage_limit, stage_threshold, graph=True)
+        graph = [Stage(kind, max(pool, stage_limit), graph=True, rescore=False)] if pool else []
         return Stage(kind, stage_limit, stage_threshold, graph)
 
     has_photo = query.dense is not None or bool(query.positives)

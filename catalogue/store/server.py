@@ -278,11 +278,10 @@ class ServerStore(VectorStore):
 
         def prefetch(stage: Stage) -> models.Prefetch:
             scoring, using = _scoring(stage, query)
-            # The graph's candidates are scored by MaxSim over the rows next.
             return models.Prefetch(query=scoring, using=using, limit=stage.limit,
                                    prefetch=[prefetch(s) for s in stage.prefetch] or None,
                                    filter=engine_filter,
-                                   params=params(self.index.rescore and not stage.graph),
+                                   params=params(self.index.rescore and stage.rescore),
                                    score_threshold=stage.threshold)
 
         scoring, using = _scoring(top, query)
