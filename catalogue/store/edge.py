@@ -70,7 +70,6 @@ PHOTOS = "PHOTOS"
 graph over the photos' mean answers alone (catalogue.store.query.plan)."""
 
 
-
 class EdgeStore(VectorStore):
     """A Qdrant Edge shard under `folder`, generation-numbered for copy-and-swap."""
 
