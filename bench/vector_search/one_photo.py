@@ -30,6 +30,7 @@ from pathlib import Path
 from bench.common import markdown_table, run_record, write_results
 from bench.vector_search.data import DIM, K, Workdir, generate, query_filters
 from bench.vector_search.edge_run import BENCH_INDEXES
+from bench.vector_search.layout import run_lines
 from bench.vector_search.measure import measure
 from bench.vector_search.systems import _hit_ids, _load_store
 from bench.vector_search.truth import ground_truth
@@ -74,12 +75,9 @@ def report(result: dict) -> str:
                                   f"{m['recall_at_10']:.4f}" for m in modes.values()]
             for r, plans in enumerate(result["rounds"]) for name, modes in plans.items()]
     modes = list(result["rounds"][0].values())[0]
-    m = result["machine"]
     return "\n\n".join([
         "# One photo a product: the graph alone against its pool scored by MaxSim",
-        f"Machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['memory_gib']} GiB; "
-        f"{m['date']}; load average before {result['load_before']}, after "
-        f"{result['load_after']}.", f"Command: `{result['command']}`",
+        *run_lines(result),
         f"{result['n']:,} one-photo products of 512-d CLIP-like vectors (bench.vector_search's "
         f"data), {result['queries']} queries, limit {K}; the store's defaults (index "
         f"{result['index']}), beam {result['beam']}; load {result['load_s']:.0f} s, build "
