@@ -298,7 +298,8 @@ class Search:
 
     def present(self, page: list[Hit], ask: Ask | None, filters: Filter | None,
                 pinned: set[str], explained: bool, cheapest: bool = False) -> list:
-        points = {p.id: p for p in self.store.retrieve([h.id for h in page], with_vectors=True)}
+        points = {p.id: p for p in self.store.retrieve([h.id for h in page], with_vectors=True,
+                                                       words=explained)}
         for hit in page:  # hits of candidate sets come without
             if not hit.payload and hit.id in points:
                 hit.payload = points[hit.id].payload

@@ -252,3 +252,17 @@ def test_edge_searches_the_graph_alone_while_every_product_has_one_photo(tmp_pat
     store.search(q, limit=5)
     assert not alone[-1] and store.photos == 3
     store.close()
+
+
+def test_a_point_is_retrieved_with_its_words_only_when_asked(store):
+    """Presenting a page reads the photo rows, and the words only to explain a score."""
+    from catalogue.store.query import Sparse
+
+    point = StoredPoint(point_id("w"), {"product_id": "w"}, rows(5, 2), Sparse([3, 7], [1.0, 0.5]))
+    store.upsert([point])
+    [full] = store.retrieve([point.id], with_vectors=True)
+    [photos] = store.retrieve([point.id], with_vectors=True, words=False)
+    assert full.text is not None and sorted(full.text.indices) == [3, 7]
+    assert photos.text is None
+    assert photos.vector.shape == (2, DIM)
+    np.testing.assert_allclose(photos.vector, full.vector, atol=1e-6)

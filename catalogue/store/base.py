@@ -214,15 +214,21 @@ class VectorStore(ABC):
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> None: ...
 
-    def retrieve(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
-        """The points that exist among `ids`, in the order asked."""
+    def retrieve(self, ids: Sequence[str], with_vectors: bool = False, words: bool = True
+                 ) -> list[StoredPoint]:
+        """The points that exist among `ids`, in the order asked; with their vectors, the
+        photo rows and, unless not `words`, the words (turning a page's words into Python
+        took half the time of presenting it, which reads them only to explain: BENCHMARKS.md)."""
         if not ids:
             return []
         with metrics.store_call("retrieve"):
-            return self._retrieve(ids, with_vectors)
+            return self._retrieve(ids, [IMAGE_VECTOR] if with_vectors and not words
+                                  else with_vectors)
 
     @abstractmethod
-    def _retrieve(self, ids: Sequence[str], with_vectors: bool) -> list[StoredPoint]: ...
+    def _retrieve(self, ids: Sequence[str], with_vectors: bool | list[str]
+                  ) -> list[StoredPoint]:
+        """`with_vectors`: all, none, or those named, as both engines take it."""
 
     @abstractmethod
     def count(self, filter: Filter | None = None) -> int: ...

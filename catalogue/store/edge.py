@@ -216,7 +216,8 @@ class EdgeStore(VectorStore):
             self._apply(qe.UpdateOperation.delete_points(list(ids)))
 
     # -- reads -----------------------------------------------------------------------
-    def _retrieve(self, ids: Sequence[str], with_vectors: bool) -> list[StoredPoint]:
+    def _retrieve(self, ids: Sequence[str], with_vectors: bool | list[str]
+                  ) -> list[StoredPoint]:
         records = self._shard.retrieve(list(ids), with_payload=True, with_vector=with_vectors)
         by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {}, photo_rows(r.vector),
                                         text_of(r.vector)) for r in records}

@@ -250,7 +250,8 @@ class ServerStore(VectorStore):
             self.client.delete(self.collection, points_selector=models.PointIdsList(
                 points=list(ids)), wait=True)
 
-    def _retrieve(self, ids: Sequence[str], with_vectors: bool) -> list[StoredPoint]:
+    def _retrieve(self, ids: Sequence[str], with_vectors: bool | list[str]
+                  ) -> list[StoredPoint]:
         records = self.client.retrieve(self.collection, list(ids), with_payload=True,
                                        with_vectors=with_vectors)
         by_id = {str(r.id): StoredPoint(str(r.id), r.payload or {}, _rows(r.vector),
