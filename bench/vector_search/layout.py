@@ -34,10 +34,10 @@ from pathlib import Path
 import qdrant_edge as qe
 
 from bench.common import dir_size, markdown_table, run_record, text_table, write_results
-from bench.vector_search.data import CATEGORIES, COLOURS, DIM, K, Workdir, generate, query_filters
+from bench.vector_search.data import CATEGORIES, COLOURS, DIM, K, Workdir
 from bench.vector_search.edge_run import BENCH_INDEXES
 from bench.vector_search.measure import measure
-from bench.vector_search.truth import ground_truth
+from bench.vector_search.truth import prepared
 from catalogue.settings import CatalogueSettings
 from catalogue.store.base import IMAGE_VECTOR
 from catalogue.store.edge_config import (
@@ -184,9 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     index = CatalogueSettings().index_config
     root = Path(tempfile.mkdtemp(prefix="vitrine-layout-"))
     try:
-        wd = Workdir(root, args.size, args.queries, chunk=min(50_000, args.size))
-        gen = generate(wd, args.seed)
-        ground_truth(wd, query_filters(gen, wd.queries()[1], args.seed))
+        prepared(root, args.size, args.queries, args.seed)
         layouts = [isolated(run_layout, name, str(root), args.size, args.queries, args.seed,
                             args.beams, index.as_json(), kb, pm)
                    for name in args.layouts for kb in args.full_scan_kb for pm in args.payload_m]

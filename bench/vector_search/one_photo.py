@@ -28,12 +28,12 @@ import time
 from pathlib import Path
 
 from bench.common import markdown_table, run_record, write_results
-from bench.vector_search.data import DIM, K, Workdir, generate, query_filters
+from bench.vector_search.data import DIM, K, Workdir
 from bench.vector_search.edge_run import BENCH_INDEXES
 from bench.vector_search.layout import run_lines
 from bench.vector_search.measure import measure
 from bench.vector_search.systems import _hit_ids, _load_store
-from bench.vector_search.truth import ground_truth
+from bench.vector_search.truth import prepared
 from catalogue.settings import CatalogueSettings
 from catalogue.store.edge import EdgeStore
 
@@ -100,10 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="vitrine-one-photo-"))
     try:
-        wd = Workdir(root, args.size, args.queries, chunk=min(50_000, args.size))
-        gen = generate(wd, args.seed)
-        ground_truth(wd, query_filters(gen, wd.queries()[1], args.seed))
-        res = run(wd, args.seed, args.rounds)
+        res = run(prepared(root, args.size, args.queries, args.seed), args.seed, args.rounds)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result = {**run_record("bench.vector_search.one_photo", argv, load_before), **res,

@@ -6,9 +6,11 @@ vectors so that every system's process reads the same answers.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from bench.vector_search.data import DIM, K, QueryFilter, Workdir
+from bench.vector_search.data import DIM, K, QueryFilter, Workdir, generate, query_filters
 
 
 def _top_k(scores: np.ndarray, ids: np.ndarray, k: int = K) -> np.ndarray:
@@ -59,3 +61,12 @@ def ground_truth(wd: Workdir, filters: dict[str, list[QueryFilter | None]]) -> d
         selectivity[mode] = float(np.mean([f.mask(cols).mean() for f in filters[mode][:200]]))
     np.savez(wd.root / "truth.npz", **truth)
     return selectivity
+
+
+def prepared(root: Path, n: int, queries: int, seed: int) -> Workdir:
+    """`n` points and `queries` held-out queries written under `root`, with the exact top k
+    of every filter mode: what a run of one size measures against."""
+    wd = Workdir(root, n, queries, chunk=min(50_000, n))
+    gen = generate(wd, seed)
+    ground_truth(wd, query_filters(gen, wd.queries()[1], seed))
+    return wd
