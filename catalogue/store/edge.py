@@ -66,6 +66,14 @@ log = logging.getLogger(__name__)
 
 READ_GRACE_SECONDS = 5.0
 PHOTOS = "PHOTOS"
+
+
+def write_marker(folder: Path, name: str, value: int) -> None:
+    """A number in the file `name` under `folder`, replaced atomically: a crash leaves
+    the old or the new."""
+    tmp = folder / f"{name}.tmp"
+    tmp.write_text(str(value))
+    tmp.replace(folder / name)
 """The file holding the most photos a product written to the store had: with one, the
 graph over the photos' mean answers alone (catalogue.store.query.plan)."""
 
@@ -129,9 +137,7 @@ class EdgeStore(VectorStore):
         self._write("CURRENT", generation)
 
     def _write(self, name: str, value: int) -> None:
-        tmp = self.folder / f"{name}.tmp"
-        tmp.write_text(str(value))
-        tmp.replace(self.folder / name)  # atomic: a crash leaves the old or the new
+        write_marker(self.folder, name, value)
 
     def _remove_stale_generations(self) -> None:
         for path in self.folder.glob("shard-*"):
@@ -372,9 +378,9 @@ class EdgeStore(VectorStore):
         none), its first generation, with `photos` as the snapshotted store's; returns the
         restored shard's manifest and point count."""
         manifest, count = restore_snapshot(archive, folder / "shard-0")
-        (folder / "CURRENT").write_text("0")
         if photos is not None:
-            (folder / PHOTOS).write_text(str(photos))
+            write_marker(folder, PHOTOS, photos)
+        write_marker(folder, "CURRENT", 0)  # last: the shard is whole once it names it
         return manifest, count
 
     def close(self) -> None:
