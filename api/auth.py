@@ -79,8 +79,8 @@ class RequireRole:
     def __init__(self, role: Role):
         self.role = role
 
-    def __call__(self, request: Request,
-                 key: Annotated[str | None, Security(api_key_scheme)] = None) -> Role:
+    async def __call__(self, request: Request,  # async: no thread hop for a hash and a look-up
+                       key: Annotated[str | None, Security(api_key_scheme)] = None) -> Role:
         return authorize(request.app.state.api_settings, key, self.role)
 
 
@@ -90,7 +90,7 @@ class RequirePublic(RequireRole):
     def __init__(self) -> None:
         super().__init__(Role.public)
 
-    def __call__(self, request: Request) -> Role:  # type: ignore[override]
+    async def __call__(self, request: Request) -> Role:  # type: ignore[override]
         return Role.public
 
 

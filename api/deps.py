@@ -50,7 +50,7 @@ def hold_for_writes(request: Request) -> Iterator[None]:
 WRITES = Depends(hold_for_writes)
 
 
-def get_lifecycle(request: Request) -> Lifecycle:
+async def get_lifecycle(request: Request) -> Lifecycle:
     lifecycle: Lifecycle | None = request.app.state.lifecycle
     if lifecycle is None:
         raise ApiProblem(503, "this process does not manage model versions",
@@ -58,18 +58,20 @@ def get_lifecycle(request: Request) -> Lifecycle:
     return lifecycle
 
 
-def get_api_settings(request: Request) -> ApiSettings:
+async def get_api_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.api_settings
     return settings
 
 
 def part(name: str) -> Callable[[Services], object]:
     """A dependency that hands a route one part of the services, by attribute name (checked
-    here, at import, so a wrong name fails every test rather than one request)."""
+    here, at import, so a wrong name fails every test rather than one request). Cheap
+    dependencies like this one are `async def`: FastAPI runs a plain `def` one in its
+    thread pool, a hop that cost more than the work (BENCHMARKS.md)."""
     if name not in Services.__dataclass_fields__:
         raise AttributeError(f"Services has no part {name!r}")
 
-    def get_part(services: Annotated[Services, Depends(get_services)]) -> object:
+    async def get_part(services: Annotated[Services, Depends(get_services)]) -> object:
         return getattr(services, name)
 
     get_part.__name__ = f"get_{name}"

@@ -41,9 +41,9 @@ NOT_FILTERS = ("q", "limit", "offset", "min_score", "cursor", "sort", "predicted
                "keyword_weight", "diversity", "explain")
 
 
-def query_filters(request: Request, search: SearchDep) -> Filter:
+async def query_filters(request: Request, search: SearchDep) -> Filter:
     """The catalogue schema's filters from the query string (InvalidFilter, a 422, for a
-    parameter that is none of them)."""
+    parameter that is none of them); async, as it only parses (api.deps.part)."""
     params: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
         params.setdefault(key, []).append(value)
