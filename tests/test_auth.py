@@ -1,5 +1,7 @@
 """Every route declares a role, and keys grant exactly what the role allows."""
 
+import inspect
+
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -103,3 +105,31 @@ def test_hidden_products_exist_only_for_managers(keyed_client):
     assert by_id.status_code == 404
     services.store.set_payload([point_id("hidden-1")], {"moderation_status": "approved"})
     assert keyed_client.get("/v1/products/hidden-1", headers=shopper).status_code == 200
+
+
+def dependency_calls(dependant):
+    """Every dependency FastAPI calls for a route, sub-dependencies included."""
+    for d in dependant.dependencies:
+        yield d.call
+        yield from dependency_calls(d)
+
+
+def runs_on_the_loop(call) -> bool:
+    """FastAPI awaits a coroutine or async generator; anything else goes through its
+    thread pool, one hop each."""
+    target = call if inspect.isfunction(call) or inspect.ismethod(call) else call.__call__
+    return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
+
+
+@pytest.mark.parametrize("path", ["/v1/search", "/v1/facets"])
+def test_search_routes_hop_to_the_thread_pool_only_for_the_route_itself(path):
+    """Roles, rate-limit marks, the services' parts and the filters are `async def`: each
+    plain `def` dependency cost the request a thread-pool hop (BENCHMARKS.md)."""
+    app = create_api(ApiSettings())
+    routes = [r for r in api_routes(app.routes) if r.path == path]
+    assert routes
+    for route in routes:
+        hopping = [getattr(c, "__name__", type(c).__name__)
+                   for c in dependency_calls(route.dependant) if not runs_on_the_loop(c)]
+        assert hopping == [], f"{route.methods} {path}: plain def dependencies {hopping}"
+        assert not runs_on_the_loop(route.endpoint)  # the encode stays off the event loop
