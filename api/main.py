@@ -101,7 +101,8 @@ def create_app(settings: ApiSettings, start: Callable[[], Services],
     app.add_middleware(EarlyRefusal, max_bytes=settings.max_body_bytes)
     # Pages, scripts and JSON shrink about 3x; Starlette leaves images (already compressed) be.
     # Level 1, nginx's default: a search page shrinks 5.7x instead of 6.7x at level 9
-    # (Starlette's), in half the time, which was a tenth of a cold search's own work.
+    # (Starlette's), in under half the time: level 9 took a seventh of the event loop's
+    # time in a profile of the search bench (BENCHMARKS.md).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     # Preflights are answered before any key is asked for; refusals carry CORS headers too.
     allow_origins(app, settings.cors_origins)
