@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 
 READ_GRACE_SECONDS = 5.0
 PHOTOS = "PHOTOS"
+"""The file holding the most photos a product written to the store had: with one, the
+graph over the photos' mean answers alone (catalogue.store.query.plan)."""
 
 
 def write_marker(folder: Path, name: str, value: int) -> None:
@@ -74,8 +76,6 @@ def write_marker(folder: Path, name: str, value: int) -> None:
     tmp = folder / f"{name}.tmp"
     tmp.write_text(str(value))
     tmp.replace(folder / name)
-"""The file holding the most photos a product written to the store had: with one, the
-graph over the photos' mean answers alone (catalogue.store.query.plan)."""
 
 
 class EdgeStore(VectorStore):
