@@ -22,7 +22,6 @@ import argparse
 import dataclasses
 import logging
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -98,11 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     load_before = os.getloadavg()
-    root = Path(tempfile.mkdtemp(prefix="vitrine-one-photo-"))
-    try:
-        res = run(prepared(root, args.size, args.queries, args.seed), args.seed, args.rounds)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="vitrine-one-photo-") as tmp:
+        res = run(prepared(Path(tmp), args.size, args.queries, args.seed), args.seed,
+                  args.rounds)
     result = {**run_record("bench.vector_search.one_photo", argv, load_before), **res,
               "n": args.size, "queries": args.queries,
               "index": CatalogueSettings().index_config.as_json()}

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -93,15 +92,13 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     load_before = os.getloadavg()
-    root = Path(tempfile.mkdtemp(prefix="vitrine-warm-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="vitrine-warm-") as tmp:
+        root = Path(tmp)
         build_s = build(root, args.points, args.seed)
         queries, _ = Generator(args.seed).chunk(1, 0, args.queries)
         rounds = [first_searches(root, queries, warmed)
                   for _ in range(args.rounds) for warmed in (False, True)]
         disk_mb = dir_size(root) / 2**20
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     result = {**run_record("bench.vector_search.warm", argv, load_before), "n": args.points,
               "queries": args.queries, "build_s": build_s, "disk_mb": disk_mb,
               "rounds": rounds}
