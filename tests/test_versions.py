@@ -15,7 +15,8 @@ from catalogue.attributes import DEFAULT_SCHEMA
 from catalogue.keywords import Keywords
 from catalogue.reindex import Reindexer
 from catalogue.settings import CatalogueSettings
-from catalogue.store.base import Sparse, point_id
+from catalogue.store.base import Sparse, StoredPoint, point_id
+from catalogue.store.edge import EdgeStore
 from catalogue.versions import ModelMismatch, ModelVersion, Versions
 from embedding.architecture import Architecture
 from embedding.encoder import Encoder
@@ -208,6 +209,30 @@ def test_keyword_vectors_of_older_word_rules_are_rewritten_once_at_start(tmp_pat
     with TestClient(make_app(data, tiny_encoder, synonyms="tee tshirt")) as client:
         assert keyword_ids(client, "tee") == ["p1"]
 
+
+
+def test_a_shard_from_before_versions_is_adopted_with_what_it_knows(tmp_path, tiny_encoder):
+    """A shard written straight into the data folder's qdrant/ (before model versions) is
+    moved into the configured model's version folder at start: its products, and its
+    marker saying each brought one photo (without it, every search would score them as
+    if they had several)."""
+    data = tmp_path / "data"
+    settings = CatalogueSettings(data_dir=data)
+    version = ModelVersion.of(tiny_encoder)
+    old = EdgeStore(settings.shard_dir, tiny_encoder.dim)
+    vector = np.eye(tiny_encoder.dim, dtype=np.float32)[:1]
+    old.upsert([StoredPoint(point_id("p1"), {"product_id": "p1", "title": "shirt",
+                                             "model": tiny_encoder.model_id,
+                                             "moderation_status": "visible"}, vector)])
+    assert old.photos == 1
+    old.close()
+    services = build_services(settings, encoder=tiny_encoder)
+    try:
+        assert services.store.folder == settings.shard_dir / version.id
+        assert services.store.count() == 1
+        assert services.store.photos == 1
+    finally:
+        services.close()
 
 
 def test_replicas_starting_together_record_one_version_and_its_scheme():

@@ -77,6 +77,7 @@ def legacy_version(settings: CatalogueSettings, configured: ModelVersion
     points say so (an embedded shard is moved into that version's folder), else one of
     its own, which the configured model must then be reindexed from."""
     if settings.store == "edge":
+        from catalogue.store.edge import PHOTOS
         from catalogue.store.edge_engine import legacy_model
 
         folder = settings.shard_dir
@@ -86,7 +87,7 @@ def legacy_version(settings: CatalogueSettings, configured: ModelVersion
         if model in (None, configured.model):
             target = folder / configured.id
             target.mkdir(parents=True, exist_ok=True)
-            for entry in [*folder.glob("shard-*"), folder / "CURRENT"]:
+            for entry in [*folder.glob("shard-*"), folder / PHOTOS, folder / "CURRENT"]:
                 if entry.exists():
                     entry.rename(target / entry.name)
             return configured
