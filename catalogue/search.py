@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -183,7 +183,8 @@ class Search:
                 raise InvalidFilter("relevance needs a query: give q, an image or a product, "
                                     "or another sort order")
             pins = self.pinned(ask, f)
-            head = pins + self.worded(ask, f, pins, min_score)
+            reach = None if after is not None else offset + limit + 1
+            head = pins + self.worded(ask, f, pins, min_score, reach)
             hits = self.relevant(ask, f, head, limit + 1, offset, min_score, after)
         elif ask is None:
             hits = self.store.order(order[0], order[1], f, limit + 1, offset, after)
@@ -221,8 +222,8 @@ class Search:
             hit.score, hit.position = PIN_SCORE - i, i
         return pins
 
-    def worded(self, ask: Ask, f: Filter, pins: list[Hit], min_score: float | None
-               ) -> list[Hit]:
+    def worded(self, ask: Ask, f: Filter, pins: list[Hit], min_score: float | None,
+               reach: int | None = None) -> list[Hit]:
         """Hybrid mode, words first (VITRINE_HYBRID_WORDS_FIRST): the products the words
         find (the keyword side's best `candidates`) rank above those only the photo side
         finds, which follow; a text query orders them fused. A query with a photo is the
@@ -231,22 +232,38 @@ class Search:
         order them. A word many products carry then keeps the look-alikes that carry it,
         where the keyword side's own cut among near-equal scores falls by description
         length; and fusion, which stretches each side to its spread, would let that
-        length noise outweigh the looks."""
+        length noise outweigh the looks.
+
+        With `reach` (a page by offset: offset + limit + 1), at most that many: fewer
+        are all the words found, and that many hold the page, which then needs nothing
+        after them (turning the engine's 200 hits into Python cost more than finding
+        them). One more is asked, to see that no equal score crosses the edge."""
         query = ask.query
         if (ask.mode != "hybrid" or query.sparse is None or query.dense is None
                 or query.diversity or not query.words_first):
             return []
         rest = f.both(Filter(exclude_ids=[p.id for p in pins]))
-        words, n = Query(sparse=query.sparse), query.candidates
-        found = {h.id for h in self.store.top(words, rest, n)}
-        if ask.photo:
-            looks = [h.id for h in self.store.top(Query(query.dense), rest, n)]
-            found |= {h.id for h in self.store.top(words, rest.both(Filter(ids=looks)), n)}
-        if not found:
-            return []
-        order = Query(query.dense) if ask.photo else query
-        hits = self.store.top(order, rest.both(Filter(ids=sorted(found))), len(found),
-                              min_score)  # payloads: the page's
+        every = query.candidates
+        if not ask.photo:  # the words' candidates, fused: one engine query
+            def ranked(k: int) -> list[Hit]:
+                return self.store.top(replace(query, among_words=True), rest, k, min_score)
+        else:
+            words, looks = Query(sparse=query.sparse), Query(query.dense)
+            found = {h.id for h in self.store.top(words, rest, every)}
+            alike = [h.id for h in self.store.top(looks, rest, every)]
+            found |= {h.id for h in self.store.top(words, rest.both(Filter(ids=alike)), every)}
+            if not found:
+                return []
+
+            def ranked(k: int) -> list[Hit]:
+                return self.store.top(looks, rest.both(Filter(ids=sorted(found))),
+                                      min(k, len(found)), min_score)
+        hits = ranked(every) if reach is None or reach >= every else ranked(reach + 1)
+        if reach is not None and len(hits) > reach:
+            if hits[-1].score == hits[reach - 1].score:  # equal scores across the edge
+                hits = ranked(every)  # would order by id among only those the engine kept
+            else:
+                hits = hits[:reach]
         for i, hit in enumerate(hits):
             hit.score, hit.position = WORDS_SCORE + hit.score, len(pins) + i
         return hits
@@ -298,7 +315,8 @@ class Search:
 
     def present(self, page: list[Hit], ask: Ask | None, filters: Filter | None,
                 pinned: set[str], explained: bool, cheapest: bool = False) -> list:
-        points = {p.id: p for p in self.store.retrieve([h.id for h in page], with_vectors=True,
+        vectors = explained or self.store.photos != 1  # to pick a photo, or to explain
+        points = {p.id: p for p in self.store.retrieve([h.id for h in page], with_vectors=vectors,
                                                        words=explained)}
         for hit in page:  # hits of candidate sets come without
             if not hit.payload and hit.id in points:

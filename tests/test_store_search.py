@@ -1,6 +1,8 @@
 """The store's query kinds, on both backends: keywords (BM25 over the engine's IDF), fused
 hybrid, diversity (MMR) and recommendations, with the same answers from each."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -127,6 +129,24 @@ def test_hybrid_fuses_both_sides_and_the_cutoff_holds_on_the_photo_side(store):
     dbsf = ids(store.search(Query(dense=photo_of_p0, sparse=keywords.query("jeans"),
                                   fusion="dbsf"), limit=3))
     assert set(dbsf) == {"p0", "p1", "p2"}
+
+
+@pytest.mark.parametrize("fusion", ["rrf", "dbsf"])
+def test_among_words_is_the_fused_order_of_the_words_candidates(store, fusion):
+    """A hybrid query with the photo side among the words' candidates (the words-first
+    head, in one engine query) orders just the products the words find, as fusing over
+    exactly those would; products only the photo side finds are left out."""
+    keywords = Keywords(DEFAULT_SCHEMA)
+    points = fill(store, keywords)
+    words = keywords.query("levi's jeans scarf")  # p2 both words, then p5, then p1: no ties
+    found = [h.id for h in store.top(Query(sparse=words), limit=200)]
+    assert found == [points[2].id, points[5].id, points[1].id]
+    for photo in points[3].vector[0], points[6].vector[0]:  # no word of theirs
+        query = Query(dense=photo, sparse=words, fusion=fusion)
+        fused = store.top(query, Filter(ids=found), len(found))
+        among = store.top(dataclasses.replace(query, among_words=True), limit=200)
+        assert [h.id for h in among] == [h.id for h in fused]
+        assert [h.score for h in among] == pytest.approx([h.score for h in fused])
 
 
 def test_diversity_leaves_out_near_duplicates(store):

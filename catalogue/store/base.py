@@ -355,6 +355,12 @@ class VectorStore(ABC):
         """Let `name` stand for this store, for outside tools (a Qdrant server's alias on
         the live version's collection); nothing by default."""
 
+    @property
+    def photos(self) -> int | None:
+        """The most photos a product brought, where the store keeps count (1: every
+        product one, so its photo is the one to show); None, unknown, by default."""
+        return None
+
     def version(self) -> Hashable | None:
         """Moves whenever what a search answers may change, where this process sees every
         write (the embedded store); None where others write too (a server)."""

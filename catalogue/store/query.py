@@ -45,6 +45,9 @@ class Query:
     words_first: bool = False
     """Fused: the products the words find rank above those only the photos find (the
     domain runs it as a head of its own: catalogue.search)."""
+    among_words: bool = False
+    """Fused, the photo side scoring only the keyword side's candidates: the words' best
+    `candidates` in their fused order, in one engine query (the words-first head)."""
 
     RRF_K = 2  # Qdrant's: at the paper's 60 a side's weight hardly moves its ranks' scores
 
@@ -87,7 +90,10 @@ def plan(query: Query, limit: int, threshold: float | None, pool: int | None = N
     size = max(query.candidates, limit)
     kind = "recommend" if query.positives else "dense"
 
-    def photo(stage_limit: int, stage_threshold: float | None) -> Stage:
+    def photo(stage_limit: int, stage_threshold: float | None,
+              among: Stage | None = None) -> Stage:
+        if among is not None:  # its candidates are given: no graph search
+            return Stage(kind, stage_limit, stage_threshold, [among], graph=graph_alone)
         if graph_alone:
             return Stage(kind, stage_limit, stage_threshold, graph=True)
         graph = [Stage(kind, max(pool, stage_limit), graph=True, rescore=False)] if pool else []
@@ -104,7 +110,8 @@ def plan(query: Query, limit: int, threshold: float | None, pool: int | None = N
         if not has_photo or query.words_only:
             top = Stage("sparse", first, None, looks)
         else:
-            top = Stage("fuse", first, None, [photo(size, threshold), words])
+            among = words if query.among_words else None
+            top = Stage("fuse", first, None, [photo(size, threshold, among), words])
     if query.diversity:
         return Stage("mmr", limit, None, [top])
     return top
