@@ -28,7 +28,9 @@ tower, each fresh (nothing cached) on its own copy of the store, all up at once:
 filtered requests and the in-process encodes take turns between the towers, 50 requests
 each, so the machine's load falls on them alike (`take_turns` says why not one each);
 the mode comparison, the repeated query and the throughput levels run one server after
-the other.
+the other. With `--baseline DIR` (a git worktree of an earlier commit), each tower is
+also served by that code, beside this checkout's and taking turns with it: a change
+measured before and after in one run, on a VM whose speed drifts between runs.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -209,30 +212,48 @@ def measure_http(servers: dict[str, search_load.Server], args, params: dict, tex
     return out
 
 
-def measure_towers(towers: list[str], args, model: Path, data_dir: Path, server_threads: int,
-                   params: dict, texts: dict, deadline: float, workdir: Path) -> dict:
-    """A fresh server per text tower, each on its own copy of the store (the embedded
-    engine holds its folder), all up at once; then each tower alone in this process."""
-    servers = {}
+def measure_towers(servers: dict[str, tuple[str, Path | None]], args, model: Path,
+                   data_dir: Path, server_threads: int, params: dict, texts: dict,
+                   deadline: float, workdir: Path) -> dict:
+    """A fresh server per label (a text tower, served by this checkout's code or by the
+    baseline's), each on its own copy of the store (the embedded engine holds its
+    folder), all up at once; then each tower alone in this process."""
+    running = {}
     try:
-        for tower in towers:
-            folder = workdir / f"data-{tower}"
+        for i, (label, (tower, code)) in enumerate(servers.items()):
+            folder = workdir / f"data-{i}"
             shutil.copytree(data_dir, folder)
-            servers[tower] = search_load.Server(model, folder, server_threads,
-                                                workdir / f"server-{tower}.log", tower)
-        runs = measure_http(servers, args, params, texts, deadline, workdir)
+            running[label] = search_load.Server(model, folder, server_threads,
+                                                workdir / f"server-{i}.log", tower, code)
+        runs = measure_http(running, args, params, texts, deadline, workdir)
     finally:
-        for server in servers.values():
+        for server in running.values():
             server.stop()
+    towers = list(dict.fromkeys(tower for tower, _ in servers.values()))
     encode = time_text_encode(model, [p["q"] for p in params["none"]], towers)
+    alone: dict[str, dict] = {}
     for tower in towers:
-        runs[tower]["text_encode"] = latency_summary(encode[tower])
-        runs[tower]["encode_batches"] = search_load.encode_batches(
-            model, texts["load"][-200:], text_tower=tower) if args.clients else {}
-        runs[tower]["texts_per_pass"] = search_load.texts_per_pass(
-            model, texts["load"][:-200], args.clients, min(5.0, args.load_seconds),
-            text_tower=tower)
+        alone[tower] = {
+            "text_encode": latency_summary(encode[tower]),
+            "encode_batches": search_load.encode_batches(
+                model, texts["load"][-200:], text_tower=tower) if args.clients else {},
+            "texts_per_pass": search_load.texts_per_pass(
+                model, texts["load"][:-200], args.clients, min(5.0, args.load_seconds),
+                text_tower=tower)}
+    for label, (tower, _) in servers.items():
+        runs[label].update(alone[tower])
     return runs
+
+
+def labelled(towers: list[str], baseline: Path | None) -> dict[str, tuple[str, Path | None]]:
+    """A server per text tower, and with a baseline checkout, one more per tower serving
+    that code (`<tower> @ <its commit>`)."""
+    servers: dict[str, tuple[str, Path | None]] = {t: (t, None) for t in towers}
+    if baseline is not None:
+        rev = subprocess.run(["git", "-C", str(baseline), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        servers |= {f"{t} @ {rev}": (t, baseline.resolve()) for t in towers}
+    return servers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="VITRINE_TEXT_TOWER of each server, measured back to back")
     parser.add_argument("--deadline", type=float, default=None,
                         help="seconds for the whole run (default: 1200 per text tower)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a checkout of earlier code (git worktree add DIR REV) served "
+                             "beside this one's, per tower, taking turns: before and after "
+                             "in one run")
     parser.add_argument("--quick", action="store_true", help="smoke run, about a minute")
     parser.add_argument("--out", default=None, help="results file stem under bench/results")
     args = parser.parse_args(argv)
@@ -266,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     args.clients = [int(c) for c in args.clients.split(",") if c.strip()]
     towers = [t.strip() for t in args.text_towers.split(",") if t.strip()]
     out = args.out or ("search_http_quick" if args.quick else "search_http")
-    deadline = time.time() + (args.deadline or 1200 * len(towers))
+    servers = labelled(towers, args.baseline)
+    deadline = time.time() + (args.deadline or 1200 * len(servers))
     threads = len(os.sched_getaffinity(0))
 
     import torch
@@ -288,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("store: %s", store)
         store_search = time_store_search(data_dir, dim, params)
         server_threads = args.server_threads or threads
-        runs = measure_towers(towers, args, model, data_dir, server_threads, params, texts,
-                              deadline, workdir)
+        runs = measure_towers(servers, args, model, data_dir, server_threads, params,
+                              texts, deadline, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     notes = [
@@ -310,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
            "store": store, "warmup": args.warmup, "requests_per_mode": args.requests,
            "store_search": store_search, "text_towers": runs, "targets": TARGETS,
            "repeated_text": QUERIES[0], "load_seconds": args.load_seconds,
-           "popular_texts": len(QUERIES), "server_threads": server_threads, "notes": notes}
+           "popular_texts": len(QUERIES), "server_threads": server_threads, "notes": notes,
+           "baseline": {label: str(code) for label, (_, code) in servers.items() if code}}
     md, text = report(res)
     write_results(out, res, md)
     print(text)

@@ -87,7 +87,9 @@ def report(res: dict) -> tuple[str, str]:
         "in-process encodes take turns between the towers, 50 requests each; the sections "
         "below them ran one server after the other. Targets (issue 16): text encode p50 "
         "<= 8 ms; HTTP text search without a filter, cold texts, p50 <= 12 ms and p99 <= "
-        "20 ms.",
+        "20 ms." + "".join(
+            f" `{label}`: served by the code checked out in {code} (--baseline)."
+            for label, code in res.get("baseline", {}).items()),
         markdown_table(header, rows),
         *per_tower,
         "## Notes\n\n" + "\n".join(f"- {n}" for n in res["notes"]),

@@ -37,7 +37,9 @@ class Server:
     """`vitrine serve` in a subprocess on loopback; stopped (and waited for) on exit."""
 
     def __init__(self, model: Path, data_dir: Path, threads: int, log_path: Path,
-                 text_tower: str | None = None):
+                 text_tower: str | None = None, code: Path | None = None):
+        """`code`: a checkout of other code (a git worktree of an earlier commit) to serve
+        instead of this one's, for a side-by-side against it."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "VITRINE_MODEL": str(model), "VITRINE_DATA_DIR": str(data_dir),
@@ -45,6 +47,8 @@ class Server:
                "OMP_NUM_THREADS": str(threads)}  # torch's default: one thread per core
         if text_tower:
             env["VITRINE_TEXT_TOWER"] = text_tower
+        if code:
+            env["PYTHONPATH"] = str(code)  # ahead of this checkout's editable install
         self.log = log_path.open("w")
         vitrine = Path(sys.executable).parent / "vitrine"
         self.proc = subprocess.Popen([str(vitrine), "serve", "--host", "127.0.0.1",
