@@ -243,25 +243,16 @@ class Search:
                 or query.diversity or not query.words_first):
             return []
         rest = f.both(Filter(exclude_ids=[p.id for p in pins]))
+        head = replace(query, head="looks" if ask.photo else "fused")  # one engine query
         every = query.candidates
-        if not ask.photo:  # the words' candidates, fused: one engine query
-            def ranked(k: int) -> list[Hit]:
-                return self.store.top(replace(query, among_words=True), rest, k, min_score)
+        if reach is None or reach >= every:
+            hits = self.store.top(head, rest, every, min_score)
         else:
-            words, looks = Query(sparse=query.sparse), Query(query.dense)
-            found = {h.id for h in self.store.top(words, rest, every)}
-            alike = [h.id for h in self.store.top(looks, rest, every)]
-            found |= {h.id for h in self.store.top(words, rest.both(Filter(ids=alike)), every)}
-            if not found:
-                return []
-
-            def ranked(k: int) -> list[Hit]:
-                return self.store.top(looks, rest.both(Filter(ids=sorted(found))),
-                                      min(k, len(found)), min_score)
-        hits = ranked(every) if reach is None or reach >= every else ranked(reach + 1)
-        if reach is not None and len(hits) > reach:
-            if hits[-1].score == hits[reach - 1].score:  # equal scores across the edge
-                hits = ranked(every)  # would order by id among only those the engine kept
+            hits = self.store.top(head, rest, reach + 1, min_score)
+            if len(hits) > reach and hits[-1].score == hits[reach - 1].score:
+                # Equal scores across the edge, in id order among only those the engine
+                # kept, could differ from the next page's: all of them, then.
+                hits = self.store.top(head, rest, every, min_score)
             else:
                 hits = hits[:reach]
         for i, hit in enumerate(hits):

@@ -89,6 +89,13 @@ def test_search_by_product_pages_every_product_once(shop, by):
 
 
 @pytest.mark.parametrize("by", ["offset", "cursor"])
+def test_a_product_and_words_page_every_product_once(shop, by):
+    """A product's photo narrowed by words (hybrid, words first): the 110 red ones that
+    share the photo tie at the head, which an offset page asks only as deep as it reaches."""
+    assert_each_once(walk(shop, "POST", "/v1/search", by, product_id="v3", q="red"), ALL_IDS)
+
+
+@pytest.mark.parametrize("by", ["offset", "cursor"])
 def test_similar_pages_every_other_product_once(shop, by):
     seen = walk(shop, "GET", "/v1/products/v5/similar", by)
     assert_each_once(seen, ALL_IDS - {"v5"})

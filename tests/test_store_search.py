@@ -132,21 +132,33 @@ def test_hybrid_fuses_both_sides_and_the_cutoff_holds_on_the_photo_side(store):
 
 
 @pytest.mark.parametrize("fusion", ["rrf", "dbsf"])
-def test_among_words_is_the_fused_order_of_the_words_candidates(store, fusion):
-    """A hybrid query with the photo side among the words' candidates (the words-first
-    head, in one engine query) orders just the products the words find, as fusing over
-    exactly those would; products only the photo side finds are left out."""
+def test_the_words_first_head_in_one_query_is_what_queries_over_ids_find(store, fusion):
+    """The words-first head in one engine query (`Query.head`): "fused" orders just the
+    products the words find, as fusing over exactly those would; "looks" takes those and
+    the photo side's best that have the words, in the photo side's order. Products only
+    the photo side finds are left out of both."""
     keywords = Keywords(DEFAULT_SCHEMA)
     points = fill(store, keywords)
     words = keywords.query("levi's jeans scarf")  # p2 both words, then p5, then p1: no ties
     found = [h.id for h in store.top(Query(sparse=words), limit=200)]
     assert found == [points[2].id, points[5].id, points[1].id]
-    for photo in points[3].vector[0], points[6].vector[0]:  # no word of theirs
-        query = Query(dense=photo, sparse=words, fusion=fusion)
-        fused = store.top(query, Filter(ids=found), len(found))
-        among = store.top(dataclasses.replace(query, among_words=True), limit=200)
-        assert [h.id for h in among] == [h.id for h in fused]
-        assert [h.score for h in among] == pytest.approx([h.score for h in fused])
+    # p1's photo: its looks' best two are p1 and p3, and p1 has a word; p3's: none has
+    for photo, added in (points[1].vector[0], [points[1].id]), (points[3].vector[0], []):
+        query = Query(dense=photo, sparse=words, fusion=fusion, candidates=2)
+        fused = store.top(dataclasses.replace(query, candidates=3), Filter(ids=found), 3)
+        head = store.top(dataclasses.replace(query, candidates=3, head="fused"), limit=3)
+        assert [h.id for h in head] == [h.id for h in fused]
+        assert [h.score for h in head] == pytest.approx([h.score for h in fused])
+        # "looks", with 2 candidates a side (a head of at most 2, as Search.worded asks):
+        # the words' best two, and whichever of the looks' best two have a word; ordered
+        # by the photo alone.
+        alike = [h.id for h in store.top(Query(photo), limit=2)]
+        narrowed = [h.id for h in store.top(Query(sparse=words), Filter(ids=alike), 2)]
+        wanted = store.top(Query(photo), Filter(ids=found[:2] + narrowed), 2)
+        looks = store.top(dataclasses.replace(query, head="looks"), limit=2)
+        assert [h.id for h in looks] == [h.id for h in wanted]
+        assert narrowed == added and set(added) <= {h.id for h in looks}
+        assert [h.score for h in looks] == pytest.approx([h.score for h in wanted])
 
 
 def test_diversity_leaves_out_near_duplicates(store):

@@ -45,9 +45,11 @@ class Query:
     words_first: bool = False
     """Fused: the products the words find rank above those only the photos find (the
     domain runs it as a head of its own: catalogue.search)."""
-    among_words: bool = False
-    """Fused, the photo side scoring only the keyword side's candidates: the words' best
-    `candidates` in their fused order, in one engine query (the words-first head)."""
+    head: str | None = None
+    """The words-first head (catalogue.search.Search.worded) in one engine query: "fused",
+    the keyword side's best `candidates` in their fused order (the photo side scoring
+    only those); "looks", those and the photo side's best `candidates` that have the
+    words, in the photo side's order."""
 
     RRF_K = 2  # Qdrant's: at the paper's 60 a side's weight hardly moves its ranks' scores
 
@@ -91,9 +93,9 @@ def plan(query: Query, limit: int, threshold: float | None, pool: int | None = N
     kind = "recommend" if query.positives else "dense"
 
     def photo(stage_limit: int, stage_threshold: float | None,
-              among: Stage | None = None) -> Stage:
-        if among is not None:  # its candidates are given: no graph search
-            return Stage(kind, stage_limit, stage_threshold, [among], graph=graph_alone)
+              among: list[Stage] | None = None) -> Stage:
+        if among:  # its candidates are given (all of theirs): no graph search
+            return Stage(kind, stage_limit, stage_threshold, among, graph=graph_alone)
         if graph_alone:
             return Stage(kind, stage_limit, stage_threshold, graph=True)
         graph = [Stage(kind, max(pool, stage_limit), graph=True, rescore=False)] if pool else []
@@ -104,13 +106,16 @@ def plan(query: Query, limit: int, threshold: float | None, pool: int | None = N
     first = size if query.diversity else limit
     if query.sparse is None:
         top = photo(first, threshold)
+    elif query.head == "looks":
+        narrowed = Stage("sparse", size, None, [photo(size, None)])  # looks with the words
+        top = photo(first, threshold, [Stage("sparse", size), narrowed])
     else:
         looks = [photo(max(THRESHOLD_POOL, size), threshold)] if threshold is not None else []
         words = Stage("sparse", size, None, looks)
         if not has_photo or query.words_only:
             top = Stage("sparse", first, None, looks)
         else:
-            among = words if query.among_words else None
+            among = [words] if query.head == "fused" else None
             top = Stage("fuse", first, None, [photo(size, threshold, among), words])
     if query.diversity:
         return Stage("mmr", limit, None, [top])
