@@ -77,19 +77,14 @@ def legacy_version(settings: CatalogueSettings, configured: ModelVersion
     points say so (an embedded shard is moved into that version's folder), else one of
     its own, which the configured model must then be reindexed from."""
     if settings.store == "edge":
-        from catalogue.store.edge import PHOTOS
-        from catalogue.store.edge_engine import legacy_model
+        from catalogue.store.edge_engine import CURRENT, legacy_model, move_shard
 
         folder = settings.shard_dir
-        if not (folder / "CURRENT").exists() and not any(folder.glob("shard-*")):
+        if not (folder / CURRENT).exists() and not any(folder.glob("shard-*")):
             return None
         model = legacy_model(folder)
         if model in (None, configured.model):
-            target = folder / configured.id
-            target.mkdir(parents=True, exist_ok=True)
-            for entry in [*folder.glob("shard-*"), folder / PHOTOS, folder / "CURRENT"]:
-                if entry.exists():
-                    entry.rename(target / entry.name)
+            move_shard(folder, folder / configured.id)
             return configured
         location = "."
     else:

@@ -47,7 +47,9 @@ from catalogue.store.edge_config import (
     search_params,
 )
 from catalogue.store.edge_engine import (
+    CURRENT,
     INDEX_TYPES,
+    PHOTOS,
     copy_points,
     engine_filter,
     photo_rows,
@@ -65,9 +67,6 @@ from catalogue.store.query import Sparse, Stage, plan
 log = logging.getLogger(__name__)
 
 READ_GRACE_SECONDS = 5.0
-PHOTOS = "PHOTOS"
-"""The file holding the most photos a product written to the store had: with one, the
-graph over the photos' mean answers alone (catalogue.store.query.plan)."""
 
 
 def write_marker(folder: Path, name: str, value: int) -> None:
@@ -130,11 +129,11 @@ class EdgeStore(VectorStore):
         return self.folder / f"shard-{generation}"
 
     def _current_generation(self) -> int:
-        marker = self.folder / "CURRENT"
+        marker = self.folder / CURRENT
         return int(marker.read_text()) if marker.exists() else 0
 
     def _set_current(self, generation: int) -> None:
-        self._write("CURRENT", generation)
+        self._write(CURRENT, generation)
 
     def _write(self, name: str, value: int) -> None:
         write_marker(self.folder, name, value)
@@ -380,7 +379,7 @@ class EdgeStore(VectorStore):
         manifest, count = restore_snapshot(archive, folder / "shard-0")
         if photos is not None:
             write_marker(folder, PHOTOS, photos)
-        write_marker(folder, "CURRENT", 0)  # last: the shard is whole once it names it
+        write_marker(folder, CURRENT, 0)  # last: the shard is whole once it names it
         return manifest, count
 
     def close(self) -> None:

@@ -28,6 +28,11 @@ EDGE_FILTERS = FilterModels(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.Matc
 INDEX_TYPES = {"keyword": qe.PayloadSchemaType.Keyword, "number": qe.PayloadSchemaType.Float,
                "boolean": qe.PayloadSchemaType.Bool, "date": qe.PayloadSchemaType.Datetime}
 WORDS = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)  # BM25's IDF, by the engine
+CURRENT = "CURRENT"
+"""The file in a store's folder naming its live generation (shard-<n>)."""
+PHOTOS = "PHOTOS"
+"""The file holding the most photos a product written to the store had: with one, the
+graph over the photos' mean answers alone (catalogue.store.query.plan)."""
 
 
 def engine_filter(f: Filter | None) -> qe.Filter | None:
@@ -136,7 +141,7 @@ def copy_points(old: qe.EdgeShard, fresh: qe.EdgeShard, batch: int = 256) -> int
 def legacy_model(folder: Path) -> str | None:
     """The model recorded in a point of the shard in `folder` (a store from before model
     versions), or None when it has none."""
-    marker = folder / "CURRENT"
+    marker = folder / CURRENT
     shard_path = folder / f"shard-{marker.read_text().strip() if marker.exists() else 0}"
     if not shard_path.exists():
         return None
@@ -146,3 +151,12 @@ def legacy_model(folder: Path) -> str | None:
         return (records[0].payload or {}).get("model") if records else None
     finally:
         shard.close()
+
+
+def move_shard(source: Path, target: Path) -> None:
+    """The store kept in `source` (a store from before model versions) moved into
+    `target`: its generations, then its markers, CURRENT last."""
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in [*source.glob("shard-*"), source / PHOTOS, source / CURRENT]:
+        if entry.exists():
+            entry.rename(target / entry.name)
