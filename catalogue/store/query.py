@@ -9,6 +9,7 @@ only in names).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class Query:
     words_first: bool = False
     """Fused: the products the words find rank above those only the photos find (the
     domain runs it as a head of its own: catalogue.search)."""
-    head: str | None = None
+    head: Literal["fused", "looks"] | None = None
     """The words-first head (catalogue.search.Search.worded) in one engine query: "fused",
     the keyword side's best `candidates` in their fused order (the photo side scoring
     only those); "looks", those and the photo side's best `candidates` that have the
@@ -88,7 +89,8 @@ def plan(query: Query, limit: int, threshold: float | None, pool: int | None = N
     by MaxSim over the photo rows only the best `pool` (or its own limit, if more)
     candidates of that graph; without (exact search), it scores every product's rows.
     With `graph_alone` (every product has one photo, so its mean is its photo, and MaxSim
-    over its one row the same score), each photo stage searches the graph itself."""
+    over its one row the same score), each photo stage searches the graph itself. With
+    `query.head`, the photo stage scores the candidates of keyword stages instead."""
     size = max(query.candidates, limit)
     kind = "recommend" if query.positives else "dense"
 
