@@ -27,10 +27,11 @@ p50 <= 8 ms, HTTP p50 <= 12 ms and p99 <= 20 ms, cold texts, no filter). A serve
 tower, each fresh (nothing cached) on its own copy of the store, all up at once: the
 filtered requests and the in-process encodes take turns between the towers, 50 requests
 each, so the machine's load falls on them alike (`take_turns` says why not one each);
-the mode comparison, the repeated query and the throughput levels run one server after
-the other. With `--baseline DIR` (a git worktree of an earlier commit), each tower is
-also served by that code, beside this checkout's and taking turns with it: a change
-measured before and after in one run, on a VM whose speed drifts between runs.
+the mode comparison and the repeated query run one server after the other, the throughput
+levels taking turns between the servers level by level. With `--baseline DIR` (a git
+worktree of an earlier commit), each tower is also served by that code, beside this
+checkout's and taking turns with it: a change measured before and after in one run, on a
+VM whose speed drifts between runs.
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ def interleaved_filters(clients: dict, params: dict, deadline: float) -> dict:
 def measure_http(servers: dict[str, search_load.Server], args, params: dict, texts: dict,
                  deadline: float, workdir: Path) -> dict[str, dict]:
     """Everything measured against the running servers, one per text tower: the filters
-    side by side; modes, the repeated query and throughput one server after the other."""
+    side by side; modes and the repeated query one server after the other; throughput
+    taking turns level by level."""
     import httpx
 
     clients = {tower: httpx.Client(base_url=server.url, timeout=60)
@@ -199,13 +201,16 @@ def measure_http(servers: dict[str, search_load.Server], args, params: dict, tex
                                                    args.repeats, deadline)
             for q in QUERIES:  # the popular texts, cached before their throughput runs
                 client.get("/v1/search", params={"q": q, "limit": 20}).raise_for_status()
-            if args.clients:
-                run["throughput"] = search_load.throughput(
-                    servers[tower].url, workdir, args.clients, args.load_seconds,
-                    {"cold": texts["load"], "popular": list(QUERIES)}, deadline)
             log.info("%s: modes %s", tower,
                      {k: round(v["p50_ms"], 1) for k, v in run["modes"].items()})
             out[tower] = run
+        if args.clients:
+            load = search_load.throughput(
+                {tower: server.url for tower, server in servers.items()}, workdir,
+                args.clients, args.load_seconds,
+                {"cold": texts["load"], "popular": list(QUERIES)}, deadline)
+            for tower, run in out.items():
+                run["throughput"] = load[tower]
     finally:
         for client in clients.values():
             client.close()

@@ -84,8 +84,10 @@ def report(res: dict) -> tuple[str, str]:
         "## Text towers against the targets",
         "Each text tower (`VITRINE_TEXT_TOWER`) in its own fresh server on its own copy of "
         "the store, all up at once, the same texts sent to each: the filter rows and the "
-        "in-process encodes take turns between the towers, 50 requests each; the sections "
-        "below them ran one server after the other. Targets (issue 16): text encode p50 "
+        "in-process encodes take turns between the towers, 50 requests each, and the "
+        "throughput levels level by level; the modes and the repeated query ran one server "
+        "after the other. The in-process encodes run this checkout's code for every "
+        "label. Targets (issue 16): text encode p50 "
         "<= 8 ms; HTTP text search without a filter, cold texts, p50 <= 12 ms and p99 <= "
         "20 ms." + "".join(
             f" `{label}`: served by the code checked out in {code} (--baseline)."

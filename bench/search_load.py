@@ -5,7 +5,8 @@
   a change in the machine's load falls on both alike;
 * a repeated query: one text, answered from the query-vector cache after its first time;
 * throughput: 1, 4 and 16 closed-loop clients (Locust, in a child process per level:
-  bench.search_clients), cold texts and popular (cached) ones, a fixed time per level.
+  bench.search_clients), cold texts and popular (cached) ones, a fixed time per level,
+  the servers compared taking turns level by level.
 """
 
 from __future__ import annotations
@@ -140,29 +141,31 @@ def repeated(client, text: str, modes: tuple[str, ...], n: int, deadline: float)
     return out
 
 
-def throughput(url: str, workdir: Path, levels: list[int], seconds: float,
-               texts: dict[str, list[str]], deadline: float) -> dict:
-    """Per kind of texts (cold: distinct; popular: a few, already cached) and number of
-    clients, requests answered per second over `seconds` (Locust, closed loop)."""
-    out: dict[str, dict[str, dict]] = {}
+def throughput(urls: dict[str, str], workdir: Path, levels: list[int], seconds: float,
+               texts: dict[str, list[str]], deadline: float) -> dict[str, dict]:
+    """Per server (label: its URL), kind of texts (cold: distinct; popular: a few, already
+    cached) and number of clients, requests answered per second over `seconds` (Locust,
+    closed loop). The servers take turns level by level, each sent the same texts, so a
+    change in the machine's speed falls on them alike."""
+    out: dict[str, dict[str, dict]] = {label: {kind: {} for kind in texts} for label in urls}
     for kind, kind_texts in texts.items():
-        out[kind] = {}
         for level in levels:
-            if time.time() + seconds + 30 > deadline:
-                raise TimeoutError("--deadline reached before the throughput runs")
             share = len(kind_texts) // len(levels)  # each level its own cold texts
             mine = kind_texts[levels.index(level) * share:][:share] if kind == "cold" \
                 else kind_texts
             texts_path = workdir / f"texts-{kind}-{level}.json"
-            result_path = workdir / f"clients-{kind}-{level}.json"
             texts_path.write_text(json.dumps(mine))
-            subprocess.run([sys.executable, "-m", "bench.search_clients", "--url", url,
-                            "--clients", str(level), "--seconds", str(seconds),
-                            "--texts", str(texts_path), "--params",
-                            json.dumps({"limit": 20, "mode": "hybrid"}),
-                            "--out", str(result_path)],
-                           cwd=ROOT, check=True, timeout=seconds + 120)
-            out[kind][str(level)] = json.loads(result_path.read_text())
+            for i, (label, url) in enumerate(urls.items()):
+                if time.time() + seconds + 30 > deadline:
+                    raise TimeoutError("--deadline reached before the throughput runs")
+                result_path = workdir / f"clients-{kind}-{level}-{i}.json"
+                subprocess.run([sys.executable, "-m", "bench.search_clients", "--url", url,
+                                "--clients", str(level), "--seconds", str(seconds),
+                                "--texts", str(texts_path), "--params",
+                                json.dumps({"limit": 20, "mode": "hybrid"}),
+                                "--out", str(result_path)],
+                               cwd=ROOT, check=True, timeout=seconds + 120)
+                out[label][kind][str(level)] = json.loads(result_path.read_text())
     return out
 
 
