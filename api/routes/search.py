@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
 from api.auth import SHOPPER
@@ -54,6 +54,13 @@ FiltersDep = Annotated[Filter, Depends(query_filters)]
 Documented = Annotated[ProductFilters, Query()]  # for the OpenAPI page; FiltersDep reads them
 
 
+def as_json(results: SearchResults) -> Response:
+    """A page as JSON, serialised in the route's worker thread. Returned as a model, FastAPI
+    would validate it again in a second trip to the thread pool before serialising it; the
+    routes still declare `response_model=SearchResults` for the OpenAPI page."""
+    return Response(results.model_dump_json(), media_type="application/json")
+
+
 def one_way_to_page(offset: int, cursor: str | None) -> None:
     """A page starts at an offset or after a cursor; both at once is ambiguous."""
     if cursor is not None and offset:
@@ -91,8 +98,9 @@ def search_products(search: SearchDep, filters: FiltersDep, documented: Document
         with timer.encoding():
             ask = search.ask(q, mode=mode, keyword_weight=keyword_weight,
                              diversity=diversity) if q else None
-        return search.search(ask, filters, limit, offset, min_score, cursor=cursor, sort=sort,
-                             explained=explain)
+        results = search.search(ask, filters, limit, offset, min_score, cursor=cursor,
+                                sort=sort, explained=explain)
+    return as_json(results)
 
 
 @router.post("/search", response_model=SearchResults, dependencies=[SHOPPER, SEARCH_LIMIT],
@@ -117,9 +125,10 @@ def search_products_multimodal(search: SearchDep, settings: SettingsDep,
             ask = search.ask(request.q, picture, request.product_id, request.alpha,
                              request.negative, request.negative_weight, request.mode,
                              request.keyword_weight, request.diversity)
-        return search.search(ask, filters, request.limit, request.offset, request.min_score,
-                             cursor=request.cursor, sort=request.sort,
-                             explained=request.explain)
+        results = search.search(ask, filters, request.limit, request.offset,
+                                request.min_score, cursor=request.cursor, sort=request.sort,
+                                explained=request.explain)
+    return as_json(results)
 
 
 @router.get("/facets", response_model=Facets, dependencies=[SHOPPER, SEARCH_LIMIT],
