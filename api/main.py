@@ -35,6 +35,7 @@ from api.routes import (
 from api.settings import ApiSettings
 from catalogue.lifecycle import Lifecycle
 from catalogue.services import Services
+from embedding.runtime import frozen_heap
 
 log = logging.getLogger("vitrine")
 
@@ -60,7 +61,8 @@ def create_app(settings: ApiSettings, start: Callable[[], Services],
         log.info("Vitrine ready: model %s (%d-d), %d products", services.encoder.model_id,
                  services.encoder.dim, services.store.count())
         try:
-            yield
+            with frozen_heap():
+                yield
         finally:
             if app.state.lifecycle is not None:
                 app.state.lifecycle.close()

@@ -1,9 +1,11 @@
 """No blocking work on the event loop: while an upload is held inside its durable write,
 health checks and searches still answer. Proved with a media store that blocks until the
-test releases it, not with timings."""
+test releases it, not with timings. And no request pays for the collector walking the
+server's parts: they are frozen while it serves (embedding.runtime.frozen_heap)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from pathlib import Path
@@ -62,3 +64,18 @@ def test_health_and_search_answer_while_an_upload_is_held(tmp_path, tiny_encoder
             held.release.set()
         upload.join(HELD_FOR)
         assert uploaded and uploaded[0].status_code == 202, uploaded
+
+
+def walked() -> set[int]:
+    """The objects a full garbage collection walks now (frozen ones excluded)."""
+    return {id(o) for o in gc.get_objects()}
+
+
+def test_a_serving_app_keeps_its_parts_out_of_the_collectors_walks(tmp_path, tiny_encoder):
+    services = build_services(CatalogueSettings(data_dir=tmp_path), encoder=tiny_encoder)
+    parts = {id(services.store), id(services.encoder), id(services.search)}
+    assert parts <= walked()
+    with TestClient(create_api(services=services)) as client:
+        assert client.get("/v1/search", params={"q": "red"}).status_code == 200
+        assert not parts & walked()  # frozen while it serves
+    assert parts <= walked()  # and back in the collector's care once it stopped

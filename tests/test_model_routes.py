@@ -5,6 +5,7 @@ size) without a restart. One reindex at a time (409); a model that does not load
 422; the live model itself is a 409."""
 
 import dataclasses
+import gc
 import json
 import threading
 import time
@@ -119,6 +120,8 @@ def test_reindex_over_http_while_uploads_continue_then_serves_the_new_version(
 
         services = client.app.state.services
         assert services is not old_services  # swapped in place, no restart
+        walked = {id(o) for o in gc.get_objects()}  # the new parts frozen, as the old were
+        assert id(services.encoder) not in walked and id(services.store) not in walked
         assert services.encoder.model_id == str(wide_dir) and services.encoder.dim == 24
         wide = ModelVersion.of(Encoder(model=str(wide_dir)).load())
         versions = Versions(data / "jobs.sqlite3")

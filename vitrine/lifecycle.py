@@ -38,6 +38,7 @@ from catalogue.reindex import Progress
 from catalogue.runner import LocalRunner
 from catalogue.services import Services
 from embedding.encoder import Encoder, ModelLoadError
+from embedding.runtime import refreeze_heap
 from vitrine.models import Plan, execute, plan, registry, summary
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ class Reindexing:
                 log.warning("requests still use the old version after %d s; closing it",
                             DRAIN_SECONDS)
             services.close()
+            refreeze_heap()  # the old model's objects collected, the new one's frozen
         else:
             prepared.target.close()
         self._update(job, progress, state=ReindexState.done, live=True,
