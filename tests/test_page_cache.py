@@ -17,11 +17,18 @@ def test_a_repeated_query_is_answered_from_the_cache_until_the_catalogue_changes
             return [r["product_id"] for r in response.json()["results"]]
 
         assert ids() == ["p1"] and search.pages.hits == 0
-        assert ids() == ["p1"] and search.pages.hits == 1
-        assert ids(limit=5) == ["p1"] and search.pages.hits == 1  # another page: its own key
+        first = client.get("/v1/search", params={"q": "red dress"}).json()
+        assert search.pages.hits == 1
+        assert client.get("/v1/search", params={"q": "red dress"}).json() == first  # exactly
+        assert search.pages.hits == 2
+        kept = search.search(search.ask("red dress"), limit=7)
+        kept.results.clear()  # a caller changing its page changes no one else's
+        again = search.search(search.ask("red dress"), limit=7)
+        assert [r.product_id for r in again.results] == ["p1"] and search.pages.hits == 3
+        assert ids(limit=5) == ["p1"] and search.pages.hits == 3  # another page: its own key
         ingest(client, "p2", title="Red evening dress")  # a write: every page is stale
-        assert sorted(ids()) == ["p1", "p2"] and search.pages.hits == 1
-        assert sorted(ids()) == ["p1", "p2"] and search.pages.hits == 2
+        assert sorted(ids()) == ["p1", "p2"] and search.pages.hits == 3
+        assert sorted(ids()) == ["p1", "p2"] and search.pages.hits == 4
         client.delete("/v1/products/p2")
         assert ids() == ["p1"]
 
