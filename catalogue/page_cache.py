@@ -12,8 +12,8 @@ A page is kept as its JSON, not as its objects. A page of 20 products is some 18
 the garbage collector tracks, so a full cache held as many as the rest of a served process
 (embedding.runtime.frozen_heap), and each full collection walked them: 80-160 ms stalls
 over HTTP, one every few hundred cold searches. As JSON (12 KB) it is one object it never
-walks; turned back into a page in 0.09 ms on a hit, a fresh one each time, so no caller
-can change the kept page.
+walks. A response sends it as kept (`Search.search_json`); a caller wanting the page gets
+a fresh one made from it (0.09 ms), so no caller can change the kept page.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-
-from catalogue.schemas import SearchResults
 
 
 class PageCache:
@@ -33,7 +31,8 @@ class PageCache:
         self._lock = threading.Lock()
         self.hits = 0  # pages answered from here, for tests and benches
 
-    def get(self, key: Hashable | None, version: Hashable | None) -> SearchResults | None:
+    def get(self, key: Hashable | None, version: Hashable | None) -> str | None:
+        """The page's JSON, where it is kept for this version of the store."""
         if key is None or version is None or not self.size:
             return None
         with self._lock:
@@ -46,15 +45,15 @@ class PageCache:
                 return None
             self._pages.move_to_end(key)
             self.hits += 1
-        return SearchResults.model_validate_json(kept)
+            return kept
 
-    def put(self, key: Hashable | None, version: Hashable | None, page: SearchResults) -> None:
+    def put(self, key: Hashable | None, version: Hashable | None, page: str) -> None:
+        """Keep a page's JSON (SearchResults.model_dump_json)."""
         if key is None or version is None or not self.size:
             return
-        kept = page.model_dump_json()
         with self._lock:
             if version != self._version:  # written meanwhile: the page may be stale
                 return
-            self._pages[key] = kept
+            self._pages[key] = page
             while len(self._pages) > self.size:
                 self._pages.popitem(last=False)

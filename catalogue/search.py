@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -155,19 +156,35 @@ class Search:
         """A page from `offset`, or after `cursor` (a next_cursor; InvalidCursor if it is
         not one), by relevance or in a sort order of the schema's. Either way the page
         says its offset and both ways to the next one."""
+        text, page = self._page(ask, filters, limit, offset, min_score, exclude_ids, cursor,
+                                sort, explained)
+        return page or SearchResults.model_validate_json(text)
+
+    def search_json(self, *args: Any, **kwargs: Any) -> str:
+        """`search`'s page (the same arguments) as JSON, for a response: one kept in the
+        page cache is sent as it is kept, never made into objects."""
+        return self._page(*args, **kwargs)[0]
+
+    def _page(self, ask: Ask | np.ndarray | None, filters: Filter | None = None,
+              limit: int = 20, offset: int = 0, min_score: float | None = None,
+              exclude_ids: Sequence[str] = (), cursor: str | None = None,
+              sort: str = "relevance", explained: bool = False
+              ) -> tuple[str, SearchResults | None]:
+        """The page's JSON, and the page where it was made now (None: from the cache)."""
         if isinstance(ask, np.ndarray):
             ask = Ask(Query(dense=ask))
         key = None if ask is not None and ask.key is None else (
             ask and ask.key, repr(filters), limit, offset, min_score, tuple(exclude_ids),
             cursor, sort, explained)
         version = self.store.version()
-        if (page := self.pages.get(key, version)) is not None:
-            return page
+        if (kept := self.pages.get(key, version)) is not None:
+            return kept, None
         with self.foreground.serving():
             page = self._search(ask, filters, limit, offset, min_score, exclude_ids, cursor,
                                 sort, explained)
-        self.pages.put(key, version, page)
-        return page
+        text = page.model_dump_json()
+        self.pages.put(key, version, text)
+        return text, page
 
     def _search(self, ask: Ask | None, filters: Filter | None, limit: int, offset: int,
                 min_score: float | None, exclude_ids: Sequence[str], cursor: str | None,

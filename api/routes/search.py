@@ -54,11 +54,12 @@ FiltersDep = Annotated[Filter, Depends(query_filters)]
 Documented = Annotated[ProductFilters, Query()]  # for the OpenAPI page; FiltersDep reads them
 
 
-def as_json(results: SearchResults) -> Response:
-    """A page as JSON, serialised in the route's worker thread. Returned as a model, FastAPI
-    would validate it again in a second trip to the thread pool before serialising it; the
-    routes still declare `response_model=SearchResults` for the OpenAPI page."""
-    return Response(results.model_dump_json(), media_type="application/json")
+def as_json(page: str) -> Response:
+    """A page's JSON (`Search.search_json`: made in the route's worker thread, or as the
+    page cache keeps it). Returned as a model, FastAPI would validate it again in a second
+    trip to the thread pool and serialise it; the routes still declare
+    `response_model=SearchResults` for the OpenAPI page."""
+    return Response(page, media_type="application/json")
 
 
 def one_way_to_page(offset: int, cursor: str | None) -> None:
@@ -98,9 +99,9 @@ def search_products(search: SearchDep, filters: FiltersDep, documented: Document
         with timer.encoding():
             ask = search.ask(q, mode=mode, keyword_weight=keyword_weight,
                              diversity=diversity) if q else None
-        results = search.search(ask, filters, limit, offset, min_score, cursor=cursor,
-                                sort=sort, explained=explain)
-    return as_json(results)
+        page = search.search_json(ask, filters, limit, offset, min_score, cursor=cursor,
+                                  sort=sort, explained=explain)
+    return as_json(page)
 
 
 @router.post("/search", response_model=SearchResults, dependencies=[SHOPPER, SEARCH_LIMIT],
@@ -125,10 +126,10 @@ def search_products_multimodal(search: SearchDep, settings: SettingsDep,
             ask = search.ask(request.q, picture, request.product_id, request.alpha,
                              request.negative, request.negative_weight, request.mode,
                              request.keyword_weight, request.diversity)
-        results = search.search(ask, filters, request.limit, request.offset,
-                                request.min_score, cursor=request.cursor, sort=request.sort,
-                                explained=request.explain)
-    return as_json(results)
+        page = search.search_json(ask, filters, request.limit, request.offset,
+                                  request.min_score, cursor=request.cursor, sort=request.sort,
+                                  explained=request.explain)
+    return as_json(page)
 
 
 @router.get("/facets", response_model=Facets, dependencies=[SHOPPER, SEARCH_LIMIT],
