@@ -208,7 +208,7 @@ def test_json_lines_carry_the_request_id_of_a_failing_request(tmp_path, tiny_enc
         def broken(*args, **kwargs):
             raise RuntimeError("the engine fell over")
 
-        monkeypatch.setattr(app.state.services.search, "search", broken)
+        monkeypatch.setattr(app.state.services.search, "search_json", broken)
         response = c.get("/v1/search", params={"q": "red"}, headers={"X-Request-ID": "r-500"})
     assert response.status_code == 500
     assert response.headers["X-Request-ID"] == "r-500"
