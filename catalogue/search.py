@@ -158,7 +158,7 @@ class Search:
         says its offset and both ways to the next one."""
         text, page = self._page(ask, filters, limit, offset, min_score, exclude_ids, cursor,
                                 sort, explained)
-        return page or SearchResults.model_validate_json(text)
+        return page if page is not None else SearchResults.model_validate_json(text)
 
     def search_json(self, *args: Any, **kwargs: Any) -> str:
         """`search`'s page (the same arguments) as JSON, for a response: one kept in the

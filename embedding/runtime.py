@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 _lock = threading.Lock()
 _configured = False
+_heap = threading.Lock()  # freezing and thawing, one at a time
 
 
 def configure_threads() -> None:
@@ -39,7 +40,6 @@ def configure_threads() -> None:
         _configured = True
 
 
-
 @contextmanager
 def frozen_heap() -> Iterator[None]:
     """Inside, every object alive at entry is beyond the garbage collector's walks
@@ -52,16 +52,22 @@ def frozen_heap() -> Iterator[None]:
     nothing refers to them; a full collection walks only what was made since. Building the
     parts leaves almost no cyclic garbage to freeze with them (10 objects, measured).
     """
-    gc.freeze()
+    with _heap:
+        gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        with _heap:
+            gc.unfreeze()
 
 
 def refreeze_heap() -> None:
     """After the parts were replaced (a new model version served): collect the old parts'
-    cycles, frozen with them, and freeze the new parts."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+    cycles, frozen with them, and freeze the new parts. Nothing, once the server stopped
+    (a reindex may end after it): its heap stays thawed."""
+    with _heap:
+        if not gc.get_freeze_count():
+            return
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from catalogue.media import FolderMediaStore
 from catalogue.settings import CatalogueSettings
+from embedding.runtime import refreeze_heap
 from testkit.images import image_bytes
 from vitrine.wiring import build_services, create_api
 
@@ -79,3 +80,5 @@ def test_a_serving_app_keeps_its_parts_out_of_the_collectors_walks(tmp_path, tin
         assert client.get("/v1/search", params={"q": "red"}).status_code == 200
         assert not parts & walked()  # frozen while it serves
     assert parts <= walked()  # and back in the collector's care once it stopped
+    refreeze_heap()  # a reindex ending after the server stopped freezes nothing again
+    assert parts <= walked()
