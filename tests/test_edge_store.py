@@ -174,3 +174,33 @@ def test_warming_reads_every_file_of_a_shard_that_fits_and_none_of_one_that_does
     assert size > 0
     assert warm(shard) == size
     assert warm(shard, budget=size - 1) == 0
+
+
+def test_the_memory_warming_may_fill_is_held_to_the_tightest_cgroup_limit(tmp_path):
+    """psutil sees the machine, not a container: under a memory cgroup's limit (at any
+    level above the process), warming may fill only the room the limit leaves above the
+    group's anonymous memory, in cgroup v1 and v2 alike."""
+    import psutil
+
+    from catalogue.store.edge_warm import available_memory
+
+    def group(path, limit_file, limit, stat):
+        path.mkdir(parents=True, exist_ok=True)
+        (path / limit_file).write_text(f"{limit}\n")
+        (path / "memory.stat").write_text(f"{stat}\n")
+
+    machine = psutil.virtual_memory().available
+    membership = tmp_path / "cgroup"
+    v2 = tmp_path / "v2"
+    membership.write_text("0::/pod/app\n")
+    group(v2 / "pod" / "app", "memory.max", "max", "anon 5\nfile 7")
+    assert available_memory(v2, membership) == pytest.approx(machine, rel=0.05)
+    group(v2 / "pod", "memory.max", 3 << 30, f"anon {1 << 30}\nfile {2 << 30}")
+    assert available_memory(v2, membership) == 2 << 30  # the parent's limit less its anon
+
+    v1 = tmp_path / "v1"
+    membership.write_text("12:pids:/x\n4:memory:/box\n0::/\n")
+    group(v1 / "memory" / "box", "memory.limit_in_bytes", 2**63 - 4096, "total_rss 1")
+    assert available_memory(v1, membership) == pytest.approx(machine, rel=0.05)
+    group(v1 / "memory", "memory.limit_in_bytes", 1 << 30, f"cache 9\ntotal_rss {1 << 28}")
+    assert available_memory(v1, membership) == (1 << 30) - (1 << 28)
