@@ -27,7 +27,9 @@ import shutil
 import time
 from pathlib import Path
 
-from bench.common import dir_size, markdown_table, run_record, write_results
+import psutil
+
+from bench.common import Sampler, dir_size, markdown_table, run_record, write_results
 from bench.vector_search.data import DIM, MODES, Generator, K, Workdir, query_filters
 from bench.vector_search.layout import run_lines
 from bench.vector_search.serve import drop_page_cache, memory_cgroup
@@ -48,6 +50,28 @@ def unindexed_store(wd: Workdir, folder: Path) -> None:
     store.close()
 
 
+class ChildMemory(Sampler):
+    """The peaks of this process's children's resident memory by kind (/proc/PID/status:
+    VmRSS, RssAnon, RssFile, RssShmem, and the kernel's high-water mark VmHWM), in MB."""
+
+    FIELDS = ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem")
+
+    def __init__(self, interval: float = 0.5):
+        super().__init__(interval)
+        self.peaks = dict.fromkeys(self.FIELDS, 0.0)
+
+    def sample(self) -> None:
+        for child in psutil.Process().children(recursive=True):
+            try:
+                lines = Path(f"/proc/{child.pid}/status").read_text().splitlines()
+            except OSError:  # exited between listing and reading
+                continue
+            for line in lines:
+                key, _, value = line.partition(":")
+                if key in self.peaks:
+                    self.peaks[key] = max(self.peaks[key], int(value.split()[0]) / 1024)
+
+
 def build(folder: str, n: int, group: str | None, out: str) -> None:
     """The child: join `group`, index the store's shard as its optimize does, in place."""
     if group:
@@ -56,9 +80,10 @@ def build(folder: str, n: int, group: str | None, out: str) -> None:
     from catalogue.store.index_config import IndexConfig
 
     started = time.perf_counter()
-    index_copy(Path(folder) / "shard-0", DIM, IndexConfig(), n)
+    with ChildMemory() as memory:
+        index_copy(Path(folder) / "shard-0", DIM, IndexConfig(), n)
     Path(out).write_text(json.dumps({
-        "build_s": time.perf_counter() - started,
+        "build_s": time.perf_counter() - started, "child_sampled_mb": memory.peaks,
         "child_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "caller_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
@@ -118,12 +143,18 @@ def report(result: dict) -> str:
         limit = f"{r['limit_mb']:,} MB" if r["limit_mb"] else "none"
         peak = f"{r['cgroup_peak_mb']:,.0f}" if "cgroup_peak_mb" in r else "-"
         if "failed" in r:
-            rows.append([limit, r["failed"], "-", peak, *["-"] * len(MODES)])
+            rows.append([limit, r["failed"], "-", peak, "-", *["-"] * len(MODES)])
             continue
-        rows.append([limit, f"{r['build_s']:.0f}", f"{r['child_peak_rss_mb']:,.0f}", peak,
+        sampled = r.get("child_sampled_mb")
+        kinds = ", ".join(f"{sampled[k]:,.0f}" for k in ("VmRSS", "RssAnon", "RssFile",
+                                                        "RssShmem")) if sampled else "-"
+        if sampled:
+            kinds += f" ({sampled['VmHWM']:,.0f})"
+        rows.append([limit, f"{r['build_s']:.0f}", f"{r['child_peak_rss_mb']:,.0f}", peak, kinds,
                      *[f"{r['queries'][m]['p50_ms']:.2f} / {r['queries'][m]['p99_ms']:.2f}, "
                        f"{r['queries'][m]['recall_at_10']:.3f}" for m in MODES]])
     header = ["memory limit", "build s", "optimizer child peak RSS MB", "cgroup peak MB",
+              "sampled peaks MB: RSS, RssAnon, RssFile, RssShmem (VmHWM)",
               *[f"{m}: p50 / p99 ms, recall@10" for m in MODES]]
     return "\n\n".join([
         "# The index build held to a memory limit", *run_lines(result),
