@@ -45,16 +45,19 @@ def available_memory(cgroup: Path = CGROUP, membership: Path = Path("/proc/self/
     except OSError:
         return available
     for line in lines:
-        _, controllers, path = line.split(":", 2)
+        fields = line.split(":", 2)
+        if len(fields) != 3:
+            continue
+        _, controllers, path = fields
         if controllers == "":  # v2: one hierarchy
-            root, limit, anon = cgroup, ("memory.max",), ("anon",)
+            root, limit, anon = cgroup, "memory.max", "anon"
         elif "memory" in controllers.split(","):  # v1: the memory controller's own
-            root, limit, anon = cgroup / "memory", ("memory.limit_in_bytes",), ("total_rss",)
+            root, limit, anon = cgroup / "memory", "memory.limit_in_bytes", "total_rss"
         else:
             continue
         group = root / path.lstrip("/")
         while group.is_relative_to(root):
-            room = _room(group, limit[0], anon[0])
+            room = _room(group, limit, anon)
             if room is not None:
                 available = min(available, room)
             group = group.parent
