@@ -30,11 +30,15 @@ from pathlib import Path
 import psutil
 
 from bench.common import Sampler, dir_size, markdown_table, run_record, write_results
-from bench.vector_search.data import DIM, MODES, Generator, K, Workdir, query_filters
+from bench.vector_search.data import DIM, MODES, Workdir
 from bench.vector_search.layout import run_lines
-from bench.vector_search.serve import drop_page_cache, memory_cgroup
-
-log = logging.getLogger(__name__)
+from bench.vector_search.serve import (
+    drop_page_cache,
+    memory_cgroup,
+    open_as_app,
+    query_set,
+    searcher,
+)
 
 
 def unindexed_store(wd: Workdir, folder: Path) -> None:
@@ -90,19 +94,12 @@ def build(folder: str, n: int, group: str | None, out: str) -> None:
 
 def searched(folder: Path, wd: Workdir, seed: int) -> dict:
     """The built shard opened as the app opens it, the run's queries through it."""
-    from bench.vector_search.edge_run import BENCH_INDEXES
     from bench.vector_search.measure import measure
-    from bench.vector_search.systems import _hit_ids
-    from catalogue.settings import CatalogueSettings
-    from catalogue.store.edge import EdgeStore
 
-    q, qcols = wd.queries()
-    truth, filters = wd.truth(), query_filters(Generator(seed), qcols, seed)
-    store = EdgeStore(folder, DIM, hnsw_ef=CatalogueSettings().hnsw_ef, indexes=BENCH_INDEXES)
+    q, truth, filters = query_set(wd, seed)
+    store = open_as_app(folder)
     try:
-        return measure(lambda v, f: _hit_ids(store.search(v, f.to_store() if f else None,
-                                                          limit=K)),
-                       q, filters, truth, desc="built")
+        return measure(searcher(store), q, filters, truth, desc="built")
     finally:
         store.close()
 
@@ -145,11 +142,9 @@ def report(result: dict) -> str:
         if "failed" in r:
             rows.append([limit, r["failed"], "-", peak, "-", *["-"] * len(MODES)])
             continue
-        sampled = r.get("child_sampled_mb")
-        kinds = ", ".join(f"{sampled[k]:,.0f}" for k in ("VmRSS", "RssAnon", "RssFile",
-                                                        "RssShmem")) if sampled else "-"
-        if sampled:
-            kinds += f" ({sampled['VmHWM']:,.0f})"
+        s = r.get("child_sampled_mb")  # runs before the sampler have none
+        kinds = (", ".join(f"{s[k]:,.0f}" for k in ("VmRSS", "RssAnon", "RssFile", "RssShmem"))
+                 + f" ({s['VmHWM']:,.0f})") if s else "-"
         rows.append([limit, f"{r['build_s']:.0f}", f"{r['child_peak_rss_mb']:,.0f}", peak, kinds,
                      *[f"{r['queries'][m]['p50_ms']:.2f} / {r['queries'][m]['p99_ms']:.2f}, "
                        f"{r['queries'][m]['recall_at_10']:.3f}" for m in MODES]])

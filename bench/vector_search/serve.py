@@ -29,6 +29,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
+
 from bench.common import PeakRss, dir_size, markdown_table, run_record, write_results
 from bench.vector_search.data import DIM, MODES, Generator, K, Workdir, query_filters
 from bench.vector_search.layout import run_lines
@@ -54,32 +56,45 @@ def drop_page_cache() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("1")
 
 
+def query_set(wd: Workdir, seed: int) -> tuple[np.ndarray, dict, dict]:
+    """The kept run's queries, their exact top k and filters, without its payload columns
+    (their memory would count in the process measured)."""
+    q, qcols = wd.queries()
+    return q, wd.truth(), query_filters(Generator(seed), qcols, seed)
+
+
+def open_as_app(folder: Path):
+    """The store at `folder` opened as the app opens it at start, with the bench's indexes."""
+    from bench.vector_search.edge_run import BENCH_INDEXES
+    from catalogue.settings import CatalogueSettings
+    from catalogue.store.edge import EdgeStore
+
+    return EdgeStore(folder, DIM, hnsw_ef=CatalogueSettings().hnsw_ef, indexes=BENCH_INDEXES)
+
+
+def searcher(store):
+    """The query loop's `search` over `store` (bench.vector_search.measure)."""
+    from bench.vector_search.systems import _hit_ids
+
+    return lambda v, f: _hit_ids(store.search(v, f.to_store() if f else None, limit=K))
+
+
 def serve(shard: str, root: str, n: int, seed: int, queries: int, group: str | None,
           out: str) -> None:
     """The child: join `group`, open the store as the app does, run every mode's queries."""
     if group:
         (Path(group) / "cgroup.procs").write_text(str(os.getpid()))
     from bench.common import private_bytes, rss_bytes
-    from bench.vector_search.edge_run import BENCH_INDEXES
     from bench.vector_search.measure import measure
-    from bench.vector_search.systems import _hit_ids
-    from catalogue.settings import CatalogueSettings
-    from catalogue.store.edge import EdgeStore
 
-    wd = Workdir(Path(root), n, queries, 10_000)
-    q, qcols = wd.queries()
-    truth, filters = wd.truth(), query_filters(Generator(seed), qcols, seed)
+    q, truth, filters = query_set(Workdir(Path(root), n, queries, 10_000), seed)
     base = rss_bytes()
     with PeakRss(interval=0.5) as peak:
         started = time.perf_counter()
-        store = EdgeStore(Path(shard), DIM, hnsw_ef=CatalogueSettings().hnsw_ef,
-                          indexes=BENCH_INDEXES)
+        store = open_as_app(Path(shard))
         opened = time.perf_counter() - started
         after_open = rss_bytes()
-
-        def search(v, f):
-            return _hit_ids(store.search(v, f.to_store() if f else None, limit=K))
-
+        search = searcher(store)
         first = measure(search, q, filters, truth, desc="first pass")
         again = measure(search, q, filters, truth, desc="again")
         after = rss_bytes(), private_bytes(os.getpid())

@@ -13,7 +13,7 @@ in half the memory available: a bigger one would only push other files out. Avai
 means what the kernel says, or less where the process's memory cgroup (a container's
 limit) leaves less room above its own memory: psutil sees the machine, not the
 container, and a 1M shard (5 GB) read in a 3 GB container is evicted as it is read
-(BENCHMARKS.md, "A server on a built 1M shard"). Warming only saves time, so a file it
+(BENCHMARKS.md, "A million products held to 3 GB"). Warming only saves time, so a file it
 cannot read is skipped. At 1M points
 the first pass after a build is still about twice as slow at p99 as a second one:
 reading fills the page cache, not the engine's own mappings (BENCHMARKS.md).
