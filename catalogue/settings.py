@@ -113,6 +113,9 @@ class CatalogueSettings(BaseSettings):
     """Extra graph links per value of the catalogue schema's filterable fields."""
     hnsw_acorn: bool = False
     """Filtered searches look past the neighbours a filter excludes (ACORN)."""
+    loose_filter_oversampling: float = Field(8.0, ge=0.0, le=64.0)
+    """A search by a query vector under a filter keeping more points than the engine links
+    per value applies it among this many x limit / its share of the best found without it."""
     optimizer_memory_mb: int = Field(0, ge=0)
     """Private memory the embedded store's index-building process may take; 0: no limit."""
     max_image_bytes: int = 20 * 1024 * 1024
@@ -218,7 +221,7 @@ class CatalogueSettings(BaseSettings):
             originals_on_disk=self.original_vectors_on_disk, hnsw_m=self.hnsw_m,
             hnsw_ef_construct=self.hnsw_ef_construct, hnsw_ef_growth=self.hnsw_ef_growth,
             filter_links=self.hnsw_filter_links,
-            acorn=self.hnsw_acorn,
+            acorn=self.hnsw_acorn, loose_oversampling=self.loose_filter_oversampling,
             optimizer_memory_mb=self.optimizer_memory_mb)
 
     @property

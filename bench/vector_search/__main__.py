@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--acorn", action=argparse.BooleanOptionalAction, default=defaults.acorn,
                    help="filtered searches look past excluded neighbours (ACORN)")
     p.add_argument("--oversampling", type=float, default=defaults.oversampling)
+    p.add_argument("--loose-oversampling", type=float, default=defaults.loose_oversampling,
+                   help="loose filters applied among this x limit / share unfiltered "
+                        "candidates (VITRINE_LOOSE_FILTER_OVERSAMPLING; 0: never)")
     p.add_argument("--oversampling-sweep", type=float, nargs="*", default=[1.0, 2.0, 3.0])
     p.add_argument("--originals-on-disk", action=argparse.BooleanOptionalAction,
                    default=defaults.originals_on_disk)
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
            "hnsw_ef": args.hnsw_ef, "hnsw_ef_growth": args.hnsw_ef_growth,
            "hnsw_m": args.hnsw_m, "ef_construct": args.ef_construct,
            "filter_links": args.filter_links, "acorn": args.acorn,
-           "oversampling": args.oversampling,
+           "oversampling": args.oversampling, "loose_oversampling": args.loose_oversampling,
            "oversampling_sweep": args.oversampling_sweep,
            "originals_on_disk": args.originals_on_disk,
            "optimizer_memory_mb": args.optimizer_memory_mb, "fresh": args.fresh,

@@ -44,6 +44,7 @@ def run_edge(wd: Workdir, cfg: dict, quantization: str) -> dict:
                         hnsw_m=cfg["hnsw_m"], hnsw_ef_construct=cfg["ef_construct"],
                         hnsw_ef_growth=cfg["hnsw_ef_growth"],
                         filter_links=cfg["filter_links"], acorn=cfg["acorn"],
+                        loose_oversampling=cfg["loose_oversampling"],
                         originals_on_disk=cfg["originals_on_disk"],
                         optimizer_memory_mb=cfg["optimizer_memory_mb"])
     base, whole = rss_bytes(), PeakRss(interval=1.0).start()
@@ -110,6 +111,10 @@ def run_edge(wd: Workdir, cfg: dict, quantization: str) -> dict:
     store.index = dataclasses.replace(index, acorn=not index.acorn)
     res["acorn_flipped"] = measure(search, q, filters, truth, modes=("colour", "category+price"),
                                    desc=f"edge acorn={not index.acorn}")
+    res["loose_flipped_to"] = 0.0 if index.loose_oversampling else IndexConfig.loose_oversampling
+    store.index = dataclasses.replace(index, loose_oversampling=res["loose_flipped_to"])
+    res["loose_flipped"] = measure(search, q, filters, truth, modes=("colour", "category+price"),
+                                   desc="edge loose filters flipped")
     store.index = index
     res["queries_repeat"] = measure(search, q, filters, truth, desc="edge again")
     if cfg["fresh"]:

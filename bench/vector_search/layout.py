@@ -39,9 +39,8 @@ from bench.vector_search.edge_run import BENCH_INDEXES
 from bench.vector_search.measure import measure
 from bench.vector_search.truth import prepared
 from catalogue.settings import CatalogueSettings
-from catalogue.store.base import IMAGE_VECTOR
+from catalogue.store.base import FULL_SCAN_THRESHOLD_KB, IMAGE_VECTOR
 from catalogue.store.edge_config import (
-    FULL_SCAN_THRESHOLD_KB,
     field_index,
     hnsw,
     quantization,

@@ -186,6 +186,20 @@ def write_markdown(path: Path, report: dict) -> None:
                 for r in flipped for mode, q in r["acorn_flipped"].items()]
         lines += [markdown_table(["points", "system", "acorn", "filter", "p50 ms", "p99 ms",
                                   "recall@10"], rows), ""]
+    loose = [r for r in report["results"] if r.get("loose_flipped")]
+    if loose:
+        lines += ["## Edge: loose filters among the unfiltered best, on and off "
+                  "(`VITRINE_LOOSE_FILTER_OVERSAMPLING`)", "",
+                  "The run's setting is measured in its second pass (`again`), the other "
+                  "right before it, on the same shard.", ""]
+        rows = [[f"{r['n']:,}", r["system"], f"{setting:g}" + ("" if setting else " (off)"),
+                 mode, _fmt(q["p50_ms"]), _fmt(q["p99_ms"]), _fmt(q["recall_at_10"], 4)]
+                for r in loose
+                for setting, qs in ((r["index"]["loose_oversampling"], r["queries_repeat"]),
+                                    (r["loose_flipped_to"], r["loose_flipped"]))
+                for mode, q in qs.items() if mode != "none"]
+        lines += [markdown_table(["points", "system", "loose oversampling", "filter", "p50 ms",
+                                  "p99 ms", "recall@10"], rows), ""]
     fresh = [r for r in report["results"] if r.get("fresh")]
     if fresh:
         lines += ["## A fresh import while the index waits for its next build", "",

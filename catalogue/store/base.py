@@ -13,13 +13,16 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from catalogue import metrics
 from catalogue.store.paging import MAX_WINDOW, After, Window, order_key
-from catalogue.store.query import Query, Sparse
+from catalogue.store.query import Query, Sparse, loose_pool
+
+if TYPE_CHECKING:
+    from catalogue.store.index_config import BeamWidth, IndexConfig
 
 # Every filterable payload field gets an index: without one, filtered search is
 # slow or loses recall (FIELD.md). These are the store's own; the shop's attributes
@@ -37,6 +40,10 @@ search finds there are scored by MaxSim over the rows (catalogue.store.query.pla
 TEXT_VECTOR = "text"
 """The named sparse vector of a product's words (catalogue.keywords), scored by BM25 with
 the engine's IDF."""
+
+FULL_SCAN_THRESHOLD_KB = 10_000
+"""Both engines' default: a search under a filter keeping vectors of fewer KB, or of a
+segment that small, scans them exactly instead of walking the graph."""
 
 _POINT_NAMESPACE = uuid.UUID("5b1e9a52-3f0e-4c55-9d3e-6f1c2a7b8d90")
 
@@ -188,6 +195,10 @@ class VectorStore(ABC):
     """Cosine search over unit vectors with metadata payloads."""
 
     dim: int
+    index: IndexConfig
+    beam: BeamWidth
+    full_scan_threshold_kb: int | None = None
+    """The engine's full-scan threshold where the store sets it (None: the default)."""
     hnsw_ef: int | None = None
     """Search-time HNSW beam width (more: better recall, slower); None: the engine's default."""
 
@@ -241,14 +252,49 @@ class VectorStore(ABC):
         diversity), equal scores in any order. `score_threshold` holds on the photo side;
         without payloads, each hit's payload is empty."""
 
+    @abstractmethod
+    def _estimate(self, filter: Filter) -> int:
+        """The points `filter` keeps, as the engine estimates them from its payload indexes."""
+
+    def _share(self, filter: Filter) -> float | None:
+        """The share of the points `filter` keeps, where a search walks a graph; None in a
+        store the engine scans whole."""
+        if self._scanned_whole():
+            return None
+        return self._estimate(filter) / max(1, self.beam.points())
+
+    def _scanned_whole(self) -> bool:
+        """A store under the engine's full-scan threshold, which the engine scans whole
+        anyway: there the embedded store scores the photo rows directly, which is exact and
+        faster than scoring the means first (demo catalogue, 3,060 products of 5 photos: 3.5
+        against 4.1 ms a search, BENCHMARKS.md)."""
+        threshold_kb = self.full_scan_threshold_kb or FULL_SCAN_THRESHOLD_KB
+        return self.beam.points() * self.dim * 4 < threshold_kb * 1024
+
+    def _hits(self, query: Query, filter: Filter | None, limit: int, offset: int,
+              score_threshold: float | None, exact: bool, with_payload: bool = True
+              ) -> list[Hit]:
+        """`_nearest`, a loose filter applied among the best photos found without it
+        (catalogue.store.query.loose_pool), by exact scores: a graph search walking a few
+        hundred points among all would find little of them."""
+        share = None if exact or filter is None or filter.is_empty() else self._share(filter)
+        pool = None if share is None else loose_pool(
+            query, offset + limit, share, self.index.hnsw_m, self.index.loose_oversampling)
+        if filter is None or pool is None:
+            return self._nearest(query, filter, limit, offset, score_threshold, exact,
+                                 with_payload)
+        found = self._nearest(query, None, pool, 0, score_threshold, False, with_payload=False)
+        among = filter.both(Filter(ids=[h.id for h in found]))
+        return self._nearest(query, among, limit, offset, score_threshold, True, with_payload)
+
     def top(self, query: Query, filter: Filter | None = None, limit: int = 10,
             score_threshold: float | None = None) -> list[Hit]:
         """The engine's best `limit` hits without payloads, in (score desc, point id asc)
         order, equal scores at the edge chosen by the engine: a candidate set, where
         `search` would widen its window past every tie to page exactly."""
         with metrics.store_call("search"):
-            hits = self._nearest(query, filter, limit, 0, score_threshold, False,
-                                 with_payload=False)
+            hits = self._hits(query, filter, limit, 0, score_threshold, False,
+                              with_payload=False)
         return sorted(hits, key=lambda h: order_key(h.score, h.id))
 
     def search(self, query: Query | np.ndarray, filter: Filter | None = None, limit: int = 10,
@@ -265,7 +311,7 @@ class VectorStore(ABC):
             if after is not None:
                 raise ValueError("diverse results page by offset, not by cursor")
             with metrics.store_call("search"):
-                hits = self._nearest(query, filter, limit, offset, score_threshold, exact)
+                hits = self._hits(query, filter, limit, offset, score_threshold, exact)
             for i, hit in enumerate(hits):
                 hit.position = offset + i
             return hits
@@ -276,7 +322,7 @@ class VectorStore(ABC):
         grow = limit + 2
         while True:
             with metrics.store_call("search"):
-                raw = self._nearest(query, filter, hi - lo, lo, score_threshold, exact)
+                raw = self._hits(query, filter, hi - lo, lo, score_threshold, exact)
             window = Window(raw, lo, hi, limit, offset, after)
             if (window.head and window.tail) or hi - lo >= MAX_WINDOW:
                 return window.page()

@@ -41,7 +41,6 @@ from catalogue.store.base import (
 )
 from catalogue.store.edge_build import index_copy
 from catalogue.store.edge_config import (
-    FULL_SCAN_THRESHOLD_KB,
     field_index,
     new_shard,
     search_params,
@@ -254,13 +253,8 @@ class EdgeStore(VectorStore):
             with_payload=with_payload, score_threshold=top.threshold, params=params))
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
 
-    def _scanned_whole(self) -> bool:
-        """A store under the engine's full-scan threshold, which the engine would scan whole
-        anyway: there the photo rows are scored directly, which is exact and faster than
-        scoring the means first (demo catalogue, 3,060 products of 5 photos: 3.5 against
-        4.1 ms a search, BENCHMARKS.md)."""
-        threshold_kb = self.full_scan_threshold_kb or FULL_SCAN_THRESHOLD_KB
-        return self.beam.points() * self.dim * 4 < threshold_kb * 1024
+    def _estimate(self, filter: Filter) -> int:
+        return self._shard.count(qe.CountRequest(exact=False, filter=engine_filter(filter)))
 
     def _ordered(self, key, descending, filter, limit, start_from) -> list[Hit]:
         direction = qe.Direction.Desc if descending else qe.Direction.Asc

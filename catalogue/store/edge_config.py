@@ -22,11 +22,9 @@ from pathlib import Path
 
 import qdrant_edge as qe
 
-from catalogue.store.base import GRAPH_VECTOR, IMAGE_VECTOR, TEXT_VECTOR
+from catalogue.store.base import FULL_SCAN_THRESHOLD_KB, GRAPH_VECTOR, IMAGE_VECTOR, TEXT_VECTOR
 from catalogue.store.edge_engine import WORDS
 from catalogue.store.index_config import IndexConfig
-
-FULL_SCAN_THRESHOLD_KB = 10_000  # the engine's default, needed in full with m/ef_construct
 
 
 def quantization(kind: str) -> qe.ScalarQuantizationConfig | qe.BinaryQuantizationConfig | None:

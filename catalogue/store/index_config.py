@@ -64,6 +64,10 @@ class IndexConfig:
     acorn: bool = False
     """Filtered graph searches also look at the neighbours of neighbours the filter
     excludes (ACORN), so a selective filter keeps its recall without per-value links."""
+    loose_oversampling: float = 8.0
+    """A filter keeping more of the points than the engine links per value (2 / m) is
+    applied among this many x limit / its share of the best found without it (0: never;
+    catalogue.store.query.loose_pool)."""
     optimizer_memory_mb: int = 0
     """Private memory the embedded store's index-building child may take (0: no limit)."""
 

@@ -8,6 +8,7 @@ only in names).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -122,3 +123,30 @@ def plan(query: Query, limit: int, threshold: float | None, pool: int | None = N
     if query.diversity:
         return Stage("mmr", limit, None, [top])
     return top
+
+
+LOOSE_POOL_MAX = 1000
+"""The most candidates a search gathers to apply a loose filter among (`loose_pool`)."""
+
+
+def loose_pool(query: Query, need: int, share: float, m: int, oversampling: float
+               ) -> int | None:
+    """How many of the photos' best, found without the filter, a search for the best
+    `need` hits applies a filter keeping `share` of the points among: `oversampling` x
+    need / share; None where the filter goes into the graph search, as the engine does it.
+
+    The engine links the points of each filter value among themselves (payload-aware
+    HNSW) only for values holding at most 4 / K of the points, K the graph's links per
+    point at its base layer (at most 2m: a share of 2 / m): past that, percolation theory
+    says the main graph keeps them connected. Connected is not easy to walk: a filtered
+    graph search steps only on points the filter keeps, and for black, a fifth of 1M
+    clustered CLIP-like points, it found 0.88 of the exact top 10. Among the best 8 x
+    need / share found without the filter, it found 0.99 (BENCHMARKS.md, "Loose
+    filters"). Only a search by a query vector alone, whose photo side is its whole
+    answer; a fused or diverse search scores hundreds of candidates a side, too many to
+    gather this way."""
+    if (oversampling <= 0 or query.dense is None or query.sparse is not None
+            or query.positives or query.diversity or share * m <= 2):
+        return None
+    pool = math.ceil(oversampling * need / share)
+    return pool if pool <= LOOSE_POOL_MAX else None

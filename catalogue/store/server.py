@@ -262,6 +262,10 @@ class ServerStore(VectorStore):
         return self.client.count(self.collection, count_filter=_filter(filter),
                                  exact=True).count
 
+    def _estimate(self, filter: Filter) -> int:
+        return self.client.count(self.collection, count_filter=_filter(filter),
+                                 exact=False).count
+
     def _nearest(self, query, filter, limit, offset, score_threshold, exact,
                  with_payload=True) -> list[Hit]:
         beam = self.beam(self.hnsw_ef, self.index.hnsw_ef_growth)
