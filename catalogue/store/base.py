@@ -246,11 +246,12 @@ class VectorStore(ABC):
 
     @abstractmethod
     def _nearest(self, query: Query, filter: Filter | None, limit: int, offset: int,
-                 score_threshold: float | None, exact: bool, with_payload: bool = True
-                 ) -> list[Hit]:
+                 score_threshold: float | None, exact: bool, with_payload: bool = True,
+                 rescore: bool = True) -> list[Hit]:
         """The engine's hits at [offset, offset + limit) by score (in MMR's order with
         diversity), equal scores in any order. `score_threshold` holds on the photo side;
-        without payloads, each hit's payload is empty."""
+        without payloads, each hit's payload is empty; without `rescore`, candidates found
+        on a quantised copy keep its scores (where something scores them again)."""
 
     @abstractmethod
     def _estimate(self, filter: Filter) -> int:
@@ -275,7 +276,8 @@ class VectorStore(ABC):
               score_threshold: float | None, exact: bool, with_payload: bool = True
               ) -> list[Hit]:
         """`_nearest`, a loose filter applied among the best photos found without it
-        (catalogue.store.query.loose_pool), by exact scores: a graph search walking a few
+        (catalogue.store.query.loose_pool), as ranked on the quantised copy (rescoring
+        hundreds would cost more), then by exact scores: a graph search walking a few
         hundred points among all would find little of them."""
         share = None if exact or filter is None or filter.is_empty() else self._share(filter)
         pool = None if share is None else loose_pool(
@@ -283,7 +285,8 @@ class VectorStore(ABC):
         if filter is None or pool is None:
             return self._nearest(query, filter, limit, offset, score_threshold, exact,
                                  with_payload)
-        found = self._nearest(query, None, pool, 0, score_threshold, False, with_payload=False)
+        found = self._nearest(query, None, pool, 0, score_threshold, False, with_payload=False,
+                              rescore=False)
         among = filter.both(Filter(ids=[h.id for h in found]))
         return self._nearest(query, among, limit, offset, score_threshold, True, with_payload)
 

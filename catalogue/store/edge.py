@@ -231,15 +231,15 @@ class EdgeStore(VectorStore):
         return self._shard.count(qe.CountRequest(exact=True, filter=engine_filter(filter)))
 
     def _nearest(self, query, filter, limit, offset, score_threshold, exact,
-                 with_payload=True) -> list[Hit]:
+                 with_payload=True, rescore=True) -> list[Hit]:
         beam = self.beam(self.hnsw_ef, self.index.hnsw_ef_growth)
         whole = exact or self._scanned_whole()
         top = plan(query, offset + limit, score_threshold,
                    None if whole else self.index.pool(offset + limit, beam),
                    graph_alone=not whole and self._photos == 1)
         conditions = engine_filter(filter)
-        params = search_params(self.index, beam, exact)
         candidates = search_params(dataclasses.replace(self.index, rescore=False), beam, exact)
+        params = search_params(self.index, beam, exact) if rescore else candidates
 
         def prefetch(stage: Stage) -> qe.Prefetch:
             return qe.Prefetch(limit=stage.limit, query=scoring(stage, query),

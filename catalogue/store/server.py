@@ -267,15 +267,15 @@ class ServerStore(VectorStore):
                                  exact=False).count
 
     def _nearest(self, query, filter, limit, offset, score_threshold, exact,
-                 with_payload=True) -> list[Hit]:
+                 with_payload=True, rescore=True) -> list[Hit]:
         beam = self.beam(self.hnsw_ef, self.index.hnsw_ef_growth)
         pool = self.index.pool(offset + limit, beam) if self.graph and not exact else None
         top = plan(query, offset + limit, score_threshold, pool)
         engine_filter = _filter(filter)
 
-        def params(rescore: bool) -> models.SearchParams:
+        def params(rescored: bool) -> models.SearchParams:
             rescoring = (models.QuantizationSearchParams(ignore=True) if exact else
-                         models.QuantizationSearchParams(rescore=rescore,
+                         models.QuantizationSearchParams(rescore=rescored,
                                                          oversampling=self.index.oversampling))
             return models.SearchParams(
                 exact=exact, hnsw_ef=beam, quantization=rescoring,
@@ -286,7 +286,8 @@ class ServerStore(VectorStore):
             return models.Prefetch(query=scoring, using=using, limit=stage.limit,
                                    prefetch=[prefetch(s) for s in stage.prefetch] or None,
                                    filter=engine_filter,
-                                   params=params(self.index.rescore and stage.rescore),
+                                   params=params(rescore and self.index.rescore
+                                                 and stage.rescore),
                                    score_threshold=stage.threshold)
 
         scoring, using = _scoring(top, query)
@@ -294,7 +295,7 @@ class ServerStore(VectorStore):
             self.collection, query=scoring, using=using,
             prefetch=[prefetch(s) for s in top.prefetch] or None, query_filter=engine_filter,
             limit=limit, offset=offset or None, score_threshold=top.threshold,
-            with_payload=with_payload, search_params=params(self.index.rescore))
+            with_payload=with_payload, search_params=params(rescore and self.index.rescore))
         # In f32, as Qdrant's server (and Edge) score: local mode answers in float64, where
         # one photo encoded in two batches (vectors an ulp apart) would not tie as it does
         # on the server, so the two would order and page differently.
