@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from catalogue.store.base import Filter
+from catalogue.store.filters import Filter
 
 VARIANTS = "variants"
 IDENTIFIERS = ("sku", "gtin", "mpn")

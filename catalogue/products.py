@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field
 from catalogue.attributes import DEFAULT_SCHEMA
 from catalogue.keywords import Keywords
 from catalogue.schemas import RANK, SHOPPER_VISIBLE, ProductPublic, Role
-from catalogue.store.base import Filter, StoredPoint, VectorStore, point_id
+from catalogue.store.base import StoredPoint, VectorStore, point_id
+from catalogue.store.filters import Filter
 
 
 class UnknownProduct(LookupError):

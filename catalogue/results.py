@@ -18,7 +18,8 @@ import numpy as np
 from catalogue.attributes import VARIANTS
 from catalogue.products import to_public
 from catalogue.schemas import Explanation, SearchResult
-from catalogue.store.base import Filter, Hit, Sparse
+from catalogue.store.base import Hit, Sparse
+from catalogue.store.filters import Filter
 
 
 def pick(payload: dict[str, Any], rows: np.ndarray | None, vector: np.ndarray | None,

@@ -34,7 +34,8 @@ from catalogue.queries import DEFAULT_ALPHA, TextQueries
 from catalogue.results import explain, show, words_of
 from catalogue.schemas import Role, SearchResults
 from catalogue.settings import CatalogueSettings
-from catalogue.store.base import Filter, Hit, Query, VectorStore
+from catalogue.store.base import Hit, Query, VectorStore
+from catalogue.store.filters import Filter
 from catalogue.store.paging import After
 from embedding.encoder import Encoder, combine
 

@@ -29,7 +29,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from catalogue.attributes import VARIANT_FIELDS, VARIANTS
 from catalogue.captions import article_name
 from catalogue.schemas import SHOPPER_VISIBLE
-from catalogue.store.base import Filter, VectorStore
+from catalogue.store.base import VectorStore
+from catalogue.store.filters import Filter
 from catalogue.vocabulary import COLOURS, COMMON_ARTICLE_TYPES, PATTERNS
 from embedding.encoder import Encoder
 from embedding.zeroshot import classify

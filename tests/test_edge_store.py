@@ -5,8 +5,9 @@ import threading
 import numpy as np
 import pytest
 
-from catalogue.store.base import Filter, StoredPoint, point_id
+from catalogue.store.base import StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
+from catalogue.store.filters import Filter
 
 
 def points(n, dim=16, seed=0):

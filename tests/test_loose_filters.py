@@ -4,8 +4,9 @@ best photos found without it (catalogue.store.query.loose_pool), on both stores.
 import numpy as np
 import pytest
 
-from catalogue.store.base import Filter, Query, StoredPoint, point_id
+from catalogue.store.base import Query, StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
+from catalogue.store.filters import Filter
 from catalogue.store.query import LOOSE_POOL_MAX, Sparse, loose_pool
 from catalogue.store.server import ServerStore
 

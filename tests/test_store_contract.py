@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from catalogue.store import index_config
-from catalogue.store.base import Filter, Query, StoredPoint, point_id
+from catalogue.store.base import Query, StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
+from catalogue.store.filters import Filter
 from catalogue.store.index_config import grown_beam
 from catalogue.store.paging import After
 from catalogue.store.server import ServerStore

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from catalogue.store.base import Filter, StoredPoint, point_id
+from catalogue.store.base import StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
+from catalogue.store.filters import Filter
 from catalogue.store.paging import After
 from catalogue.store.server import ServerStore
 

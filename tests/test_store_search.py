@@ -8,8 +8,9 @@ import pytest
 
 from catalogue.attributes import DEFAULT_SCHEMA
 from catalogue.keywords import Keywords
-from catalogue.store.base import Filter, Query, StoredPoint, point_id
+from catalogue.store.base import Query, StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
+from catalogue.store.filters import Filter
 from catalogue.store.server import ServerStore
 
 DIM = 8

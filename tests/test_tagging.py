@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from catalogue.store.base import Filter
+from catalogue.store.filters import Filter
 from catalogue.styles import read_styles
 from catalogue.tagging import (
     DEFAULT_VOCABULARY,

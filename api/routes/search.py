@@ -20,7 +20,7 @@ from catalogue.attributes import Attribute, CatalogueSchema
 from catalogue.cursor import check_cursor
 from catalogue.images import decode_with, model_input_size
 from catalogue.schemas import ProductFilters, SearchResults
-from catalogue.store.base import Filter
+from catalogue.store.filters import Filter
 
 router = APIRouter(prefix="/v1", tags=["search"])
 

@@ -113,7 +113,7 @@ class QueryFilter:
         return m
 
     def to_store(self):
-        from catalogue.store.base import Filter
+        from catalogue.store.filters import Filter
 
         f = Filter()
         if self.colour is not None:

@@ -170,7 +170,7 @@ def filters(gen: Generator, clusters: np.ndarray, seed: int) -> dict[str, list]:
 def to_store(qf: QueryFilter | None, flat: bool = False):
     """The domain filter the app sends: product fields plain, variant fields nested (or,
     with `flat`, the colour as a plain condition on the variants' array)."""
-    from catalogue.store.base import Filter
+    from catalogue.store.filters import Filter
 
     if qf is None:
         return None

@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 
 from catalogue.moderation.decisions import Decision, DecisionStore
 from catalogue.schemas import ModerationStatus
-from catalogue.store.base import Filter, VectorStore
+from catalogue.store.base import VectorStore
+from catalogue.store.filters import Filter
 
 
 class ModerationItem(BaseModel):

@@ -34,7 +34,6 @@ from catalogue.store.base import (
     GRAPH_VECTOR,
     SYSTEM_INDEXES,
     TEXT_VECTOR,
-    Filter,
     Hit,
     StoredPoint,
     VectorStore,
@@ -60,6 +59,7 @@ from catalogue.store.edge_engine import (
 )
 from catalogue.store.edge_snapshot import restore_snapshot, write_snapshot
 from catalogue.store.edge_warm import warm
+from catalogue.store.filters import Filter
 from catalogue.store.index_config import BeamWidth, IndexConfig, linked_fields, payload_indexes
 from catalogue.store.query import Sparse, Stage, plan
 

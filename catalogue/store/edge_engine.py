@@ -10,15 +10,8 @@ import numpy as np
 import qdrant_edge as qe
 from tqdm import tqdm
 
-from catalogue.store.base import (
-    GRAPH_VECTOR,
-    IMAGE_VECTOR,
-    TEXT_VECTOR,
-    Filter,
-    FilterModels,
-    graph_vector,
-    to_engine_filter,
-)
+from catalogue.store.base import GRAPH_VECTOR, IMAGE_VECTOR, TEXT_VECTOR, graph_vector
+from catalogue.store.filters import Filter, FilterModels, to_engine_filter
 from catalogue.store.query import Query, Sparse, Stage
 
 EDGE_FILTERS = FilterModels(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny,

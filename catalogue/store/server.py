@@ -30,14 +30,12 @@ from catalogue.store.base import (
     IMAGE_VECTOR,
     SYSTEM_INDEXES,
     TEXT_VECTOR,
-    Filter,
-    FilterModels,
     Hit,
     StoredPoint,
     VectorStore,
     graph_vector,
-    to_engine_filter,
 )
+from catalogue.store.filters import Filter, FilterModels, to_engine_filter
 from catalogue.store.index_config import (
     BeamWidth,
     IndexConfig,
