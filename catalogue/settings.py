@@ -113,7 +113,7 @@ class CatalogueSettings(BaseSettings):
     """Extra graph links per value of the catalogue schema's filterable fields."""
     hnsw_acorn: bool = False
     """Filtered searches look past the neighbours a filter excludes (ACORN)."""
-    loose_filter_oversampling: float = Field(8.0, ge=0.0, le=64.0)
+    loose_filter_oversampling: float = Field(6.0, ge=0.0, le=64.0)
     """A search by a query vector under a filter keeping more points than the engine links
     per value applies it among this many x limit / its share of the best found without it."""
     optimizer_memory_mb: int = Field(0, ge=0)

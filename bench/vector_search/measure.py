@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.common import latency_summary, recall_at_k
-from bench.vector_search.data import MODES, QueryFilter
+from bench.vector_search.data import COLOURS, MODES, QueryFilter
 
 
 def measure(search: Callable[[np.ndarray, QueryFilter | None], list[int]], q: np.ndarray,
@@ -32,4 +32,13 @@ def measure(search: Callable[[np.ndarray, QueryFilter | None], list[int]], q: np
             times.append(time.perf_counter() - t0)
             found.append(hits)
         out[mode] = {**latency_summary(times), "recall_at_10": recall_at_k(found, truth[mode][:n])}
+        if mode == "colour":  # common colours get no links of their own (BENCHMARKS.md)
+            out[mode]["recall_by_colour"] = by_colour(found, truth[mode][:n], filters[mode][:n])
     return out
+
+
+def by_colour(found: list, truth: np.ndarray, filters: list) -> dict[str, float]:
+    """Recall@10 of the colour mode's queries by the colour filtered on."""
+    asked = np.array([f.colour for f in filters])
+    return {COLOURS[c]: recall_at_k([found[i] for i in np.flatnonzero(asked == c)],
+                                    truth[asked == c]) for c in np.unique(asked)}

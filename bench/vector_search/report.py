@@ -200,6 +200,13 @@ def write_markdown(path: Path, report: dict) -> None:
                 for mode, q in qs.items() if mode != "none"]
         lines += [markdown_table(["points", "system", "loose oversampling", "filter", "p50 ms",
                                   "p99 ms", "recall@10"], rows), ""]
+        rows = [[f"{r['n']:,}", colour, _fmt(recall, 3),
+                 _fmt(r["loose_flipped"]["colour"]["recall_by_colour"][colour], 3)]
+                for r in loose if "recall_by_colour" in r["queries_repeat"]["colour"]
+                for colour, recall in r["queries_repeat"]["colour"]["recall_by_colour"].items()]
+        if rows:
+            lines += ["Recall@10 of the colour filter by colour, the run's setting and flipped:",
+                      "", markdown_table(["points", "colour", "the run's", "flipped"], rows), ""]
     fresh = [r for r in report["results"] if r.get("fresh")]
     if fresh:
         lines += ["## A fresh import while the index waits for its next build", "",

@@ -64,12 +64,15 @@ def query_set(wd: Workdir, seed: int) -> tuple[np.ndarray, dict, dict]:
 
 
 def open_as_app(folder: Path):
-    """The store at `folder` opened as the app opens it at start, with the bench's indexes."""
+    """The store at `folder` opened as the app opens it at start (vitrine.wiring: its
+    settings from VITRINE_*), with the bench's indexes."""
     from bench.vector_search.edge_run import BENCH_INDEXES
     from catalogue.settings import CatalogueSettings
     from catalogue.store.edge import EdgeStore
 
-    return EdgeStore(folder, DIM, hnsw_ef=CatalogueSettings().hnsw_ef, indexes=BENCH_INDEXES)
+    settings = CatalogueSettings()
+    return EdgeStore(folder, DIM, hnsw_ef=settings.hnsw_ef, indexes=BENCH_INDEXES,
+                     index=settings.index_config)
 
 
 def searcher(store):
@@ -145,6 +148,10 @@ def report(result: dict) -> str:
                      f"{r['cgroup_peak_mb']:,.0f}" if "cgroup_peak_mb" in r else "-",
                      *[cell(r, "queries", m) for m in MODES],
                      *[cell(r, "queries_again", m) for m in MODES]])
+    by_colour = [(r["limit_mb"], r["queries_again"]["colour"].get("recall_by_colour"))
+                 for r in result["runs"] if r["exit_code"] == 0]
+    by_colour_lines = [f"{limit or 'no'} limit: " + ", ".join(f"{c} {v:.3f}" for c, v in by.items())
+                       for limit, by in by_colour if by]
     header = ["memory limit", "open s (files read)", "peak RSS MB", "peak private MB",
               "cgroup peak MB", *[f"{m}: p50 / p99 ms, recall@10" for m in MODES],
               *[f"{m} again" for m in MODES]]
@@ -156,7 +163,10 @@ def report(result: dict) -> str:
         f"{result['queries']:,} a mode, twice. Peak RSS is the kernel's (getrusage); private "
         "memory is RssAnon, sampled every half second; the cgroup peak is what the kernel "
         "charged the process (private memory and the page cache it read).",
-        markdown_table(header, rows), ""])
+        markdown_table(header, rows),
+        *(["Recall@10 of the colour filter by colour, again (loose filters: "
+           f"VITRINE_LOOSE_FILTER_OVERSAMPLING={result.get('loose_filter_oversampling')}): "
+           + "; ".join(by_colour_lines)] if by_colour_lines else []), ""])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -172,11 +182,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="vector_search_serve")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from catalogue.settings import CatalogueSettings  # the serving processes read it too
+
     load_before = os.getloadavg()
     runs = [run(args, limit) for limit in args.limits]
     result = {**run_record("bench.vector_search.serve", argv, load_before), "n": args.size,
               "queries": args.queries, "runs": runs,
-              "disk_mb": dir_size(Path(args.workdir) / args.shard) / 2**20}
+              "disk_mb": dir_size(Path(args.workdir) / args.shard) / 2**20,
+              "loose_filter_oversampling": CatalogueSettings().loose_filter_oversampling}
     write_results(args.out, result, report(result))
     print(report(result))
 

@@ -149,38 +149,42 @@ class VectorStore(ABC):
     def _estimate(self, filter: Filter) -> int:
         """The points `filter` keeps, as the engine estimates them from its payload indexes."""
 
-    def _share(self, filter: Filter) -> float | None:
-        """The share of the points `filter` keeps, where a search walks a graph; None in a
-        store the engine scans whole."""
-        if self._scanned_whole():
-            return None
-        return self._estimate(filter) / max(1, self.beam.points())
+    def _scanned(self, points: int) -> bool:
+        """Whether the engine scans `points` vectors exactly rather than walking its graph:
+        under its full-scan threshold, a whole store or the points a filter keeps."""
+        threshold_kb = self.full_scan_threshold_kb or FULL_SCAN_THRESHOLD_KB
+        return points * self.dim * 4 < threshold_kb * 1024
 
     def _scanned_whole(self) -> bool:
-        """A store under the engine's full-scan threshold, which the engine scans whole
-        anyway: there the embedded store scores the photo rows directly, which is exact and
-        faster than scoring the means first (demo catalogue, 3,060 products of 5 photos: 3.5
-        against 4.1 ms a search, BENCHMARKS.md)."""
-        threshold_kb = self.full_scan_threshold_kb or FULL_SCAN_THRESHOLD_KB
-        return self.beam.points() * self.dim * 4 < threshold_kb * 1024
+        """A store the engine scans whole anyway: there the embedded store scores the photo
+        rows directly, which is exact and faster than scoring the means first (demo
+        catalogue, 3,060 products of 5 photos: 3.5 against 4.1 ms a search, BENCHMARKS.md)."""
+        return self._scanned(self.beam.points())
+
+    def _loose_pool(self, query: Query, filter: Filter | None, need: int) -> int | None:
+        """The candidates to apply `filter` among for the best `need` hits where it is loose
+        (catalogue.store.query.loose_pool), so few that the engine scans them exactly; None
+        where the filter goes into the graph search, or the store is scanned whole."""
+        if filter is None or filter.is_empty() or self._scanned_whole():
+            return None
+        share = self._estimate(filter) / max(1, self.beam.points())
+        pool = loose_pool(query, need, share, self.index.hnsw_m, self.index.loose_oversampling)
+        return pool if pool is not None and self._scanned(pool) else None
 
     def _hits(self, query: Query, filter: Filter | None, limit: int, offset: int,
               score_threshold: float | None, exact: bool, with_payload: bool = True
               ) -> list[Hit]:
-        """`_nearest`, a loose filter applied among the best photos found without it
-        (catalogue.store.query.loose_pool), as ranked on the quantised copy (rescoring
-        hundreds would cost more), then by exact scores: a graph search walking a few
-        hundred points among all would find little of them."""
-        share = None if exact or filter is None or filter.is_empty() else self._share(filter)
-        pool = None if share is None else loose_pool(
-            query, offset + limit, share, self.index.hnsw_m, self.index.loose_oversampling)
+        """`_nearest`, a loose filter applied among the best photos found without it, as
+        ranked on the quantised copy (rescoring hundreds would cost more); among so few,
+        the engine scans rather than walks its graph, and rescores its best."""
+        pool = None if exact else self._loose_pool(query, filter, offset + limit)
         if filter is None or pool is None:
             return self._nearest(query, filter, limit, offset, score_threshold, exact,
                                  with_payload)
         found = self._nearest(query, None, pool, 0, score_threshold, False, with_payload=False,
                               rescore=False)
         among = filter.both(Filter(ids=[h.id for h in found]))
-        return self._nearest(query, among, limit, offset, score_threshold, True, with_payload)
+        return self._nearest(query, among, limit, offset, score_threshold, False, with_payload)
 
     def top(self, query: Query, filter: Filter | None = None, limit: int = 10,
             score_threshold: float | None = None) -> list[Hit]:

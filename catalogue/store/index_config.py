@@ -64,7 +64,7 @@ class IndexConfig:
     acorn: bool = False
     """Filtered graph searches also look at the neighbours of neighbours the filter
     excludes (ACORN), so a selective filter keeps its recall without per-value links."""
-    loose_oversampling: float = 8.0
+    loose_oversampling: float = 6.0
     """A filter keeping more of the points than the engine links per value (2 / m) is
     applied among this many x limit / its share of the best found without it (0: never;
     catalogue.store.query.loose_pool)."""
