@@ -140,11 +140,11 @@ def loose_pool(query: Query, need: int, share: float, m: int, oversampling: floa
     point at its base layer (at most 2m: a share of 2 / m): past that, percolation theory
     says the main graph keeps them connected. Connected is not easy to walk: a filtered
     graph search steps only on points the filter keeps, and for black, a fifth of 1M
-    clustered CLIP-like points, it found 0.88 of the exact top 10. Among the best 8 x
-    need / share found without the filter, it found 0.99 (BENCHMARKS.md, "Loose
-    filters"). Only a search by a query vector alone, whose photo side is its whole
-    answer; a fused or diverse search scores hundreds of candidates a side, too many to
-    gather this way."""
+    clustered CLIP-like points, it found 0.912 of the exact top 10 at the store's beam.
+    Among the best 6 x need / share found without the filter, 0.987, at about twice the
+    time (BENCHMARKS.md, "Loose filters"). Only a search by a query vector alone, whose
+    photo side is its whole answer; a fused or diverse search scores hundreds of
+    candidates a side, too many to gather this way."""
     if (oversampling <= 0 or query.dense is None or query.sparse is not None
             or query.positives or query.diversity or share * m <= 2):
         return None
