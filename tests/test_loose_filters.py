@@ -7,7 +7,7 @@ import pytest
 from catalogue.store.base import Query, StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
 from catalogue.store.filters import Filter
-from catalogue.store.query import LOOSE_POOL_MAX, Sparse, loose_pool
+from catalogue.store.query import LOOSE_POOL_MAX, Sparse, gathers, loose_pool
 from catalogue.store.server import ServerStore
 
 DIM = 64
@@ -25,18 +25,17 @@ def points(n, seed=0):
 
 
 def test_only_a_vector_search_under_a_filter_past_the_linked_share_gathers_a_pool():
-    dense = Query(dense=np.ones(DIM, np.float32))
-    assert loose_pool(dense, 10, 0.25, 16, 8) == 320  # 8 x 10 / 0.25
-    assert loose_pool(dense, 10, 0.1, 16, 8) is None  # under 2 / m: the engine links its values
-    assert loose_pool(dense, 10, 0.3, 4, 8) is None  # fewer links a point: linked up to a half
-    assert loose_pool(dense, 100, 0.25, 16, 8) is None  # more than LOOSE_POOL_MAX
+    assert loose_pool(10, 0.25, 16, 8) == 320  # 8 x 10 / 0.25
+    assert loose_pool(10, 0.1, 16, 8) is None  # under 2 / m: the engine links its values
+    assert loose_pool(10, 0.3, 4, 8) is None  # fewer links a point: linked up to a half
+    assert loose_pool(100, 0.25, 16, 8) is None  # more than LOOSE_POOL_MAX
     assert LOOSE_POOL_MAX < 3200
-    words = Sparse([1], [1.0])
-    for query in (Query(dense=dense.dense, sparse=words), Query(sparse=words),
-                  Query(dense=dense.dense, diversity=0.5),
-                  Query(dense=dense.dense, positives=[dense.dense])):
-        assert loose_pool(query, 10, 0.25, 16, 8) is None
-    assert loose_pool(dense, 10, 0.25, 16, 0) is None  # VITRINE_LOOSE_FILTER_OVERSAMPLING=0
+    assert loose_pool(10, 0.25, 16, 0) is None  # VITRINE_LOOSE_FILTER_OVERSAMPLING=0
+    dense, words = np.ones(DIM, np.float32), Sparse([1], [1.0])
+    assert gathers(Query(dense=dense))
+    for query in (Query(dense=dense, sparse=words), Query(sparse=words),
+                  Query(dense=dense, diversity=0.5), Query(dense=dense, positives=[dense])):
+        assert not gathers(query)
 
 
 def test_a_loose_filter_finds_more_of_its_top_10_among_the_unfiltered_best(tmp_path,

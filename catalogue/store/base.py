@@ -20,7 +20,7 @@ import numpy as np
 from catalogue import metrics
 from catalogue.store.filters import Filter
 from catalogue.store.paging import MAX_WINDOW, After, Window, order_key
-from catalogue.store.query import Query, Sparse, loose_pool
+from catalogue.store.query import Query, Sparse, gathers, loose_pool
 
 if TYPE_CHECKING:
     from catalogue.store.index_config import BeamWidth, IndexConfig
@@ -165,10 +165,11 @@ class VectorStore(ABC):
         """The candidates to apply `filter` among for the best `need` hits where it is loose
         (catalogue.store.query.loose_pool), so few that the engine scans them exactly; None
         where the filter goes into the graph search, or the store is scanned whole."""
-        if filter is None or filter.is_empty() or self._scanned_whole():
+        if (filter is None or filter.is_empty() or not gathers(query)
+                or self.index.loose_oversampling <= 0 or self._scanned_whole()):
             return None
         share = self._estimate(filter) / max(1, self.beam.points())
-        pool = loose_pool(query, need, share, self.index.hnsw_m, self.index.loose_oversampling)
+        pool = loose_pool(need, share, self.index.hnsw_m, self.index.loose_oversampling)
         return pool if pool is not None and self._scanned(pool) else None
 
     def _hits(self, query: Query, filter: Filter | None, limit: int, offset: int,

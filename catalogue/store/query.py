@@ -129,8 +129,7 @@ LOOSE_POOL_MAX = 1000
 """The most candidates a search gathers to apply a loose filter among (`loose_pool`)."""
 
 
-def loose_pool(query: Query, need: int, share: float, m: int, oversampling: float
-               ) -> int | None:
+def loose_pool(need: int, share: float, m: int, oversampling: float) -> int | None:
     """How many of the photos' best, found without the filter, a search for the best
     `need` hits applies a filter keeping `share` of the points among: `oversampling` x
     need / share; None where the filter goes into the graph search, as the engine does it.
@@ -142,11 +141,16 @@ def loose_pool(query: Query, need: int, share: float, m: int, oversampling: floa
     graph search steps only on points the filter keeps, and for black, a fifth of 1M
     clustered CLIP-like points, it found 0.912 of the exact top 10 at the store's beam.
     Among the best 6 x need / share found without the filter, 0.987, at about twice the
-    time (BENCHMARKS.md, "Loose filters"). Only a search by a query vector alone, whose
-    photo side is its whole answer; a fused or diverse search scores hundreds of
-    candidates a side, too many to gather this way."""
-    if (oversampling <= 0 or query.dense is None or query.sparse is not None
-            or query.positives or query.diversity or share * m <= 2):
+    time (BENCHMARKS.md, "Loose filters")."""
+    if oversampling <= 0 or share * m <= 2:
         return None
     pool = math.ceil(oversampling * need / share)
     return pool if pool <= LOOSE_POOL_MAX else None
+
+
+def gathers(query: Query) -> bool:
+    """Whether a search for `query` may apply a loose filter among candidates (`loose_pool`):
+    by a query vector alone, whose photo side is its whole answer; a fused or diverse
+    search scores hundreds of candidates a side, too many to gather this way."""
+    return (query.dense is not None and query.sparse is None and not query.positives
+            and not query.diversity)
