@@ -1,8 +1,12 @@
 """A filter keeping too many points for the engine's links per value is applied among the
 best photos found without it (catalogue.store.query.loose_pool), on both stores."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+import qdrant_edge as qe
+from qdrant_client import models
 
 from catalogue.store.base import Query, StoredPoint, point_id
 from catalogue.store.edge import EdgeStore
@@ -43,9 +47,9 @@ def test_a_loose_filter_finds_more_of_its_top_10_among_the_unfiltered_best(tmp_p
     """A colour a third of 3,000 random 64-d points hold gets no links of its own from the
     engine; at a narrow beam the filtered graph search found 0.41 of its exact top 10
     here, the filter applied among the best 198 found without it all of it (6 x 11, one
-    past the page, over a third), which the engine scans (50 KB, under its 100 KB)."""
+    past the page, over a third)."""
     store = EdgeStore(tmp_path, DIM, indexing_threshold_kb=1, full_scan_threshold_kb=100,
-                      indexes=[("colour", "keyword")])  # the store 768 KB, the pool 68
+                      indexes=[("colour", "keyword")])  # the store 768 KB: not scanned whole
     store.upsert(points(3000))
     store.optimize()
     store.hnsw_ef = 10
@@ -70,7 +74,7 @@ def test_a_loose_filter_finds_more_of_its_top_10_among_the_unfiltered_best(tmp_p
 
 @pytest.fixture(params=["edge", "server"])
 def store(request, tmp_path):
-    if request.param == "edge":  # 300 points (77 KB) searched through the graph, 108 scanned
+    if request.param == "edge":  # 300 points (77 KB) searched through the graph
         s = EdgeStore(tmp_path, DIM, indexing_threshold_kb=1, full_scan_threshold_kb=50,
                       indexes=[("colour", "keyword")])
     else:
@@ -80,30 +84,67 @@ def store(request, tmp_path):
     s.close()
 
 
-def test_the_pool_is_gathered_without_the_filter_and_the_filter_applied_among_it(store,
-                                                                                monkeypatch):
-    """Both stores: the unfiltered best first, then the filtered search among them; a
-    tight filter and a search with words go into one search, as the engine takes them."""
+def sent_to_engine(store, monkeypatch) -> list[list[dict]]:
+    """Each engine query the store sends from now on, as its chain of stages from the root
+    down its first prefetch: the stage's limit, filter, whether it scores by a formula, and
+    the oversampling it asks the engine for."""
+    sent: list[list[dict]] = []
+
+    def chain(stage, limit, filter, params) -> list[dict]:
+        stages = [{"limit": limit, "filter": filter, "formula": isinstance(stage.query, (
+            qe.Formula, models.FormulaQuery)), "oversampling": params.quantization.oversampling}]
+        inner = getattr(stage, "prefetches", None) or getattr(stage, "prefetch", None)
+        return stages + (chain(inner[0], inner[0].limit, inner[0].filter, inner[0].params)
+                         if inner else [])
+
+    if isinstance(store, EdgeStore):
+        shard = store._shard
+
+        class Recording:
+            def __getattr__(self, name):
+                return getattr(shard, name)
+
+            def query(self, request):
+                sent.append(chain(request, request.limit, request.filter, request.params))
+                return shard.query(request)
+
+        monkeypatch.setattr(store, "_shard", Recording())
+    else:
+        real = store.client.query_points
+
+        def recording(*args, **kwargs):
+            request = SimpleNamespace(query=kwargs["query"], prefetch=kwargs["prefetch"])
+            sent.append(chain(request, kwargs["limit"], kwargs["query_filter"],
+                              kwargs["search_params"]))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(store.client, "query_points", recording)
+    return sent
+
+
+def test_a_loose_filter_is_applied_among_the_pool_found_without_it_in_one_query(
+        store, monkeypatch):
+    """Both stores, one engine query: the graph's best 108 found without the filter, on the
+    quantised copy at the store's beam (no oversampling: nothing rescores them there),
+    those the filter keeps by a score formula, then scored as any search's candidates. A
+    tight filter and a search with words send the filter into the search, as before."""
     store.upsert(points(300))
     store.optimize()
-    calls = []
-    real = type(store)._nearest
-    monkeypatch.setattr(type(store), "_nearest", lambda self, query, f, limit, *a, **k:
-                        calls.append((f, limit)) or real(self, query, f, limit, *a, **k))
+    sent = sent_to_engine(store, monkeypatch)
     q = points(1, seed=1)[0].vector
     black = Filter(match={"colour": "black"})
     hits = store.search(q, black, limit=5)
-    assert [c[0] for c in calls[:1]] == [None] and calls[0][1] == 6 * 6 * 3  # 6: one past
-    pool = calls[1][0].ids
-    assert len(pool) == calls[0][1] and calls[1][0].match == black.match
+    assert len(sent) == 1
+    top, keep, found = sent[0][0], sent[0][-2], sent[0][-1]
+    assert top["filter"] is None and keep["filter"] is None and found["filter"] is None
+    assert keep["formula"] and keep["limit"] == found["limit"] == 6 * 6 * 3  # 6: one past
+    assert found["oversampling"] in (None, 1.0)
+    assert top["oversampling"] == store.index.oversampling
     assert [h.id for h in hits] == [h.id for h in store.search(q, black, limit=5, exact=True)]
-    calls.clear()
-    store.full_scan_threshold_kb = 20  # the pool (27 KB) would be walked, not scanned
-    store.search(q, black, limit=5)
-    assert len(calls) == 1 and calls[0][0] == black
-    store.full_scan_threshold_kb = 50
-    calls.clear()
+    assert all(h.payload["colour"] == "black" for h in store.search(q, black, limit=30))
+    sent.clear()
     one = Filter(ids=[p.id for p in points(300)[:20]])  # 20 of 300: under the linked share
     store.search(q, one, limit=5)
     store.search(Query(dense=q, sparse=Sparse([1], [1.0])), black, limit=5)
-    assert [c[0] for c in calls] == [one, black]
+    assert [s[0]["filter"] is not None for s in sent] == [True, True]
+    assert not any(stage["formula"] for s in sent for stage in s)

@@ -139,11 +139,11 @@ class VectorStore(ABC):
     @abstractmethod
     def _nearest(self, query: Query, filter: Filter | None, limit: int, offset: int,
                  score_threshold: float | None, exact: bool, with_payload: bool = True,
-                 rescore: bool = True) -> list[Hit]:
+                 loose: int | None = None) -> list[Hit]:
         """The engine's hits at [offset, offset + limit) by score (in MMR's order with
         diversity), equal scores in any order. `score_threshold` holds on the photo side;
-        without payloads, each hit's payload is empty; without `rescore`, candidates found
-        on a quantised copy keep its scores (where something scores them again)."""
+        without payloads, each hit's payload is empty. With `loose`, the filter is applied
+        among the graph's best `loose` found without it (`plan`'s "keep" stage)."""
 
     @abstractmethod
     def _estimate(self, filter: Filter) -> int:
@@ -163,29 +163,22 @@ class VectorStore(ABC):
 
     def _loose_pool(self, query: Query, filter: Filter | None, need: int) -> int | None:
         """The candidates to apply `filter` among for the best `need` hits where it is loose
-        (catalogue.store.query.loose_pool), so few that the engine scans them exactly; None
-        where the filter goes into the graph search, or the store is scanned whole."""
+        (catalogue.store.query.loose_pool); None where the filter goes into the graph
+        search, or the store is scanned whole."""
         if (filter is None or filter.is_empty() or not gathers(query)
                 or self.index.loose_oversampling <= 0 or self._scanned_whole()):
             return None
         share = self._estimate(filter) / max(1, self.beam.points())
-        pool = loose_pool(need, share, self.index.hnsw_m, self.index.loose_oversampling)
-        return pool if pool is not None and self._scanned(pool) else None
+        return loose_pool(need, share, self.index.hnsw_m, self.index.loose_oversampling)
 
     def _hits(self, query: Query, filter: Filter | None, limit: int, offset: int,
               score_threshold: float | None, exact: bool, with_payload: bool = True
               ) -> list[Hit]:
         """`_nearest`, a loose filter applied among the best photos found without it, as
-        ranked on the quantised copy (rescoring hundreds would cost more); among so few,
-        the engine scans rather than walks its graph, and rescores its best."""
+        ranked on the quantised copy, in the same engine query."""
         pool = None if exact else self._loose_pool(query, filter, offset + limit)
-        if filter is None or pool is None:
-            return self._nearest(query, filter, limit, offset, score_threshold, exact,
-                                 with_payload)
-        found = self._nearest(query, None, pool, 0, score_threshold, False, with_payload=False,
-                              rescore=False)
-        among = filter.both(Filter(ids=[h.id for h in found]))
-        return self._nearest(query, among, limit, offset, score_threshold, False, with_payload)
+        return self._nearest(query, filter, limit, offset, score_threshold, exact,
+                             with_payload, loose=pool)
 
     def top(self, query: Query, filter: Filter | None = None, limit: int = 10,
             score_threshold: float | None = None) -> list[Hit]:

@@ -231,26 +231,31 @@ class EdgeStore(VectorStore):
         return self._shard.count(qe.CountRequest(exact=True, filter=engine_filter(filter)))
 
     def _nearest(self, query, filter, limit, offset, score_threshold, exact,
-                 with_payload=True, rescore=True) -> list[Hit]:
+                 with_payload=True, loose=None) -> list[Hit]:
         beam = self.beam(self.hnsw_ef, self.index.hnsw_ef_growth)
         whole = exact or self._scanned_whole()
         top = plan(query, offset + limit, score_threshold,
                    None if whole else self.index.pool(offset + limit, beam),
-                   graph_alone=not whole and self._photos == 1)
+                   graph_alone=not whole and self._photos == 1, loose=loose)
         conditions = engine_filter(filter)
-        candidates = search_params(dataclasses.replace(self.index, rescore=False), beam, exact)
-        params = search_params(self.index, beam, exact) if rescore else candidates
+        placed = None if loose else conditions  # a loose filter: in the keep stage alone
+
+        def params(stage: Stage) -> qe.SearchParams:
+            index = self.index if stage.rescore else dataclasses.replace(
+                self.index, rescore=False,
+                oversampling=self.index.oversampling if stage.widened else 1.0)
+            return search_params(index, beam, exact)
 
         def prefetch(stage: Stage) -> qe.Prefetch:
-            return qe.Prefetch(limit=stage.limit, query=scoring(stage, query),
+            return qe.Prefetch(limit=stage.limit, query=scoring(stage, query, conditions),
                                prefetches=[prefetch(s) for s in stage.prefetch] or None,
-                               params=params if stage.rescore else candidates,
-                               filter=conditions, score_threshold=stage.threshold)
+                               params=params(stage), filter=placed,
+                               score_threshold=stage.threshold)
 
         points = self._shard.query(qe.QueryRequest(
             limit=limit, offset=offset or None, query=scoring(top, query),
-            prefetches=[prefetch(s) for s in top.prefetch] or None, filter=conditions,
-            with_payload=with_payload, score_threshold=top.threshold, params=params))
+            prefetches=[prefetch(s) for s in top.prefetch] or None, filter=placed,
+            with_payload=with_payload, score_threshold=top.threshold, params=params(top)))
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
 
     def _estimate(self, filter: Filter) -> int:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from catalogue.store.base import GRAPH_VECTOR, IMAGE_VECTOR, TEXT_VECTOR, graph_vector
 from catalogue.store.filters import Filter, FilterModels, to_engine_filter
-from catalogue.store.query import Query, Sparse, Stage
+from catalogue.store.query import KEPT, Query, Sparse, Stage
 
 EDGE_FILTERS = FilterModels(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.MatchAny,
                             qe.RangeFloat, qe.RangeDateTime,
@@ -73,12 +73,17 @@ def point_vectors(rows: np.ndarray, text: Sparse | None) -> dict[str, Any]:
     return vectors
 
 
-def scoring(stage: Stage, query: Query) -> Any:
-    """A stage's scoring as the engine's query object."""
+def scoring(stage: Stage, query: Query, conditions: qe.Filter | None = None) -> Any:
+    """A stage's scoring as the engine's query object; a "keep" stage's by `conditions`."""
     def rows(vectors: list[np.ndarray]) -> list[Any]:
         return [np.atleast_2d(v).astype(np.float32).tolist() for v in vectors]
 
     dense = [] if query.dense is None else rows([query.dense])[0]
+    if stage.kind == "keep":
+        assert conditions is not None  # a keep stage comes with the filter it applies
+        e = qe.Expression
+        return qe.Formula(e.Sum([e.Variable("$score"),
+                                 e.Mult([e.Constant(KEPT), e.Condition(conditions)])]))
     if stage.graph:  # the graph's vectors are plain: each photo of a liked product one
         if stage.kind == "dense":
             return qe.Query.Nearest(graph_vector(np.asarray(dense)).tolist(),

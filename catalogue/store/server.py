@@ -42,7 +42,7 @@ from catalogue.store.index_config import (
     linked_fields,
     payload_indexes,
 )
-from catalogue.store.query import Query, Sparse, Stage, plan
+from catalogue.store.query import KEPT, Query, Sparse, Stage, plan
 from catalogue.store.server_config import INDEX_TYPES, create, field_index, quantization
 
 log = logging.getLogger(__name__)
@@ -75,12 +75,17 @@ def _vectors(rows: np.ndarray, text: Sparse | None, graph: bool) -> dict[str, An
     return vectors
 
 
-def _scoring(stage: Stage, query: Query) -> tuple[Any, str | None]:
-    """A stage's scoring as qdrant-client's query object, and the vector it uses."""
+def _scoring(stage: Stage, query: Query, conditions: models.Filter | None = None
+             ) -> tuple[Any, str | None]:
+    """A stage's scoring as qdrant-client's query object, and the vector it uses; a "keep"
+    stage's by `conditions`."""
     def rows(vectors: list[np.ndarray]) -> list[list[list[float]]]:
         return [np.atleast_2d(v).astype(np.float32).tolist() for v in vectors]
 
     dense = [] if query.dense is None else rows([query.dense])[0]
+    if stage.kind == "keep":
+        return models.FormulaQuery(formula=models.SumExpression(sum=[
+            "$score", models.MultExpression(mult=[KEPT, conditions])])), None
     if stage.graph:  # the graph's vectors are plain: each photo of a liked product one
         if stage.kind == "dense":
             mean = graph_vector(np.asarray(dense)).tolist()
@@ -265,35 +270,36 @@ class ServerStore(VectorStore):
                                  exact=False).count
 
     def _nearest(self, query, filter, limit, offset, score_threshold, exact,
-                 with_payload=True, rescore=True) -> list[Hit]:
+                 with_payload=True, loose=None) -> list[Hit]:
         beam = self.beam(self.hnsw_ef, self.index.hnsw_ef_growth)
         pool = self.index.pool(offset + limit, beam) if self.graph and not exact else None
-        top = plan(query, offset + limit, score_threshold, pool)
+        loose = loose if pool else None  # no graph (exact, or a collection from before it)
+        top = plan(query, offset + limit, score_threshold, pool, loose=loose)
         engine_filter = _filter(filter)
+        placed = None if loose else engine_filter  # a loose filter: in the keep stage alone
 
-        def params(rescored: bool) -> models.SearchParams:
+        def params(stage: Stage) -> models.SearchParams:
             rescoring = (models.QuantizationSearchParams(ignore=True) if exact else
-                         models.QuantizationSearchParams(rescore=rescored,
-                                                         oversampling=self.index.oversampling))
+                         models.QuantizationSearchParams(
+                             rescore=self.index.rescore and stage.rescore,
+                             oversampling=self.index.oversampling if stage.widened else None))
             return models.SearchParams(
                 exact=exact, hnsw_ef=beam, quantization=rescoring,
                 acorn=models.AcornSearchParams(enable=True) if self.index.acorn else None)
 
         def prefetch(stage: Stage) -> models.Prefetch:
-            scoring, using = _scoring(stage, query)
+            scoring, using = _scoring(stage, query, engine_filter)
             return models.Prefetch(query=scoring, using=using, limit=stage.limit,
                                    prefetch=[prefetch(s) for s in stage.prefetch] or None,
-                                   filter=engine_filter,
-                                   params=params(rescore and self.index.rescore
-                                                 and stage.rescore),
+                                   filter=placed, params=params(stage),
                                    score_threshold=stage.threshold)
 
         scoring, using = _scoring(top, query)
         response = self.client.query_points(
             self.collection, query=scoring, using=using,
-            prefetch=[prefetch(s) for s in top.prefetch] or None, query_filter=engine_filter,
+            prefetch=[prefetch(s) for s in top.prefetch] or None, query_filter=placed,
             limit=limit, offset=offset or None, score_threshold=top.threshold,
-            with_payload=with_payload, search_params=params(rescore and self.index.rescore))
+            with_payload=with_payload, search_params=params(top))
         # In f32, as Qdrant's server (and Edge) score: local mode answers in float64, where
         # one photo encoded in two batches (vectors an ulp apart) would not tie as it does
         # on the server, so the two would order and page differently.
