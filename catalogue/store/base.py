@@ -149,17 +149,13 @@ class VectorStore(ABC):
     def _estimate(self, filter: Filter) -> int:
         """The points `filter` keeps, as the engine estimates them from its payload indexes."""
 
-    def _scanned(self, points: int) -> bool:
-        """Whether the engine scans `points` vectors exactly rather than walking its graph:
-        under its full-scan threshold, a whole store or the points a filter keeps."""
-        threshold_kb = self.full_scan_threshold_kb or FULL_SCAN_THRESHOLD_KB
-        return points * self.dim * 4 < threshold_kb * 1024
-
     def _scanned_whole(self) -> bool:
-        """A store the engine scans whole anyway: there the embedded store scores the photo
-        rows directly, which is exact and faster than scoring the means first (demo
-        catalogue, 3,060 products of 5 photos: 3.5 against 4.1 ms a search, BENCHMARKS.md)."""
-        return self._scanned(self.beam.points())
+        """A store the engine scans whole anyway, under its full-scan threshold: there the
+        embedded store scores the photo rows directly, which is exact and faster than
+        scoring the means first (demo catalogue, 3,060 products of 5 photos: 3.5 against
+        4.1 ms a search, BENCHMARKS.md)."""
+        threshold_kb = self.full_scan_threshold_kb or FULL_SCAN_THRESHOLD_KB
+        return self.beam.points() * self.dim * 4 < threshold_kb * 1024
 
     def _loose_pool(self, query: Query, filter: Filter | None, need: int) -> int | None:
         """The candidates to apply `filter` among for the best `need` hits where it is loose
