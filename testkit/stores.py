@@ -1,14 +1,20 @@
-"""What a store hands its engine, recorded: the search parameters of each request, on the
-embedded engine and on qdrant-client alike (the contract and quantisation tests read them)."""
+"""What a store hands its engine, recorded: each request, on the embedded engine and on
+qdrant-client alike (the contract, quantisation and loose-filter tests read them)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
 
 from catalogue.store.edge import EdgeStore
 
 
-def sent_search_params(store, monkeypatch) -> list:
-    """The search parameters of each request `store` hands its engine from now on."""
-    sent = []
+def sent_requests(store, monkeypatch, record: Callable[[Any], Any]) -> list:
+    """`record(request)` of each query `store` hands its engine from now on: the engine's
+    QueryRequest, or qdrant-client's query_points arguments under the same names
+    (`limit`, `query`, `prefetches`, `filter`, `params`)."""
+    sent: list = []
     if isinstance(store, EdgeStore):
         shard = store._shard
 
@@ -17,7 +23,7 @@ def sent_search_params(store, monkeypatch) -> list:
                 return getattr(shard, name)
 
             def query(self, request):
-                sent.append(request.params)
+                sent.append(record(request))
                 return shard.query(request)
 
         monkeypatch.setattr(store, "_shard", RecordingShard())
@@ -25,8 +31,15 @@ def sent_search_params(store, monkeypatch) -> list:
         query_points = store.client.query_points
 
         def recording_query_points(*args, **kwargs):
-            sent.append(kwargs["search_params"])
+            sent.append(record(SimpleNamespace(
+                limit=kwargs["limit"], query=kwargs["query"], prefetches=kwargs["prefetch"],
+                filter=kwargs["query_filter"], params=kwargs["search_params"])))
             return query_points(*args, **kwargs)
 
         monkeypatch.setattr(store.client, "query_points", recording_query_points)
     return sent
+
+
+def sent_search_params(store, monkeypatch) -> list:
+    """The search parameters of each request `store` hands its engine from now on."""
+    return sent_requests(store, monkeypatch, lambda request: request.params)

@@ -1,8 +1,6 @@
 """A filter keeping too many points for the engine's links per value is applied among the
 best photos found without it (catalogue.store.query.loose_pool), on both stores."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import qdrant_edge as qe
@@ -13,6 +11,7 @@ from catalogue.store.edge import EdgeStore
 from catalogue.store.filters import Filter
 from catalogue.store.query import LOOSE_POOL_MAX, Sparse, gathers, loose_pool
 from catalogue.store.server import ServerStore
+from testkit.stores import sent_requests
 
 DIM = 64
 COLOURS = ["black", "white", "blue"]
@@ -84,42 +83,15 @@ def store(request, tmp_path):
     s.close()
 
 
-def sent_to_engine(store, monkeypatch) -> list[list[dict]]:
-    """Each engine query the store sends from now on, as its chain of stages from the root
-    down its first prefetch: the stage's limit, filter, whether it scores by a formula, and
-    the oversampling it asks the engine for."""
-    sent: list[list[dict]] = []
-
-    def chain(stage, limit, filter, params) -> list[dict]:
-        stages = [{"limit": limit, "filter": filter, "formula": isinstance(stage.query, (
-            qe.Formula, models.FormulaQuery)), "oversampling": params.quantization.oversampling}]
-        inner = getattr(stage, "prefetches", None) or getattr(stage, "prefetch", None)
-        return stages + (chain(inner[0], inner[0].limit, inner[0].filter, inner[0].params)
-                         if inner else [])
-
-    if isinstance(store, EdgeStore):
-        shard = store._shard
-
-        class Recording:
-            def __getattr__(self, name):
-                return getattr(shard, name)
-
-            def query(self, request):
-                sent.append(chain(request, request.limit, request.filter, request.params))
-                return shard.query(request)
-
-        monkeypatch.setattr(store, "_shard", Recording())
-    else:
-        real = store.client.query_points
-
-        def recording(*args, **kwargs):
-            request = SimpleNamespace(query=kwargs["query"], prefetch=kwargs["prefetch"])
-            sent.append(chain(request, kwargs["limit"], kwargs["query_filter"],
-                              kwargs["search_params"]))
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(store.client, "query_points", recording)
-    return sent
+def stages(request) -> list[dict]:
+    """An engine query as its chain of stages from the root down its first prefetch: each
+    stage's limit, filter, whether it scores by a formula, and the oversampling it asks
+    the engine for (qdrant-client names a prefetch's own prefetches `prefetch`)."""
+    inner = getattr(request, "prefetches", None) or getattr(request, "prefetch", None)
+    stage = {"limit": request.limit, "filter": request.filter,
+             "formula": isinstance(request.query, (qe.Formula, models.FormulaQuery)),
+             "oversampling": request.params.quantization.oversampling}
+    return [stage, *(stages(inner[0]) if inner else [])]
 
 
 def test_a_loose_filter_is_applied_among_the_pool_found_without_it_in_one_query(
@@ -130,7 +102,7 @@ def test_a_loose_filter_is_applied_among_the_pool_found_without_it_in_one_query(
     tight filter and a search with words send the filter into the search, as before."""
     store.upsert(points(300))
     store.optimize()
-    sent = sent_to_engine(store, monkeypatch)
+    sent = sent_requests(store, monkeypatch, stages)
     q = points(1, seed=1)[0].vector
     black = Filter(match={"colour": "black"})
     hits = store.search(q, black, limit=5)
