@@ -96,10 +96,12 @@ def stages(request) -> list[dict]:
 
 def test_a_loose_filter_is_applied_among_the_pool_found_without_it_in_one_query(
         store, monkeypatch):
-    """Both stores, one engine query: the graph's best 108 found without the filter, on the
-    quantised copy at the store's beam (no oversampling: nothing rescores them there),
-    those the filter keeps by a score formula, then scored as any search's candidates. A
-    tight filter and a search with words send the filter into the search, as before."""
+    """Both stores, one engine query: the best 108 found without the filter (from the graph
+    on the quantised copy at the store's beam, no oversampling: nothing rescores them
+    there; the server store, not knowing its products have one photo each, by MaxSim over
+    the graph's best), those the filter keeps by a score formula, then scored as any
+    search's candidates. A tight filter and a search with words send the filter into
+    the search, as before."""
     store.upsert(points(300))
     store.optimize()
     sent = sent_requests(store, monkeypatch, stages)
@@ -107,10 +109,11 @@ def test_a_loose_filter_is_applied_among_the_pool_found_without_it_in_one_query(
     black = Filter(match={"colour": "black"})
     hits = store.search(q, black, limit=5)
     assert len(sent) == 1
-    top, keep, found = sent[0][0], sent[0][-2], sent[0][-1]
-    assert top["filter"] is None and keep["filter"] is None and found["filter"] is None
-    assert keep["formula"] and keep["limit"] == found["limit"] == 6 * 6 * 3  # 6: one past
-    assert found["oversampling"] in (None, 1.0)
+    top, graph = sent[0][0], sent[0][-1]
+    keep = next(i for i, stage in enumerate(sent[0]) if stage["formula"])
+    assert not any(stage["filter"] for stage in sent[0])
+    assert sent[0][keep]["limit"] == sent[0][keep + 1]["limit"] == 6 * 6 * 3  # 6: one past
+    assert graph["oversampling"] in (None, 1.0)
     assert top["oversampling"] == store.index.oversampling
     assert [h.id for h in hits] == [h.id for h in store.search(q, black, limit=5, exact=True)]
     assert all(h.payload["colour"] == "black" for h in store.search(q, black, limit=30))
@@ -120,3 +123,24 @@ def test_a_loose_filter_is_applied_among_the_pool_found_without_it_in_one_query(
     store.search(Query(dense=q, sparse=Sparse([1], [1.0])), black, limit=5)
     assert [s[0]["filter"] is not None for s in sent] == [True, True]
     assert not any(stage["formula"] for s in sent for stage in s)
+
+
+def test_products_of_several_photos_score_the_kept_pool_by_their_photos(store, monkeypatch):
+    """With several photos a product, the pool comes from the graph over their mean and
+    the products the filter keeps are scored by their best photo, as any search's
+    candidates are: here the same top 5 as the exact search."""
+    rng = np.random.default_rng(3)
+    products = []
+    for p in points(300):
+        rows = p.vector + 0.3 * rng.normal(size=(3, DIM)).astype(np.float32)
+        products.append(StoredPoint(p.id, p.payload, (rows / np.linalg.norm(
+            rows, axis=1, keepdims=True)).astype(np.float32)))
+    store.upsert(products)
+    store.optimize()
+    sent = sent_requests(store, monkeypatch, stages)
+    black = Filter(match={"colour": "black"})
+    for q in [p.vector for p in points(5, seed=1)]:
+        hits = store.search(q, black, limit=5)
+        assert any(stage["formula"] for stage in sent[-1])
+        assert [h.id for h in hits] == [h.id for h in store.search(q, black, limit=5,
+                                                                    exact=True)]

@@ -107,8 +107,9 @@ def plan(query: Query, limit: int, threshold: float | None, pool: int | None = N
     `query.head`, the photo stage scores the candidates of keyword stages instead.
 
     With `loose` (a filter `loose_pool` gathers a pool for: the backend then applies it
-    in the "keep" stage alone), the photo stage scores the graph's best `loose` found
-    without the filter, those of them the filter keeps."""
+    in the "keep" stage alone), the photo stage scores the best `loose` found without the
+    filter (by MaxSim over the rows of the graph's best, where products have several
+    photos), those of them the filter keeps."""
     if loose and not (pool or graph_alone):
         raise ValueError("a loose filter's pool is found on the graph: none is searched")
     size = max(query.candidates, limit)
@@ -116,8 +117,10 @@ def plan(query: Query, limit: int, threshold: float | None, pool: int | None = N
 
     def photo(stage_limit: int, stage_threshold: float | None,
               among: list[Stage] | None = None) -> Stage:
-        if loose and not among:
-            found = Stage(kind, loose, graph=True, rescore=False, widened=False)
+        if loose and not among:  # the best `loose` found as without the filter, then kept
+            best = Stage(kind, loose if graph_alone else max(pool or 0, loose), graph=True,
+                         rescore=False, widened=False)
+            found = best if graph_alone else Stage(kind, loose, None, [best])
             among = [Stage("keep", loose, KEPT / 2, [found])]
         if among:  # its candidates are given (all of theirs): no graph search
             return Stage(kind, stage_limit, stage_threshold, among, graph=graph_alone)
