@@ -19,7 +19,6 @@ quantised from a size up, HNSW parameters chosen by measurement (BENCHMARKS.md).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import shutil
@@ -241,10 +240,7 @@ class EdgeStore(VectorStore):
         placed = None if loose else conditions  # a loose filter: in the keep stage alone
 
         def params(stage: Stage) -> qe.SearchParams:
-            index = self.index if stage.rescore else dataclasses.replace(
-                self.index, rescore=False,
-                oversampling=self.index.oversampling if stage.widened else 1.0)
-            return search_params(index, beam, exact)
+            return search_params(self.index.for_stage(stage), beam, exact)
 
         def prefetch(stage: Stage) -> qe.Prefetch:
             return qe.Prefetch(limit=stage.limit, query=scoring(stage, query, conditions),

@@ -24,10 +24,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from catalogue.store.base import SYSTEM_INDEXES
+
+if TYPE_CHECKING:
+    from catalogue.store.query import Stage
 
 Quantization = Literal["auto", "none", "int8", "binary", "binary-2bit"]
 QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
@@ -90,6 +93,13 @@ class IndexConfig:
             return limit
         wanted = math.ceil(limit * self.oversampling)
         return max(wanted, self.graph_pool if beam is None else min(self.graph_pool, beam))
+
+    def for_stage(self, stage: Stage) -> IndexConfig:
+        """The settings one stage of a query searches with: it rescores only where the
+        stage rescores its own candidates, and the store's oversampling widens the
+        engine's beam only where the stage is `widened` (a loose filter's pool is not)."""
+        return replace(self, rescore=self.rescore and stage.rescore,
+                       oversampling=self.oversampling if stage.widened else 1.0)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -279,10 +279,10 @@ class ServerStore(VectorStore):
         placed = None if loose else engine_filter  # a loose filter: in the keep stage alone
 
         def params(stage: Stage) -> models.SearchParams:
+            searched = self.index.for_stage(stage)
             rescoring = (models.QuantizationSearchParams(ignore=True) if exact else
-                         models.QuantizationSearchParams(
-                             rescore=self.index.rescore and stage.rescore,
-                             oversampling=self.index.oversampling if stage.widened else None))
+                         models.QuantizationSearchParams(rescore=searched.rescore,
+                                                         oversampling=searched.oversampling))
             return models.SearchParams(
                 exact=exact, hnsw_ef=beam, quantization=rescoring,
                 acorn=models.AcornSearchParams(enable=True) if self.index.acorn else None)
